@@ -8,7 +8,9 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// Dword 0 holds the opcode (bits 7:0), FUSE (9:8), PSDT (15:14) and the command identifier
 /// (31:16). Dwords 6..9 are the data pointer: PRP1/PRP2, or one SGL descriptor when PSDT is
 /// non-zero.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 #[repr(C)]
 pub struct Sqe {
     /// Command dword 0: opcode, fused operation, PSDT and CID.
@@ -43,7 +45,11 @@ crate::assert_size!(Sqe, 64);
 impl Sqe {
     /// A command with this opcode and namespace, everything else zero.
     pub fn new(opc: u8, nsid: u32) -> Self {
-        Sqe { cdw0: opc as u32, nsid, ..Default::default() }
+        Sqe {
+            cdw0: opc as u32,
+            nsid,
+            ..Default::default()
+        }
     }
 
     /// The opcode (dword 0 bits 7:0).
@@ -113,7 +119,9 @@ impl Sqe {
 }
 
 /// A completion queue entry: 16 bytes (NVMe 2.0 base spec, figure 89).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 #[repr(C)]
 pub struct Cqe {
     /// Dword 0, command specific.
@@ -335,7 +343,9 @@ pub mod io_flags {
 }
 
 /// A Dataset Management range (NVM command set spec, figure 39): 16 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 #[repr(C)]
 pub struct DsmRange {
     /// Context attributes.
@@ -348,7 +358,9 @@ pub struct DsmRange {
 crate::assert_size!(DsmRange, 16);
 
 /// A Copy source range, format 0 (NVM command set spec, figure 44): 32 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 #[repr(C)]
 pub struct CopyRange {
     /// Reserved.
@@ -389,7 +401,14 @@ mod tests {
 
     #[test]
     fn cqe_dwords_round_trip() {
-        let c = Cqe { dw0: 1, dw1: 2, sqhd: 3, sqid: 4, cid: 5, status: 0x8003 };
+        let c = Cqe {
+            dw0: 1,
+            dw1: 2,
+            sqhd: 3,
+            sqid: 4,
+            cid: 5,
+            status: 0x8003,
+        };
         assert_eq!(c.dw2(), 0x0004_0003);
         assert_eq!(c.dw3(), 0x8003_0005);
         assert_eq!(Cqe::from_dwords(c.dwords()), c);

@@ -99,7 +99,18 @@ impl Cap {
 
     /// Builds a CAP value from its fields.
     #[allow(clippy::too_many_arguments)]
-    pub const fn build(mqes: u16, cqr: bool, ams: u8, to: u8, dstrd: u8, nssrs: bool, css: u8, mpsmin: u8, mpsmax: u8, cmbs: bool) -> Cap {
+    pub const fn build(
+        mqes: u16,
+        cqr: bool,
+        ams: u8,
+        to: u8,
+        dstrd: u8,
+        nssrs: bool,
+        css: u8,
+        mpsmin: u8,
+        mpsmax: u8,
+        cmbs: bool,
+    ) -> Cap {
         Cap(mqes as u64
             | (cqr as u64) << 16
             | ((ams as u64) & 3) << 17

@@ -26,7 +26,13 @@ impl Status {
 
     /// A status with this type and code, CRD, More and DNR clear.
     pub const fn new(sct: u8, sc: u8) -> Status {
-        Status { sct, sc, crd: 0, more: false, dnr: false }
+        Status {
+            sct,
+            sc,
+            crd: 0,
+            more: false,
+            dnr: false,
+        }
     }
 
     /// The same status with DNR set.
@@ -83,7 +89,9 @@ impl Status {
             (sct::GENERIC, INVALID_NAMESPACE_OR_FORMAT) => "INVALID NAMESPACE OR FORMAT",
             (sct::GENERIC, COMMAND_SEQUENCE_ERROR) => "COMMAND SEQUENCE ERROR",
             (sct::GENERIC, INVALID_SGL_SEGMENT_DESCRIPTOR) => "INVALID SGL SEGMENT DESCRIPTOR",
-            (sct::GENERIC, INVALID_NUMBER_OF_SGL_DESCRIPTORS) => "INVALID NUMBER OF SGL DESCRIPTORS",
+            (sct::GENERIC, INVALID_NUMBER_OF_SGL_DESCRIPTORS) => {
+                "INVALID NUMBER OF SGL DESCRIPTORS"
+            }
             (sct::GENERIC, DATA_SGL_LENGTH_INVALID) => "DATA SGL LENGTH INVALID",
             (sct::GENERIC, METADATA_SGL_LENGTH_INVALID) => "METADATA SGL LENGTH INVALID",
             (sct::GENERIC, SGL_DESCRIPTOR_TYPE_INVALID) => "SGL DESCRIPTOR TYPE INVALID",
@@ -91,7 +99,9 @@ impl Status {
             (sct::GENERIC, SGL_OFFSET_INVALID) => "SGL OFFSET INVALID",
             (sct::GENERIC, SANITIZE_FAILED) => "SANITIZE FAILED",
             (sct::GENERIC, SANITIZE_IN_PROGRESS) => "SANITIZE IN PROGRESS",
-            (sct::GENERIC, SGL_DATA_BLOCK_GRANULARITY_INVALID) => "SGL DATA BLOCK GRANULARITY INVALID",
+            (sct::GENERIC, SGL_DATA_BLOCK_GRANULARITY_INVALID) => {
+                "SGL DATA BLOCK GRANULARITY INVALID"
+            }
             (sct::GENERIC, NAMESPACE_IS_WRITE_PROTECTED) => "NAMESPACE IS WRITE PROTECTED",
             (sct::GENERIC, LBA_OUT_OF_RANGE) => "LBA OUT OF RANGE",
             (sct::GENERIC, CAPACITY_EXCEEDED) => "CAPACITY EXCEEDED",
@@ -100,7 +110,9 @@ impl Status {
             (sct::COMMAND_SPECIFIC, cs::COMPLETION_QUEUE_INVALID) => "COMPLETION QUEUE INVALID",
             (sct::COMMAND_SPECIFIC, cs::INVALID_QUEUE_IDENTIFIER) => "INVALID QUEUE IDENTIFIER",
             (sct::COMMAND_SPECIFIC, cs::INVALID_QUEUE_SIZE) => "INVALID QUEUE SIZE",
-            (sct::COMMAND_SPECIFIC, cs::ABORT_COMMAND_LIMIT_EXCEEDED) => "ABORT COMMAND LIMIT EXCEEDED",
+            (sct::COMMAND_SPECIFIC, cs::ABORT_COMMAND_LIMIT_EXCEEDED) => {
+                "ABORT COMMAND LIMIT EXCEEDED"
+            }
             (sct::COMMAND_SPECIFIC, cs::ASYNC_EVENT_REQUEST_LIMIT_EXCEEDED) => {
                 "ASYNCHRONOUS EVENT REQUEST LIMIT EXCEEDED"
             }
@@ -113,26 +125,42 @@ impl Status {
                 "FIRMWARE ACTIVATION REQUIRES CONVENTIONAL RESET"
             }
             (sct::COMMAND_SPECIFIC, cs::INVALID_QUEUE_DELETION) => "INVALID QUEUE DELETION",
-            (sct::COMMAND_SPECIFIC, cs::FEATURE_IDENTIFIER_NOT_SAVEABLE) => "FEATURE IDENTIFIER NOT SAVEABLE",
+            (sct::COMMAND_SPECIFIC, cs::FEATURE_IDENTIFIER_NOT_SAVEABLE) => {
+                "FEATURE IDENTIFIER NOT SAVEABLE"
+            }
             (sct::COMMAND_SPECIFIC, cs::FEATURE_NOT_CHANGEABLE) => "FEATURE NOT CHANGEABLE",
-            (sct::COMMAND_SPECIFIC, cs::FEATURE_NOT_NAMESPACE_SPECIFIC) => "FEATURE NOT NAMESPACE SPECIFIC",
+            (sct::COMMAND_SPECIFIC, cs::FEATURE_NOT_NAMESPACE_SPECIFIC) => {
+                "FEATURE NOT NAMESPACE SPECIFIC"
+            }
             (sct::COMMAND_SPECIFIC, cs::FIRMWARE_ACTIVATION_REQUIRES_NVM_SUBSYSTEM_RESET) => {
                 "FIRMWARE ACTIVATION REQUIRES NVM SUBSYSTEM RESET"
             }
-            (sct::COMMAND_SPECIFIC, cs::FIRMWARE_ACTIVATION_REQUIRES_RESET) => "FIRMWARE ACTIVATION REQUIRES RESET",
-            (sct::COMMAND_SPECIFIC, cs::NAMESPACE_INSUFFICIENT_CAPACITY) => "NAMESPACE INSUFFICIENT CAPACITY",
-            (sct::COMMAND_SPECIFIC, cs::NAMESPACE_IDENTIFIER_UNAVAILABLE) => "NAMESPACE IDENTIFIER UNAVAILABLE",
+            (sct::COMMAND_SPECIFIC, cs::FIRMWARE_ACTIVATION_REQUIRES_RESET) => {
+                "FIRMWARE ACTIVATION REQUIRES RESET"
+            }
+            (sct::COMMAND_SPECIFIC, cs::NAMESPACE_INSUFFICIENT_CAPACITY) => {
+                "NAMESPACE INSUFFICIENT CAPACITY"
+            }
+            (sct::COMMAND_SPECIFIC, cs::NAMESPACE_IDENTIFIER_UNAVAILABLE) => {
+                "NAMESPACE IDENTIFIER UNAVAILABLE"
+            }
             (sct::COMMAND_SPECIFIC, cs::NAMESPACE_ALREADY_ATTACHED) => "NAMESPACE ALREADY ATTACHED",
             (sct::COMMAND_SPECIFIC, cs::NAMESPACE_NOT_ATTACHED) => "NAMESPACE NOT ATTACHED",
             (sct::COMMAND_SPECIFIC, cs::CONTROLLER_LIST_INVALID) => "CONTROLLER LIST INVALID",
-            (sct::COMMAND_SPECIFIC, cs::DEVICE_SELF_TEST_IN_PROGRESS) => "DEVICE SELF-TEST IN PROGRESS",
+            (sct::COMMAND_SPECIFIC, cs::DEVICE_SELF_TEST_IN_PROGRESS) => {
+                "DEVICE SELF-TEST IN PROGRESS"
+            }
             (sct::COMMAND_SPECIFIC, cs::CONFLICTING_ATTRIBUTES) => "CONFLICTING ATTRIBUTES",
-            (sct::COMMAND_SPECIFIC, cs::INVALID_PROTECTION_INFORMATION) => "INVALID PROTECTION INFORMATION",
+            (sct::COMMAND_SPECIFIC, cs::INVALID_PROTECTION_INFORMATION) => {
+                "INVALID PROTECTION INFORMATION"
+            }
             (sct::MEDIA_ERROR, media::WRITE_FAULT) => "WRITE FAULT",
             (sct::MEDIA_ERROR, media::UNRECOVERED_READ_ERROR) => "UNRECOVERED READ ERROR",
             (sct::MEDIA_ERROR, media::COMPARE_FAILURE) => "COMPARE FAILURE",
             (sct::MEDIA_ERROR, media::ACCESS_DENIED) => "ACCESS DENIED",
-            (sct::MEDIA_ERROR, media::DEALLOCATED_OR_UNWRITTEN_BLOCK) => "DEALLOCATED OR UNWRITTEN LOGICAL BLOCK",
+            (sct::MEDIA_ERROR, media::DEALLOCATED_OR_UNWRITTEN_BLOCK) => {
+                "DEALLOCATED OR UNWRITTEN LOGICAL BLOCK"
+            }
             (sct::VENDOR, 0x81) => "DATA MISCOMPARE (HOST VERIFY)",
             (sct::VENDOR, 0xff) => "COMMAND TIMEOUT (HOST)",
             (sct::VENDOR, _) => "VENDOR SPECIFIC",
@@ -362,7 +390,10 @@ mod tests {
     #[test]
     fn display_is_pynvme_style() {
         assert_eq!(Status::new(7, 0x81).to_string(), "07/81");
-        assert_eq!(Status::new(sct::GENERIC, sc::INVALID_FIELD).to_string(), "00/02");
+        assert_eq!(
+            Status::new(sct::GENERIC, sc::INVALID_FIELD).to_string(),
+            "00/02"
+        );
         assert_eq!(Status::new(1, 1).status1(true), 0x203);
     }
 }
