@@ -108,7 +108,8 @@ pub struct Field {
 }
 
 impl Field {
-    const fn new(name: &'static str, offset: usize, len: usize, kind: FieldKind) -> Field {
+    /// A table entry.
+    pub const fn new(name: &'static str, offset: usize, len: usize, kind: FieldKind) -> Field {
         Field {
             name,
             offset,
