@@ -1,0 +1,92 @@
+"""Drive NVMe SSDs from Python: every admin and IO command, raw queues, resets, power cycles.
+
+The API is pynvme's. A script talks to one controller through a handful of objects::
+
+    from nvme import *
+
+    pcie = Pcie("0000:01:00.0")        # or "" / "sim://" for the simulated SSD,
+                                       # "sim://?capacity=1T&lba=4096&namespaces=2" to shape it
+    nvme0 = Controller(pcie)           # enables the controller and runs the default init
+    nvme0n1 = Namespace(nvme0, 1)      # nsid 1; nvme0n1.verify_enable(True) checks every read
+    qpair = Qpair(nvme0, 64)           # one IO submission/completion queue pair, depth 64
+    buf = Buffer(4096)                 # DMA memory, indexable like bytes: buf[0], buf[0:8]
+
+    nvme0.identify(buf).waitdone()     # admin commands are methods of Controller
+    nvme0n1.write(qpair, buf, 0, 8).waitdone()   # IO commands go through a Qpair
+    print(nvme0.id_ctrl().mn, nvme0n1.id_ns().nsze)  # Identify fields by spec name
+
+    nvme0n1.close(); qpair.delete(); pcie.close()
+
+A non-zero completion status is a `UserWarning` ("ERROR status: 02/81"), a misuse of the API
+is an exception. Under pytest, the fixtures `pcie`, `nvme0`, `nvme0n1`, `qpair`, `subsystem`,
+`buf`, `verify`, `id_ctrl`, `id_ns` (from `nvme.pytest_plugin`) build and release these objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CQE",
+    "SQE",
+    "Buffer",
+    "Controller",
+    "Namespace",
+    "NamespaceCreationError",
+    "NamespaceDeletionError",
+    "NvmeDeletionError",
+    "NvmeEnumerateError",
+    "NvmeShutdownStatusTimeoutError",
+    "Pcie",
+    "Qpair",
+    "QpairCreationError",
+    "QpairDeletionError",
+    "Subsystem",
+    "__version__",
+    "srand",
+]
+
+try:
+    from . import _native
+except ImportError as exc:
+    # Keep the pure Python parts (pytest plugin, CLI) usable while the native module is
+    # missing or fails to load; any use of the driver itself raises with the cause.
+    _native = None
+    _native_error: ImportError | None = exc
+else:
+    _native_error = None
+    from ._native import *  # noqa: F403  (whatever else the native module exports)
+    from ._native import (
+        CQE,
+        SQE,
+        Buffer,
+        Controller,
+        Namespace,
+        NamespaceCreationError,
+        NamespaceDeletionError,
+        NvmeDeletionError,
+        NvmeEnumerateError,
+        NvmeShutdownStatusTimeoutError,
+        Pcie,
+        Qpair,
+        QpairCreationError,
+        QpairDeletionError,
+        Subsystem,
+        __version__,
+        srand,
+    )
+
+
+def native_available() -> bool:
+    """Tell whether the native driver module `nvme._native` was imported."""
+    return _native is not None
+
+
+def __getattr__(name: str) -> Any:
+    """Explain a missing driver name: the native module was not built or failed to load."""
+    if _native is None and name in __all__:
+        raise ImportError(
+            f"nvme.{name} needs the native module nvme._native, which could not be imported "
+            f"({_native_error}); build it with `make install`"
+        ) from _native_error
+    raise AttributeError(f"module 'nvme' has no attribute {name!r}")

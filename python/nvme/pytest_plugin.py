@@ -1,0 +1,447 @@
+"""pytest plugin of pynvme-rs: device options, the pynvme fixtures, and a log file per run.
+
+Installed as the `pytest11` entry point `nvme`, so plain `pytest` in any folder has it. It gives
+what pynvme's and PyNVMe3's conftest.py give:
+
+* options `--pciaddr` (the device under test: a PCI address such as `0000:01:00.0`, or the
+  simulated SSD: empty, `sim://` or `sim://?capacity=1T&lba=4096&namespaces=2`) and `--nsid`
+  (namespace of the `nvme0n1` fixture, default 1); `--results=DIR` (default `results`, empty to
+  disable) names the folder of the run's log file;
+* fixtures `pciaddr`, `nsid` (session scope), `pcie`, `nvme0`, `subsystem`, `nvme0n1`, `qpair`,
+  `buf`, `verify`, `id_ctrl`, `id_ns`, `aer` (function scope) and the autouse `script`;
+* markers `device` and `sim_only`; a `sim_only` test is skipped on a real device;
+* `item.rep_setup`, `item.rep_call`, `item.rep_teardown`: the reports of a test's phases, for
+  fixtures that act on the outcome in their teardown;
+* `results/<date>_<time>_<device>.log`: every log record at DEBUG and above, every warning and
+  every test outcome of the run.
+
+Any conftest.py or test module may redefine a fixture: pytest takes the nearest definition. A
+conftest.py copied from pynvme that adds `--pciaddr` itself keeps working: this plugin then
+leaves the option to it.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import logging
+import random
+import re
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+import nvme
+
+logger = logging.getLogger(__name__)
+
+#: Format of the results log file, the same as the live log of the repository's pytest config.
+LOG_FORMAT = "[%(asctime)s.%(msecs)03d] %(levelname)s %(funcName)s(%(lineno)d): %(message)s"
+#: Date format of the results log file.
+LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+_RESULTS_PLUGIN_NAME = "nvme-results-log"
+
+
+# --------------------------------------------------------------------------------------------
+# options
+
+
+def _add_options(parser: pytest.Parser) -> None:
+    """Add the plugin's options, leaving alone any that a conftest.py already added."""
+    options: list[tuple[str, dict[str, Any]]] = [
+        (
+            "--pciaddr",
+            {
+                "action": "store",
+                "default": "",
+                "help": "device under test: PCI address (0000:01:00.0) or the simulated SSD "
+                "('' or sim://, sim://?capacity=1T&lba=4096&namespaces=2); default: simulated SSD",
+            },
+        ),
+        (
+            "--nsid",
+            {
+                "action": "store",
+                "type": int,
+                "default": 1,
+                "help": "namespace ID of the nvme0n1 fixture (default: 1)",
+            },
+        ),
+        (
+            "--results",
+            {
+                "action": "store",
+                "default": "results",
+                "metavar": "DIR",
+                "help": "folder of the run's log file (default: results; empty: no log file)",
+            },
+        ),
+    ]
+    group = parser.getgroup("nvme", "NVMe device under test")
+    for name, kwargs in options:
+        try:
+            group.addoption(name, **kwargs)
+        except ValueError:
+            # Already defined, typically by a conftest.py written for pynvme.
+            pass
+
+
+def _loaded_by_a_conftest(pluginmanager: pytest.PytestPluginManager) -> bool:
+    """Tell whether a conftest.py is already registered, i.e. we came through `pytest_plugins`."""
+    return any(
+        str(getattr(plugin, "__file__", "") or "").endswith("conftest.py")
+        for plugin in pluginmanager.get_plugins()
+    )
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """Add the options now if a conftest.py loaded this plugin, else once conftests are loaded.
+
+    Loaded as an entry point or with `-p`, the plugin comes before any conftest.py; adding the
+    options then would make a pynvme conftest.py that adds `--pciaddr` fail with a conflict.
+    """
+    if _loaded_by_a_conftest(pluginmanager):
+        _add_options(parser)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> Iterator[None]:
+    """Add the options after the initial conftest.py files had their say."""
+    try:
+        return (yield)
+    finally:
+        _add_options(parser)
+
+
+def is_simulator(pciaddr: str) -> bool:
+    """Tell whether `pciaddr` names the simulated SSD ('' or a `sim://` URI)."""
+    return pciaddr == "" or pciaddr.startswith("sim:")
+
+
+def device_tag(pciaddr: str) -> str:
+    """Short, file-name-safe name of a device: `sim`, `sim_namespaces=2`, `0000-01-00.0`."""
+    if is_simulator(pciaddr):
+        query = pciaddr.partition("?")[2]
+        tag = "sim_" + query if query else "sim"
+    else:
+        tag = pciaddr.replace(":", "-")
+    return re.sub(r"[^A-Za-z0-9.=+-]+", "_", tag)[:64]
+
+
+# --------------------------------------------------------------------------------------------
+# configuration, markers, reports
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers and, unless disabled, the results log of this run."""
+    config.addinivalue_line(
+        "markers", "device: runs on any device, no simulator-only feature is needed"
+    )
+    config.addinivalue_line(
+        "markers",
+        "sim_only: needs a feature of the simulated SSD (fault injection, ...); "
+        "skipped when --pciaddr names a real device",
+    )
+    folder = config.getoption("results", default="results")
+    if folder and not config.getoption("collectonly", default=False):
+        pciaddr = config.getoption("pciaddr", default="")
+        worker = getattr(config, "workerinput", {}).get("workerid")
+        config.pluginmanager.register(
+            ResultsLog(Path(folder), device_tag(pciaddr), worker), _RESULTS_PLUGIN_NAME
+        )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Close the results log, whatever happened to the session."""
+    results = config.pluginmanager.get_plugin(_RESULTS_PLUGIN_NAME)
+    if results is not None:
+        results.close()
+        config.pluginmanager.unregister(results, _RESULTS_PLUGIN_NAME)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Show the device under test and the native driver's version in the session header."""
+    pciaddr = config.getoption("pciaddr", default="")
+    device = pciaddr if pciaddr else "sim:// (simulated SSD)"
+    version = nvme.__version__ if nvme.native_available() else "not built"
+    return [f"nvme: device {device}, nsid {config.getoption('nsid', default=1)}, driver {version}"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a `sim_only` test when the device under test is real."""
+    if item.get_closest_marker("sim_only") is not None:
+        pciaddr = item.config.getoption("pciaddr", default="")
+        if not is_simulator(pciaddr):
+            pytest.skip(f"sim_only: needs the simulated SSD, not {pciaddr}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the item as `rep_setup`, `rep_call`, `rep_teardown`."""
+    report = yield
+    setattr(item, "rep_" + report.when, report)
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# results log
+
+
+class ResultsLog:
+    """The log file of one run: log records, warnings and test outcomes, in time order.
+
+    The file is created when the session starts, so `--help` and `--collect-only` leave no file.
+    The root logger is lowered to DEBUG for the whole run so that DEBUG records reach the file;
+    the console keeps its own level (`log_cli_level`).
+    """
+
+    def __init__(self, folder: Path, tag: str, worker: str | None = None) -> None:
+        """Name the file after the current date and time, the device and the xdist worker."""
+        stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        suffix = f"_{worker}" if worker else ""
+        self.folder = folder
+        self.stem = f"{stamp}_{tag}{suffix}"
+        self.path: Path | None = None
+        self.handler: logging.Handler | None = None
+        self.counts: Counter[str] = Counter()
+        self.started = time.time()
+        self._saved_root_level: int | None = None
+        # Lowered already here: pytest's logging plugin captures the root level per phase.
+        root = logging.getLogger()
+        self._saved_root_level = root.level
+        root.setLevel(logging.DEBUG)
+
+    def _create(self) -> Path:
+        """Create the file, never overwriting the log of another run in the same second."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for n in range(1000):
+            path = self.folder / (self.stem + (f"_{n}" if n else "") + ".log")
+            try:
+                path.open("x").close()
+            except FileExistsError:
+                continue
+            return path
+        raise FileExistsError(f"no free log file name for {self.stem} in {self.folder}")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Open the file and attach it to the root logger."""
+        self.path = self._create()
+        handler = logging.FileHandler(self.path, mode="a", encoding="utf-8")
+        handler.setLevel(logging.DEBUG)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT))
+        logging.getLogger().addHandler(handler)
+        self.handler = handler
+        self._emit(logging.INFO, "session", f"pytest session started in {Path.cwd()}")
+
+    def _emit(self, level: int, func: str, message: str, lineno: int = 0) -> None:
+        """Write one line in the file's format, without going through other handlers."""
+        if self.handler is None:
+            return
+        record = logging.LogRecord(__name__, level, __file__, lineno, message, None, None, func)
+        self.handler.handle(record)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Write the outcome of each test, with the failure's text when there is one."""
+        func = report.head_line or report.nodeid
+        func = func.split(".")[-1].split("[")[0] if func else "test"
+        lineno = (report.location[1] or 0) + 1 if report.location else 0
+        outcome = _outcome(report)
+        if outcome is None:
+            return
+        self.counts[outcome] += 1
+        message = f"{outcome} {report.nodeid} ({report.duration:.3f} s)"
+        level = logging.INFO
+        if report.failed:
+            level = logging.ERROR
+            message += "\n" + report.longreprtext
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            message += f": {report.longrepr[2]}"
+        self._emit(level, func, message, lineno)
+
+    def pytest_warning_recorded(
+        self, warning_message: Any, when: str, nodeid: str, location: Any
+    ) -> None:
+        """Write each warning (device error statuses, AERs, ...) with the test that raised it."""
+        category = getattr(warning_message.category, "__name__", "Warning")
+        where = nodeid or when
+        self._emit(
+            logging.WARNING,
+            "warning",
+            f"{where}: {category}: {warning_message.message}",
+            warning_message.lineno or 0,
+        )
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Write the totals, as pytest's summary line has them."""
+        parts = [f"{n} {outcome.lower()}" for outcome, n in sorted(self.counts.items())]
+        summary = ", ".join(parts) if parts else "no tests ran"
+        elapsed = time.time() - self.started
+        self._emit(
+            logging.INFO, "session", f"{summary} in {elapsed:.2f}s (exit status {int(exitstatus)})"
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """Tell where the log file is."""
+        if self.path is not None:
+            terminalreporter.write_line(f"results log: {self.path}")
+
+    def close(self) -> None:
+        """Detach and close the file, give the root logger its level back."""
+        if self.handler is not None:
+            logging.getLogger().removeHandler(self.handler)
+            self.handler.close()
+            self.handler = None
+        if self._saved_root_level is not None:
+            logging.getLogger().setLevel(self._saved_root_level)
+            self._saved_root_level = None
+
+
+def _outcome(report: pytest.TestReport) -> str | None:
+    """Name a report's outcome as pytest's summary does, or None for an uneventful phase."""
+    if hasattr(report, "wasxfail"):
+        return "XPASSED" if report.passed else "XFAILED"
+    if report.when == "call":
+        return report.outcome.upper()
+    if report.failed:
+        return "ERROR"
+    if report.skipped:
+        return "SKIPPED"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# fixtures
+
+
+def _is_empty_test(function: Callable[..., Any] | None) -> bool:
+    """Tell whether a test's body is only `pass` (after an optional docstring)."""
+    if function is None:
+        return False
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        return False
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    body = node.body
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
+        body = body[1:]
+    return bool(body) and all(isinstance(statement, ast.Pass) for statement in body)
+
+
+@pytest.fixture(autouse=True)
+def script(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Frame every test: skip empty ones, seed the random generators, log the duration.
+
+    A test whose body is only `pass` is a stub and is skipped ("empty test function"). The seed,
+    the current time in microseconds masked to 32 bits, goes to `srand()` (the driver's
+    generators, for ioworker LBAs and sizes) and to Python's `random`.
+    """
+    if _is_empty_test(getattr(request, "function", None)):
+        pytest.skip("empty test function")
+    start = time.time()
+    seed = int(start * 1_000_000) & 0xFFFFFFFF
+    if nvme.native_available():
+        nvme.srand(seed)
+    random.seed(seed)
+    logger.debug("random seed: 0x%x", seed)
+    yield
+    logger.info("test duration: %.3f sec", time.time() - start)
+
+
+@pytest.fixture(scope="session")
+def pciaddr(request: pytest.FixtureRequest) -> str:
+    """The device under test, from `--pciaddr` ('' is the simulated SSD)."""
+    return str(request.config.getoption("pciaddr", default=""))
+
+
+@pytest.fixture(scope="session")
+def nsid(request: pytest.FixtureRequest) -> int:
+    """Namespace ID of the `nvme0n1` fixture, from `--nsid`."""
+    return int(request.config.getoption("nsid", default=1))
+
+
+@pytest.fixture
+def pcie(pciaddr: str) -> Iterator[nvme.Pcie]:
+    """The PCIe function of the device under test, closed after the test."""
+    ret = nvme.Pcie(pciaddr)
+    yield ret
+    ret.close()
+
+
+@pytest.fixture
+def nvme0(pcie: nvme.Pcie) -> nvme.Controller:
+    """The NVMe controller, enabled and initialised the default way."""
+    return nvme.Controller(pcie)
+
+
+@pytest.fixture
+def subsystem(nvme0: nvme.Controller) -> nvme.Subsystem:
+    """The NVM subsystem of `nvme0`: power cycles, subsystem reset, shutdown notification."""
+    return nvme.Subsystem(nvme0)
+
+
+@pytest.fixture
+def nvme0n1(nvme0: nvme.Controller, nsid: int) -> Iterator[nvme.Namespace]:
+    """Namespace `--nsid` (default 1) of `nvme0`, closed after the test."""
+    ret = nvme.Namespace(nvme0, nsid)
+    yield ret
+    ret.close()
+
+
+@pytest.fixture
+def qpair(nvme0: nvme.Controller) -> Iterator[nvme.Qpair]:
+    """An IO queue pair as deep as the controller allows (CAP.MQES + 1), at most 1024, deleted
+    after the test."""
+    depth = min(1024, (nvme0.cap & 0xFFFF) + 1)
+    ret = nvme.Qpair(nvme0, depth)
+    yield ret
+    ret.delete()
+
+
+@pytest.fixture
+def buf() -> nvme.Buffer:
+    """A 4 KiB DMA buffer named "pynvme buffer"."""
+    return nvme.Buffer(4096, "pynvme buffer")
+
+
+@pytest.fixture
+def verify(nvme0n1: nvme.Namespace) -> bool:
+    """Turn on data verification of `nvme0n1`; True if the namespace could enable it."""
+    return bool(nvme0n1.verify_enable(True))
+
+
+@pytest.fixture
+def id_ctrl(nvme0: nvme.Controller) -> Any:
+    """Identify Controller data of `nvme0`, fields named as in the spec (`id_ctrl.mdts`)."""
+    return nvme0.id_ctrl()
+
+
+@pytest.fixture
+def id_ns(nvme0n1: nvme.Namespace) -> Any:
+    """Identify Namespace data of `nvme0n1`, fields named as in the spec (`id_ns.nsze`)."""
+    return nvme0n1.id_ns()
+
+
+@pytest.fixture
+def aer() -> None:
+    """Gone since pynvme 2.0: send the Asynchronous Event Request with `nvme0.aer()`."""
+    pytest.fail("aer fixture is replaced by admin command nvme0.aer()", pytrace=False)
