@@ -740,10 +740,12 @@ pub struct IdentifyNamespace {
     pub mcl: u32,
     /// Maximum Source Range Count, 0-based.
     pub msrc: u8,
-    /// Number of Unique Capability LBA Formats.
+    /// Reserved.
+    pub rsvd81: u8,
+    /// Number of Unique Capability LBA Formats: formats beyond NLBAF.
     pub nulbaf: u8,
     /// Reserved.
-    pub rsvd82: [u8; 10],
+    pub rsvd83: [u8; 9],
     /// ANA Group Identifier.
     pub anagrpid: u32,
     /// Reserved.
@@ -853,7 +855,7 @@ impl IdentifyNamespace {
             Field::new("mssrl", 74, 2, Int),
             Field::new("mcl", 76, 4, Int),
             Field::new("msrc", 80, 1, Int),
-            Field::new("nulbaf", 81, 1, Int),
+            Field::new("nulbaf", 82, 1, Int),
             Field::new("anagrpid", 92, 4, Int),
             Field::new("nsattr", 99, 1, Int),
             Field::new("nvmsetid", 100, 2, Int),

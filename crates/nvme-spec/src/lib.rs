@@ -21,6 +21,9 @@ pub mod sgl;
 pub mod status;
 
 pub use cmd::{Cqe, Sqe};
+pub use identify::{Field, FieldKind, IdentifyController, IdentifyNamespace, LbaFormat};
+pub use log::SmartLog;
+pub use sgl::SglDescriptor;
 pub use status::Status;
 
 /// Fails the build when a wire structure does not have the size the specification gives it.
