@@ -24,6 +24,7 @@ is an exception. Under pytest, the fixtures `pcie`, `nvme0`, `nvme0n1`, `qpair`,
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __all__ = [
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 try:
-    from . import _native
+    _native = importlib.import_module("._native", __name__)
 except ImportError as exc:
     # Keep the pure Python parts (pytest plugin, CLI) usable while the native module is
     # missing or fails to load; any use of the driver itself raises with the cause.
@@ -55,26 +56,10 @@ except ImportError as exc:
     _native_error: ImportError | None = exc
 else:
     _native_error = None
-    from ._native import *  # noqa: F403  (whatever else the native module exports)
-    from ._native import (
-        CQE,
-        SQE,
-        Buffer,
-        Controller,
-        Namespace,
-        NamespaceCreationError,
-        NamespaceDeletionError,
-        NvmeDeletionError,
-        NvmeEnumerateError,
-        NvmeShutdownStatusTimeoutError,
-        Pcie,
-        Qpair,
-        QpairCreationError,
-        QpairDeletionError,
-        Subsystem,
-        __version__,
-        srand,
-    )
+    from ._native import *  # noqa: F403
+
+    if hasattr(_native, "__version__"):
+        __version__: str = _native.__version__
 
 
 def native_available() -> bool:
@@ -84,9 +69,11 @@ def native_available() -> bool:
 
 def __getattr__(name: str) -> Any:
     """Explain a missing driver name: the native module was not built or failed to load."""
-    if _native is None and name in __all__:
-        raise ImportError(
-            f"nvme.{name} needs the native module nvme._native, which could not be imported "
-            f"({_native_error}); build it with `make install`"
-        ) from _native_error
+    if name in __all__:
+        if _native is None:
+            raise ImportError(
+                f"nvme.{name} needs the native module nvme._native, which could not be imported "
+                f"({_native_error}); build it with `make install`"
+            ) from _native_error
+        raise ImportError(f"nvme.{name} is not provided by this build of nvme._native")
     raise AttributeError(f"module 'nvme' has no attribute {name!r}")
