@@ -261,10 +261,13 @@ def test_results_log_has_records_warnings_and_outcomes(pytester, run):
 
         def test_fail():
             assert 1 == 2, "wrong value"
+
+        def test_error(aer):
+            x = 1
         """
     )
     result = run()
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=1, failed=1, errors=1)
     (log,) = _logs(pytester)
     assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_sim\.log", log.name)
     result.stdout.fnmatch_lines([f"results log: results/{log.name}"])
@@ -274,7 +277,8 @@ def test_results_log_has_records_warnings_and_outcomes(pytester, run):
     assert "PASSED test_log.py::test_pass" in text
     assert "FAILED test_log.py::test_fail" in text
     assert "wrong value" in text
-    assert "1 failed, 1 passed in " in text
+    assert "ERROR at setup test_log.py::test_error" in text
+    assert "1 error, 1 failed, 1 passed in " in text
 
 
 def test_results_log_is_named_after_the_device(pytester, run):
@@ -360,7 +364,9 @@ def test_entry_points_are_installed():
 def test_plain_pytest_finds_the_fixtures(pytester, monkeypatch):
     monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     result = pytester.runpytest_subprocess("--fixtures")
-    result.stdout.fnmatch_lines(["nvme0 -- *", "nvme0n1 -- *", "qpair -- *", "script -- *"])
+    listed = result.stdout.str()
+    for name in ("script", "pcie", "nvme0", "nvme0n1", "qpair", "buf", "verify", "id_ns"):
+        assert re.search(rf"^{name} -- .*nvme/pytest_plugin\.py:\d+$", listed, re.M), name
 
 
 # ---------------------------------------------------------------------------------------------

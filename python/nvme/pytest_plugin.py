@@ -156,7 +156,8 @@ def pytest_configure(config: pytest.Config) -> None:
         pciaddr = config.getoption("pciaddr", default="")
         worker = getattr(config, "workerinput", {}).get("workerid")
         config.pluginmanager.register(
-            ResultsLog(Path(folder), device_tag(pciaddr), worker), _RESULTS_PLUGIN_NAME
+            ResultsLog(Path(folder), device_tag(pciaddr), worker, _describe(config)),
+            _RESULTS_PLUGIN_NAME,
         )
 
 
@@ -168,12 +169,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         config.pluginmanager.unregister(results, _RESULTS_PLUGIN_NAME)
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    """Show the device under test and the native driver's version in the session header."""
+def _describe(config: pytest.Config) -> str:
+    """One line naming the device under test, the namespace and the native driver's version."""
     pciaddr = config.getoption("pciaddr", default="")
     device = pciaddr if pciaddr else "sim:// (simulated SSD)"
-    version = nvme.__version__ if nvme.native_available() else "not built"
-    return [f"nvme: device {device}, nsid {config.getoption('nsid', default=1)}, driver {version}"]
+    version = getattr(nvme._native, "__version__", "unknown") if nvme._native else "not built"
+    return f"device {device}, nsid {config.getoption('nsid', default=1)}, driver {version}"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Show the device under test and the native driver's version in the session header."""
+    return ["nvme: " + _describe(config)]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -205,15 +211,17 @@ class ResultsLog:
     the console keeps its own level (`log_cli_level`).
     """
 
-    def __init__(self, folder: Path, tag: str, worker: str | None = None) -> None:
+    def __init__(self, folder: Path, tag: str, worker: str | None = None, header: str = "") -> None:
         """Name the file after the current date and time, the device and the xdist worker."""
         stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
         suffix = f"_{worker}" if worker else ""
         self.folder = folder
         self.stem = f"{stamp}_{tag}{suffix}"
+        self.header = header
         self.path: Path | None = None
         self.handler: logging.Handler | None = None
         self.counts: Counter[str] = Counter()
+        self._pending: pytest.TestReport | None = None
         self.started = time.time()
         self._saved_root_level: int | None = None
         # Lowered already here: pytest's logging plugin captures the root level per phase.
@@ -242,7 +250,7 @@ class ResultsLog:
         handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT))
         logging.getLogger().addHandler(handler)
         self.handler = handler
-        self._emit(logging.INFO, "session", f"pytest session started in {Path.cwd()}")
+        self._emit(logging.INFO, "session", f"pytest session in {Path.cwd()}; {self.header}")
 
     def _emit(self, level: int, func: str, message: str, lineno: int = 0) -> None:
         """Write one line in the file's format, without going through other handlers."""
@@ -252,15 +260,30 @@ class ResultsLog:
         self.handler.handle(record)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Write the outcome of each test, with the failure's text when there is one."""
-        func = report.head_line or report.nodeid
-        func = func.split(".")[-1].split("[")[0] if func else "test"
-        lineno = (report.location[1] or 0) + 1 if report.location else 0
+        """Write the outcome of each test after its teardown, with the failure's text if any.
+
+        A test's outcome is written once its fixtures are torn down, so it follows the
+        records of the teardown (such as "test duration"); an error in setup or teardown gets
+        a line of its own.
+        """
+        if report.when == "call":
+            self._pending = report
+            return
+        if report.when == "teardown" and self._pending is not None:
+            self._write_outcome(self._pending)
+            self._pending = None
+        self._write_outcome(report)
+
+    def _write_outcome(self, report: pytest.TestReport) -> None:
+        """Write one report's outcome line, if it has one worth a line."""
         outcome = _outcome(report)
         if outcome is None:
             return
         self.counts[outcome] += 1
-        message = f"{outcome} {report.nodeid} ({report.duration:.3f} s)"
+        func = (report.head_line or report.nodeid or "test").split(".")[-1].split("[")[0]
+        lineno = (report.location[1] or 0) + 1 if report.location else 0
+        phase = f" at {report.when}" if report.when != "call" and outcome == "ERROR" else ""
+        message = f"{outcome}{phase} {report.nodeid} ({report.duration:.3f} s)"
         level = logging.INFO
         if report.failed:
             level = logging.ERROR
