@@ -1,1 +1,34 @@
-//! (being written)
+//! The NVMe host driver of pynvme-rs.
+//!
+//! It drives one controller through [`nvme_pci::PciFunction`], whatever the backend: the
+//! simulated SSD, or a real device through vfio/uio. Layers, bottom up:
+//!
+//! - [`queue::QueuePair`]: one SQ/CQ pair in host memory, with preallocated trackers (CID = tracker
+//!   index), PRP lists and SGLs built in per-tracker pages, lazy doorbells, phase-first CQ reads,
+//!   per-command timeouts and a command log. Generic over what the submitter attaches to a command.
+//! - [`controller::Controller`]: registers, the spec's initialisation in replaceable steps, the admin
+//!   queue, AERs re-armed on completion, resets that re-create the IO queues.
+//! - [`qpair::Qpair`] and [`namespace::Namespace`]: IO queue pairs and the NVM commands.
+//! - [`buffer::Buffer`]: DMA memory with patterns, offset and size, as scripts use it.
+//! - [`commands`]: the SQE of every command, with argument checks.
+//!
+//! A failing device status is a completion like any other; the layer above turns it into a warning.
+//! A misbehaving device (unknown CID, duplicate completion, wrong SQ id, no completion) never makes
+//! the driver hang or trust it: see [`queue`].
+#![forbid(unsafe_code)]
+
+pub mod buffer;
+pub mod cmdlog;
+pub mod commands;
+pub mod controller;
+pub mod error;
+pub mod namespace;
+pub mod qpair;
+pub mod queue;
+
+pub use buffer::Buffer;
+pub use controller::{completion_warnings, Controller, Warnings};
+pub use error::{DriverError, Result};
+pub use namespace::Namespace;
+pub use qpair::{Qpair, QpairConfig};
+pub use queue::{Completion, DataRef};

@@ -1,0 +1,735 @@
+//! The controller: registers, initialisation, the admin queue, AER, resets, IO queue pairs.
+//!
+//! Initialisation follows the spec's order (NVMe 2.0 base spec, 3.5.1) as pynvme does, in steps a
+//! script may call itself from its own init function: disable and wait for CSTS.RDY = 0,
+//! [`Controller::init_adminq`], CC = 0x00460000 then enable, wait for CSTS.RDY = 1,
+//! [`Controller::init_ns`] (Identify), Set/Get Features Number of Queues, and AERs.
+//!
+//! Whatever completes on the admin queue is watched: an Identify Controller result refreshes the
+//! driver's copy of the identify data, a Get Features Number of Queues result sets how many IO
+//! queues exist. So a script's own init function, which sends these commands itself, leaves the
+//! driver as informed as the default one.
+
+use crate::cmdlog::CmdLogEntry;
+use crate::commands;
+use crate::error::{DriverError, Result};
+use crate::queue::{Completion, DataRef, QueuePair, QueueParams, Timeouts};
+use nvme_pci::{DmaMemory, Interrupts, PciFunction};
+use nvme_spec::cmd::admin;
+use nvme_spec::regs::{self, Cap};
+use nvme_spec::status::{sc, sct};
+use nvme_spec::{Cqe, Sqe, Status};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// Largest transfer the driver builds for one command: 2 MiB (one PRP list page).
+pub const DRIVER_MAX_TRANSFER: usize = 2 * 1024 * 1024;
+
+/// Admin queue entries used by the default initialisation.
+pub const ADMIN_QUEUE_ENTRIES: u16 = 128;
+
+/// What the admin queue attaches to a command: the submitter's context, or nothing for the
+/// driver's own synchronous commands.
+pub type AdminCtx<C> = Option<C>;
+
+/// The host's warnings about a completion, in the order pynvme raises them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Warnings {
+    /// Raised before the completion's callback runs (a host timeout).
+    pub before: Vec<String>,
+    /// Raised after the callback (AER notification, error status).
+    pub after: Vec<String>,
+}
+
+/// pynvme's warning texts for a completion on queue `qid`.
+pub fn completion_warnings(qid: u16, sqe: &Sqe, cqe: &Cqe, timed_out: bool) -> Warnings {
+    let mut w = Warnings::default();
+    if timed_out {
+        w.before
+            .push(format!("drive timeout: qpair: {qid}, cid: {}", cqe.cid));
+    }
+    let st = cqe.status();
+    let is_aer = qid == 0 && sqe.opc() == admin::ASYNC_EVENT_REQUEST && !timed_out;
+    if is_aer && st.is_success() {
+        w.after
+            .push(format!("AER notification is triggered: {:#x}", cqe.dw0));
+    } else if !st.is_success()
+        && !(is_aer && st == Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION))
+    {
+        w.after
+            .push(format!("ERROR status: {:02x}/{:02x}", st.sct, st.sc));
+    }
+    w
+}
+
+/// An NVMe controller behind a PCIe function.
+pub struct Controller<C: Clone + Send + 'static> {
+    pci: Arc<dyn PciFunction>,
+    cap: Cap,
+    timeouts: Arc<Timeouts>,
+    admin: Mutex<Option<QueuePair<AdminCtx<C>>>>,
+    deferred: Mutex<Vec<Completion<AdminCtx<C>>>>,
+    in_wait: AtomicBool,
+    irq: Mutex<Option<Arc<dyn Interrupts>>>,
+    id_ctrl: Mutex<Option<Vec<u8>>>,
+    nsqa: AtomicU16,
+    ncqa: AtomicU16,
+    aer_ctx: Mutex<Option<C>>,
+    aer_outstanding: AtomicU32,
+    qpairs: Mutex<Vec<Weak<crate::qpair::Qpair<C>>>>,
+    qid_used: Mutex<Vec<bool>>,
+    latest_cid: AtomicU16,
+    latest_latency_us: AtomicU32,
+    latest_dw0: AtomicU32,
+}
+
+impl<C: Clone + Send + 'static> Controller<C> {
+    /// A controller on `pci`, not initialised yet (see [`Controller::init_default`]).
+    pub fn new(pci: Arc<dyn PciFunction>) -> Result<Arc<Self>> {
+        let cap = Cap(pci.bar_read64(0, regs::CAP as u64));
+        if cap.0 == u64::MAX {
+            return Err(DriverError::Enumerate(
+                "fail to create the controller: CAP reads all ones".into(),
+            ));
+        }
+        Ok(Arc::new(Controller {
+            pci,
+            cap,
+            timeouts: Arc::new(Timeouts::default()),
+            admin: Mutex::new(None),
+            deferred: Mutex::new(Vec::new()),
+            in_wait: AtomicBool::new(false),
+            irq: Mutex::new(None),
+            id_ctrl: Mutex::new(None),
+            nsqa: AtomicU16::new(0),
+            ncqa: AtomicU16::new(0),
+            aer_ctx: Mutex::new(None),
+            aer_outstanding: AtomicU32::new(0),
+            qpairs: Mutex::new(Vec::new()),
+            qid_used: Mutex::new(Vec::new()),
+            latest_cid: AtomicU16::new(0),
+            latest_latency_us: AtomicU32::new(0),
+            latest_dw0: AtomicU32::new(0),
+        }))
+    }
+
+    /// The PCIe function.
+    pub fn pci(&self) -> &Arc<dyn PciFunction> {
+        &self.pci
+    }
+
+    /// CAP as read when the controller was opened.
+    pub fn cap(&self) -> Cap {
+        self.cap
+    }
+
+    /// The command timeouts.
+    pub fn timeouts(&self) -> &Arc<Timeouts> {
+        &self.timeouts
+    }
+
+    /// Reads the 32-bit register at `offset` (a multiple of 4) of BAR0.
+    pub fn reg_read32(&self, offset: u32) -> Result<u32> {
+        if offset % 4 != 0 {
+            return Err(DriverError::invalid(
+                "offset",
+                format!("{offset:#x} is not a multiple of 4"),
+            ));
+        }
+        Ok(self.pci.bar_read32(0, offset as u64))
+    }
+
+    /// Writes the 32-bit register at `offset` (a multiple of 4) of BAR0.
+    pub fn reg_write32(&self, offset: u32, value: u32) -> Result<()> {
+        if offset % 4 != 0 {
+            return Err(DriverError::invalid(
+                "offset",
+                format!("{offset:#x} is not a multiple of 4"),
+            ));
+        }
+        self.pci.bar_write32(0, offset as u64, value);
+        Ok(())
+    }
+
+    /// CAP.TO in milliseconds (the longest a CSTS.RDY transition may take).
+    pub fn ready_timeout(&self) -> Duration {
+        Duration::from_millis(self.cap.to().max(1) as u64 * 500)
+    }
+
+    /// Waits until CSTS.RDY equals `rdy`, up to CAP.TO; false on timeout or a device gone.
+    pub fn wait_csts(&self, rdy: bool, timeout: Option<Duration>) -> bool {
+        let limit = Instant::now() + timeout.unwrap_or(self.ready_timeout());
+        loop {
+            let csts = self.pci.bar_read32(0, regs::CSTS as u64);
+            if csts != u32::MAX && (csts & regs::csts::RDY != 0) == rdy {
+                return true;
+            }
+            if Instant::now() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    /// Programs the admin queue (AQA, ASQ, ACQ) with fresh queues of [`ADMIN_QUEUE_ENTRIES`]
+    /// entries and enables MSI-X; the controller must be disabled. Commands left on an earlier admin
+    /// queue are dropped.
+    pub fn init_adminq(&self, lazy_doorbell: bool) -> Result<()> {
+        let params = QueueParams {
+            qid: 0,
+            entries: ADMIN_QUEUE_ENTRIES,
+            dstrd: self.cap.dstrd(),
+            page_size: 4096,
+            lazy_doorbell,
+        };
+        let q = QueuePair::new(self.pci.clone(), params, self.timeouts.clone())?;
+        self.pci.bar_write32(
+            0,
+            regs::AQA as u64,
+            regs::aqa::build(ADMIN_QUEUE_ENTRIES - 1, ADMIN_QUEUE_ENTRIES - 1),
+        );
+        self.pci.bar_write64(0, regs::ASQ as u64, q.sq_addr());
+        self.pci.bar_write64(0, regs::ACQ as u64, q.cq_addr());
+        if let Some(mut old) = self.admin.lock().replace(q) {
+            old.abandon(
+                Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
+                &mut |_| {},
+            );
+        }
+        self.deferred.lock().clear();
+        self.aer_outstanding.store(0, Ordering::Relaxed);
+        if self.irq.lock().is_none() {
+            let irq = self.pci.clone().msix_enable(2048)?;
+            *self.irq.lock() = Some(irq);
+        }
+        Ok(())
+    }
+
+    /// The MSI-X vectors, once the admin queue was initialised.
+    pub fn interrupts(&self) -> Option<Arc<dyn Interrupts>> {
+        self.irq.lock().clone()
+    }
+
+    /// Sends Identify Controller and the active namespace list; fails if the controller reports
+    /// no namespace.
+    pub fn init_ns(&self) -> Result<()> {
+        let buf = self.pci.dma_alloc(4096)?;
+        let cqe = self.admin_sync(commands::identify(0, 1, 0, 0, 0, 0, 0)?, Some(&buf))?;
+        if !cqe.status().is_success() {
+            return Err(DriverError::Enumerate(format!(
+                "identify controller failed: {}",
+                cqe.status()
+            )));
+        }
+        if self.nn() == 0 {
+            return Err(DriverError::Enumerate(
+                "the controller reports no namespace (NN is 0)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records the number of IO queues from a Get/Set Features Number of Queues dword 0.
+    pub fn init_queues(&self, cdw0: u32) {
+        self.nsqa
+            .store((cdw0 & 0xffff) as u16 + 1, Ordering::Relaxed);
+        self.ncqa.store((cdw0 >> 16) as u16 + 1, Ordering::Relaxed);
+    }
+
+    /// Number of IO submission queues the controller allocated.
+    pub fn num_io_queues(&self) -> u16 {
+        self.nsqa
+            .load(Ordering::Relaxed)
+            .min(self.ncqa.load(Ordering::Relaxed))
+    }
+
+    /// The driver's copy of the Identify Controller data (4096 bytes), once identified.
+    pub fn id_ctrl(&self) -> Option<Vec<u8>> {
+        self.id_ctrl.lock().clone()
+    }
+
+    fn id_field(&self, offset: usize, len: usize) -> u64 {
+        self.id_ctrl.lock().as_ref().map_or(0, |d| {
+            let mut v = [0u8; 8];
+            v[..len].copy_from_slice(&d[offset..offset + len]);
+            u64::from_le_bytes(v)
+        })
+    }
+
+    /// NN: number of namespaces (0 before identify).
+    pub fn nn(&self) -> u32 {
+        self.id_field(516, 4) as u32
+    }
+
+    /// AERL: number of concurrent AERs supported, 0-based.
+    pub fn aerl(&self) -> u8 {
+        self.id_field(259, 1) as u8
+    }
+
+    /// Maximum data transfer in bytes: 2^(12 + CAP.MPSMIN) × 2^MDTS, and at most what the driver
+    /// builds (2 MiB); MDTS 0 (no limit) gives the driver's limit.
+    pub fn mdts(&self) -> usize {
+        let mdts = self.id_field(77, 1) as u32;
+        if mdts == 0 {
+            return DRIVER_MAX_TRANSFER;
+        }
+        let unit = 1usize << (12 + self.cap.mpsmin() as u32);
+        unit.checked_shl(mdts)
+            .unwrap_or(usize::MAX)
+            .min(DRIVER_MAX_TRANSFER)
+    }
+
+    /// The spec's initialisation, as pynvme's default `nvme_init`.
+    pub fn init_default(&self, ctx_for_aer: C) -> Result<()> {
+        self.pci.bar_write32(0, regs::CC as u64, 0);
+        if !self.wait_csts(false, None) {
+            return Err(DriverError::Enumerate(
+                "csts.rdy timeout after clearing cc.en".into(),
+            ));
+        }
+        self.init_adminq(false)
+            .map_err(|e| DriverError::Enumerate(format!("fail to init admin queue: {e}")))?;
+        self.pci.bar_write32(0, regs::CC as u64, regs::cc::DEFAULT);
+        self.pci
+            .bar_write32(0, regs::CC as u64, regs::cc::DEFAULT | regs::cc::EN);
+        if !self.wait_csts(true, None) {
+            return Err(DriverError::Enumerate(
+                "csts.rdy timeout after setting cc.en".into(),
+            ));
+        }
+        if self.init_ns().is_err() {
+            std::thread::sleep(Duration::from_secs(1));
+            self.init_ns().map_err(|e| {
+                DriverError::Enumerate(format!("retry init namespaces failed: {e}"))
+            })?;
+        }
+        let set = commands::set_features(7, 0, 0, 0xfffe_fffe, 0, 0, 0, 0)?;
+        self.admin_sync(set, None)?;
+        let cqe = self.admin_sync(commands::get_features(7, 0, 0, 0, 0, 0, 0, 0)?, None)?;
+        if !cqe.status().is_success() {
+            return Err(DriverError::Enumerate(format!(
+                "get features number of queues failed: {}",
+                cqe.status()
+            )));
+        }
+        self.aer(ctx_for_aer)?;
+        Ok(())
+    }
+
+    /// Notes what a completed admin command tells the driver (identify data, queue counts).
+    fn observe(&self, c: &Completion<AdminCtx<C>>) {
+        if !c.cqe.status().is_success() || c.timed_out {
+            return;
+        }
+        match c.sqe.opc() {
+            admin::IDENTIFY if c.sqe.cdw10 & 0xff == 1 => {
+                if let Some(d) = c.data.as_ref().filter(|d| d.len >= 4096) {
+                    *self.id_ctrl.lock() = Some(d.mem.to_vec(d.offset, 4096));
+                }
+            }
+            admin::GET_FEATURES | admin::SET_FEATURES if c.sqe.cdw10 & 0xff == 7 => {
+                self.init_queues(c.cqe.dw0)
+            }
+            _ => {}
+        }
+    }
+
+    /// Submits an admin command. `data` is the memory it transfers (PRPs or an SGL are built
+    /// unless `raw_dptr`, which keeps the SQE's own data pointer). Returns the CID.
+    pub fn submit(&self, sqe: Sqe, data: Option<DataRef>, raw_dptr: bool, ctx: C) -> Result<u16> {
+        if let Some(d) = &data {
+            if d.len > DRIVER_MAX_TRANSFER {
+                return Err(DriverError::invalid(
+                    "buf",
+                    format!(
+                        "{} bytes: the driver transfers at most 2 MiB per command",
+                        d.len
+                    ),
+                ));
+            }
+        }
+        let is_aer = sqe.opc() == admin::ASYNC_EVENT_REQUEST;
+        let mut g = self.admin.lock();
+        let q = g.as_mut().ok_or_else(|| {
+            DriverError::Submit(
+                "error in submitting admin commands: the admin queue is not initialised".into(),
+            )
+        })?;
+        let cid = q
+            .submit(sqe, data, raw_dptr, Some(ctx), !is_aer)
+            .map_err(|e| match e {
+                DriverError::Submit(m) => {
+                    DriverError::Submit(format!("error in submitting admin commands: {m}"))
+                }
+                e => e,
+            })?;
+        if is_aer {
+            self.aer_outstanding.fetch_add(1, Ordering::Relaxed);
+        }
+        self.latest_cid.store(cid, Ordering::Relaxed);
+        Ok(cid)
+    }
+
+    /// Sends an Asynchronous Event Request; `ctx` is remembered for the AERs the driver re-arms.
+    pub fn aer(&self, ctx: C) -> Result<u16> {
+        *self.aer_ctx.lock() = Some(ctx.clone());
+        self.submit(commands::aer(), None, false, ctx)
+    }
+
+    /// Rings the admin SQ doorbell (for lazy doorbells).
+    pub fn ring_doorbell(&self) {
+        if let Some(q) = self.admin.lock().as_mut() {
+            q.ring();
+        }
+    }
+
+    /// Sends a command and waits for its completion, holding back (for the next `waitdone`) any
+    /// other admin completion that arrives meanwhile. Used for the driver's own commands.
+    pub fn admin_sync(&self, sqe: Sqe, data: Option<&DmaMemory>) -> Result<Cqe> {
+        let data = data.map(|m| DataRef {
+            mem: m.clone(),
+            offset: 0,
+            len: m.len().min(4096),
+            sgl: false,
+        });
+        self.admin_sync_ref(sqe, data)
+    }
+
+    /// [`Controller::admin_sync`] with an explicit data reference.
+    pub fn admin_sync_data(&self, sqe: Sqe, data: DataRef) -> Result<Cqe> {
+        self.admin_sync_ref(sqe, Some(data))
+    }
+
+    fn admin_sync_ref(&self, sqe: Sqe, data: Option<DataRef>) -> Result<Cqe> {
+        let cid = {
+            let mut g = self.admin.lock();
+            let q = g
+                .as_mut()
+                .ok_or_else(|| DriverError::Submit("the admin queue is not initialised".into()))?;
+            q.submit(sqe, data, false, None, true)?
+        };
+        let mut mine: Option<Completion<AdminCtx<C>>> = None;
+        let mut spins = 0u32;
+        while mine.is_none() {
+            let mut got = Vec::new();
+            {
+                let mut g = self.admin.lock();
+                let q = g
+                    .as_mut()
+                    .ok_or_else(|| DriverError::Submit("the admin queue went away".into()))?;
+                q.poll(usize::MAX, &mut |c| got.push(c));
+                q.expire(Instant::now(), &mut |c| got.push(c));
+            }
+            for c in got {
+                self.observe(&c);
+                if c.ctx.is_none() && c.cqe.cid == cid {
+                    mine = Some(c);
+                } else if c.ctx.is_some() {
+                    self.deferred.lock().push(c);
+                }
+            }
+            backoff(&mut spins);
+        }
+        let c = mine.expect("loop ends with the completion");
+        self.note_latest(&c);
+        Ok(c.cqe)
+    }
+
+    fn note_latest(&self, c: &Completion<AdminCtx<C>>) {
+        self.latest_latency_us
+            .store(c.latency_us.min(u32::MAX as u64) as u32, Ordering::Relaxed);
+    }
+
+    /// CID of the latest admin command submitted.
+    pub fn latest_cid(&self) -> u16 {
+        self.latest_cid.load(Ordering::Relaxed)
+    }
+
+    /// Latency of the latest admin command completed, µs.
+    pub fn latest_latency_us(&self) -> u32 {
+        self.latest_latency_us.load(Ordering::Relaxed)
+    }
+
+    /// Reaps `expected` admin completions (AERs do not count), calling `deliver` for each,
+    /// outside any lock (so a callback may submit commands). With `interrupt_enabled`, the admin
+    /// CQ is only read after its MSI-X vector (0) fired, as a host driver would. A successful AER
+    /// is re-armed after delivery. Returns dword 0 of the latest non-AER completion.
+    ///
+    /// Ends early with [`DriverError::Reap`] when nothing that could complete is outstanding.
+    /// A callback's error stops the wait and is returned.
+    pub fn waitdone(
+        &self,
+        expected: usize,
+        interrupt_enabled: bool,
+        deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
+    ) -> Result<u32> {
+        if self.in_wait.swap(true, Ordering::Acquire) {
+            return Err(DriverError::Reentry(0));
+        }
+        let r = self.waitdone_inner(expected, interrupt_enabled, deliver);
+        self.in_wait.store(false, Ordering::Release);
+        r
+    }
+
+    fn waitdone_inner(
+        &self,
+        expected: usize,
+        interrupt_enabled: bool,
+        deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
+    ) -> Result<u32> {
+        let mut reaped = 0usize;
+        let mut spins = 0u32;
+        let irq = if interrupt_enabled {
+            self.interrupts()
+        } else {
+            None
+        };
+        loop {
+            let mut got: Vec<Completion<AdminCtx<C>>> = std::mem::take(&mut *self.deferred.lock());
+            let outstanding;
+            {
+                let mut g = self.admin.lock();
+                let q = g.as_mut().ok_or_else(|| {
+                    DriverError::Reap("the admin queue is not initialised".into())
+                })?;
+                q.ring();
+                let gate_open = irq.as_ref().is_none_or(|i| i.is_set(0));
+                if gate_open {
+                    if let Some(i) = &irq {
+                        i.clear(0);
+                    }
+                    q.poll(usize::MAX, &mut |c| got.push(c));
+                }
+                q.expire(Instant::now(), &mut |c| got.push(c));
+                outstanding = q.outstanding();
+            }
+            let progressed = !got.is_empty();
+            let mut got = std::collections::VecDeque::from(got);
+            while let Some(c) = got.pop_front() {
+                self.observe(&c);
+                let latency_us = c.latency_us;
+                let Some(ctx) = c.ctx else { continue };
+                let is_aer = c.sqe.opc() == admin::ASYNC_EVENT_REQUEST;
+                let rearm = is_aer && c.cqe.status().is_success() && !c.timed_out;
+                if is_aer {
+                    self.aer_outstanding.fetch_sub(1, Ordering::Relaxed);
+                } else {
+                    reaped += 1;
+                    self.latest_dw0.store(c.cqe.dw0, Ordering::Relaxed);
+                    self.latest_latency_us
+                        .store(latency_us.min(u32::MAX as u64) as u32, Ordering::Relaxed);
+                }
+                let user = Completion {
+                    cqe: c.cqe,
+                    sqe: c.sqe,
+                    ctx,
+                    data: c.data,
+                    latency_us: c.latency_us,
+                    timed_out: c.timed_out,
+                };
+                if let Err(e) = deliver(user) {
+                    self.deferred.lock().extend(got);
+                    return Err(e);
+                }
+                if rearm {
+                    let ctx = self.aer_ctx.lock().clone();
+                    if let Some(ctx) = ctx {
+                        self.submit(commands::aer(), None, false, ctx)?;
+                    }
+                }
+            }
+            if reaped >= expected {
+                return Ok(self.latest_dw0.load(Ordering::Relaxed));
+            }
+            let waiting_for =
+                outstanding.saturating_sub(self.aer_outstanding.load(Ordering::Relaxed) as usize);
+            if !progressed && waiting_for == 0 && self.deferred.lock().is_empty() {
+                return Err(DriverError::Reap(format!(
+                    "waitdone({expected}): {reaped} admin commands reaped and none is outstanding"
+                )));
+            }
+            if !progressed {
+                backoff(&mut spins);
+            } else {
+                spins = 0;
+            }
+        }
+    }
+
+    /// Admin commands outstanding (AERs included).
+    pub fn outstanding(&self) -> usize {
+        self.admin.lock().as_ref().map_or(0, |q| q.outstanding())
+    }
+
+    /// Device misbehaviours noticed on the admin queue since the last call.
+    pub fn take_anomalies(&self) -> Vec<String> {
+        self.admin
+            .lock()
+            .as_mut()
+            .map_or(Vec::new(), |q| q.take_anomalies())
+    }
+
+    /// The admin queue's command log, newest first.
+    pub fn cmdlog(&self, count: usize, offset: usize) -> Vec<CmdLogEntry> {
+        self.admin
+            .lock()
+            .as_ref()
+            .map_or(Vec::new(), |q| q.cmdlog().latest(count, offset))
+    }
+
+    /// The command logs of the admin queue and every live IO queue, merged, newest first.
+    pub fn cmdlog_merged(&self, count: usize) -> Vec<CmdLogEntry> {
+        let mut all = self.cmdlog(count, 0);
+        for qp in self.live_qpairs() {
+            all.extend(qp.cmdlog(count, 0));
+        }
+        all.sort_by(|a, b| b.submit_ns.cmp(&a.submit_ns));
+        all.truncate(count);
+        all
+    }
+
+    pub(crate) fn register_qpair(&self, qp: &Arc<crate::qpair::Qpair<C>>) {
+        let mut v = self.qpairs.lock();
+        v.retain(|w| w.strong_count() > 0);
+        v.push(Arc::downgrade(qp));
+    }
+
+    /// The IO queue pairs still referenced by someone.
+    pub fn live_qpairs(&self) -> Vec<Arc<crate::qpair::Qpair<C>>> {
+        self.qpairs
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
+    }
+
+    /// Takes the lowest free IO queue id (or `want` if given and free), up to the allocated count.
+    pub(crate) fn alloc_qid(&self, want: Option<u16>) -> Result<u16> {
+        let max = self.num_io_queues();
+        let mut used = self.qid_used.lock();
+        used.resize(max as usize + 1, false);
+        let pick = match want {
+            Some(q) if q >= 1 && q <= max && !used[q as usize] => Some(q),
+            Some(q) => {
+                return Err(DriverError::QpairCreation(format!(
+                    "qpair create fail: sqid {q} is not free or not in 1..={max}"
+                )))
+            }
+            None => (1..=max).find(|&q| !used[q as usize]),
+        };
+        let q = pick.ok_or_else(|| {
+            DriverError::QpairCreation(format!("qpair create fail: all {max} IO queues are in use"))
+        })?;
+        used[q as usize] = true;
+        Ok(q)
+    }
+
+    pub(crate) fn free_qid(&self, qid: u16) {
+        if let Some(u) = self.qid_used.lock().get_mut(qid as usize) {
+            *u = false;
+        }
+    }
+
+    /// First half of a controller reset: every IO queue pair and the admin queue drop their
+    /// outstanding commands (completed with 00/08 through `deliver`'s queue), CC.EN is cleared
+    /// and timeouts return to their defaults. The caller then runs the init function (default or
+    /// the script's) and [`Controller::reset_end`].
+    pub fn reset_begin(&self, on_abandoned: &mut dyn FnMut(u16, Completion<C>)) -> Result<()> {
+        for qp in self.live_qpairs() {
+            qp.abandon(on_abandoned);
+        }
+        if let Some(q) = self.admin.lock().as_mut() {
+            q.abandon(
+                Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
+                &mut |c| {
+                    if let Some(ctx) = c.ctx {
+                        if c.sqe.opc() != admin::ASYNC_EVENT_REQUEST {
+                            on_abandoned(
+                                0,
+                                Completion {
+                                    cqe: c.cqe,
+                                    sqe: c.sqe,
+                                    ctx,
+                                    data: c.data,
+                                    latency_us: c.latency_us,
+                                    timed_out: false,
+                                },
+                            );
+                        }
+                    }
+                },
+            );
+        }
+        self.deferred.lock().clear();
+        self.aer_outstanding.store(0, Ordering::Relaxed);
+        self.timeouts.restore();
+        self.qid_used.lock().clear();
+        self.pci.bar_write32(0, regs::CC as u64, 0);
+        if !self.wait_csts(false, None) {
+            return Err(DriverError::Enumerate(
+                "csts.rdy timeout after clearing cc.en".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Second half of a controller reset: re-creates every live IO queue pair on the device
+    /// (same qid, depth and attributes), as PyNVMe3's `reset(create_qpair=True)`.
+    pub fn reset_end(&self) -> Result<()> {
+        for qp in self.live_qpairs() {
+            qp.recreate()?;
+        }
+        Ok(())
+    }
+
+    /// Reads CSTS; all ones means the device is gone.
+    pub fn csts(&self) -> u32 {
+        self.pci.bar_read32(0, regs::CSTS as u64)
+    }
+}
+
+/// Waiting without burning a core forever: spin briefly, then yield, then sleep a little.
+pub(crate) fn backoff(spins: &mut u32) {
+    *spins += 1;
+    if *spins < 2000 {
+        std::hint::spin_loop();
+    } else if *spins < 4000 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+impl<C: Clone + Send + 'static> Controller<C> {
+    /// Shutdown notification: sets CC.SHN (normal, or abrupt) and waits up to `timeout` for
+    /// CSTS.SHST to report shutdown complete.
+    pub fn shutdown_notify(&self, abrupt: bool, timeout: Duration) -> Result<()> {
+        let cc = self.pci.bar_read32(0, regs::CC as u64);
+        let shn: u32 = if abrupt { 2 } else { 1 };
+        self.pci
+            .bar_write32(0, regs::CC as u64, (cc & !(3 << 14)) | shn << 14);
+        let limit = Instant::now() + timeout;
+        loop {
+            let csts = self.csts();
+            if csts != u32::MAX && regs::csts::shst(csts) == 2 {
+                return Ok(());
+            }
+            if Instant::now() > limit {
+                return Err(DriverError::ShutdownTimeout("csts.shst timeout".into()));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// NVM subsystem reset (writes "NVMe" to NSSR); false if CAP.NSSRS says it is not supported.
+    /// The controller must be reset by the script afterwards.
+    pub fn subsystem_reset(&self) -> bool {
+        if !self.cap.nssrs() {
+            return false;
+        }
+        self.pci.bar_write32(0, regs::NSSR as u64, regs::NSSR_MAGIC);
+        true
+    }
+}

@@ -1,0 +1,250 @@
+//! Namespaces: identify data, LBA format, and the NVM commands sent to one namespace.
+
+use crate::buffer::Buffer;
+use crate::commands;
+use crate::controller::Controller;
+use crate::error::{DriverError, Result};
+use crate::qpair::Qpair;
+use crate::queue::DataRef;
+use nvme_spec::cmd::nvm;
+use nvme_spec::identify::IdentifyNamespace;
+use nvme_spec::Sqe;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use zerocopy::FromBytes;
+
+/// One namespace of a controller.
+pub struct Namespace<C: Clone + Send + 'static> {
+    ctrl: Arc<Controller<C>>,
+    nsid: u32,
+    id: Mutex<Box<IdentifyNamespace>>,
+}
+
+impl<C: Clone + Send + 'static> Namespace<C> {
+    /// Opens namespace `nsid`: reads its Identify Namespace data; fails if it is not active.
+    pub fn new(ctrl: &Arc<Controller<C>>, nsid: u32) -> Result<Namespace<C>> {
+        if nsid == 0 || nsid == u32::MAX {
+            return Err(DriverError::invalid(
+                "nsid",
+                format!("{nsid:#x} is not a namespace id (1..=NN)"),
+            ));
+        }
+        let ns = Namespace {
+            ctrl: ctrl.clone(),
+            nsid,
+            id: Mutex::new(Box::default()),
+        };
+        ns.refresh()?;
+        Ok(ns)
+    }
+
+    /// Re-reads the Identify Namespace data (after a format or a namespace change).
+    pub fn refresh(&self) -> Result<()> {
+        let buf = self.ctrl.pci().dma_alloc(4096)?;
+        let cqe = self
+            .ctrl
+            .admin_sync(commands::identify(self.nsid, 0, 0, 0, 0, 0, 0)?, Some(&buf))?;
+        if !cqe.status().is_success() {
+            return Err(DriverError::NamespaceCreation(format!(
+                "identify namespace {} failed with status {}",
+                self.nsid,
+                cqe.status()
+            )));
+        }
+        let id = buf.with_bytes(0, 4096, |b| {
+            IdentifyNamespace::read_from_bytes(b).expect("4096 bytes")
+        });
+        if id.nsze == 0 {
+            return Err(DriverError::NamespaceCreation(format!(
+                "namespace {} is not active (NSZE is 0)",
+                self.nsid
+            )));
+        }
+        *self.id.lock() = Box::new(id);
+        Ok(())
+    }
+
+    /// The namespace id.
+    pub fn nsid(&self) -> u32 {
+        self.nsid
+    }
+
+    /// The controller.
+    pub fn controller(&self) -> &Arc<Controller<C>> {
+        &self.ctrl
+    }
+
+    /// A copy of the Identify Namespace data as last read.
+    pub fn id(&self) -> IdentifyNamespace {
+        **self.id.lock()
+    }
+
+    /// Bytes per logical block of the current LBA format.
+    pub fn sector_size(&self) -> usize {
+        self.id.lock().sector_size() as usize
+    }
+
+    /// Metadata bytes per logical block of the current LBA format.
+    pub fn meta_size(&self) -> usize {
+        self.id.lock().metadata_size() as usize
+    }
+
+    /// NSZE: size in logical blocks.
+    pub fn nsze(&self) -> u64 {
+        self.id.lock().nsze
+    }
+
+    /// The index of the LBA format with this data and metadata size, if the namespace offers it.
+    pub fn get_lba_format(&self, data_size: usize, meta_size: usize) -> Option<usize> {
+        let id = self.id.lock();
+        (0..=id.nlbaf as usize).find(|&i| {
+            let f = id.lbaf(i);
+            f.lbads >= 9 && f.data_size() as usize == data_size && f.ms as usize == meta_size
+        })
+    }
+
+    fn data_for(&self, buf: &Buffer, lba_count: u32) -> Result<DataRef> {
+        let len = lba_count as usize * self.sector_size();
+        if buf.size() < len {
+            return Err(DriverError::invalid(
+                "buf",
+                format!(
+                    "{} bytes (buffer size) cannot hold {lba_count} blocks of {} bytes",
+                    buf.size(),
+                    self.sector_size()
+                ),
+            ));
+        }
+        Ok(DataRef {
+            mem: buf.memory().clone(),
+            offset: buf.offset(),
+            len,
+            sgl: buf.sgl,
+        })
+    }
+
+    /// Builds a read/write-like command with its data (read, write, compare).
+    #[allow(clippy::too_many_arguments)]
+    pub fn rw_command(
+        &self,
+        opc: u8,
+        buf: &Buffer,
+        lba: u64,
+        lba_count: u32,
+        io_flags: u32,
+        cdw13: u32,
+        cdw14: u32,
+        cdw15: u32,
+    ) -> Result<(Sqe, DataRef)> {
+        let sqe = commands::rw(
+            opc, self.nsid, lba, lba_count, io_flags, cdw13, cdw14, cdw15,
+        )?;
+        Ok((sqe, self.data_for(buf, lba_count)?))
+    }
+
+    /// Submits a command with optional data on `qpair`.
+    pub fn submit(&self, qpair: &Qpair<C>, sqe: Sqe, data: Option<DataRef>, ctx: C) -> Result<u16> {
+        if !Arc::ptr_eq(qpair.controller(), &self.ctrl) {
+            return Err(DriverError::invalid(
+                "qpair",
+                "belongs to another controller",
+            ));
+        }
+        qpair.submit(sqe, data, false, ctx)
+    }
+
+    /// Read (02h) of `lba_count` blocks at `lba` into `buf`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn read(
+        &self,
+        qpair: &Qpair<C>,
+        buf: &Buffer,
+        lba: u64,
+        lba_count: u32,
+        io_flags: u32,
+        cdw13: u32,
+        cdw14: u32,
+        cdw15: u32,
+        ctx: C,
+    ) -> Result<u16> {
+        let (sqe, data) = self.rw_command(
+            nvm::READ,
+            buf,
+            lba,
+            lba_count,
+            io_flags,
+            cdw13,
+            cdw14,
+            cdw15,
+        )?;
+        self.submit(qpair, sqe, Some(data), ctx)
+    }
+
+    /// Write (01h) of `lba_count` blocks at `lba` from `buf`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn write(
+        &self,
+        qpair: &Qpair<C>,
+        buf: &Buffer,
+        lba: u64,
+        lba_count: u32,
+        io_flags: u32,
+        cdw13: u32,
+        cdw14: u32,
+        cdw15: u32,
+        ctx: C,
+    ) -> Result<u16> {
+        let (sqe, data) = self.rw_command(
+            nvm::WRITE,
+            buf,
+            lba,
+            lba_count,
+            io_flags,
+            cdw13,
+            cdw14,
+            cdw15,
+        )?;
+        self.submit(qpair, sqe, Some(data), ctx)
+    }
+}
+
+impl<C: Clone + Send + 'static> Namespace<C> {
+    /// Formats this namespace to the LBA format with `data_size` / `meta_size`, waiting for it
+    /// with the Format NVM timeout raised to at least 100 s, then re-reads the identify data.
+    /// Returns the completion (a failing status is for the caller to report).
+    pub fn format(&self, data_size: usize, meta_size: usize, ses: u32) -> Result<nvme_spec::Cqe> {
+        let Some(lbaf) = self.get_lba_format(data_size, meta_size) else {
+            let id = self.id();
+            let offered: Vec<String> = (0..=id.nlbaf as usize)
+                .map(|i| id.lbaf(i))
+                .map(|f| format!("{}+{}", f.data_size(), f.ms))
+                .collect();
+            return Err(DriverError::invalid(
+                "data_size",
+                format!(
+                    "{data_size}+{meta_size} is not an LBA format of namespace {}: it offers {}",
+                    self.nsid,
+                    offered.join(", ")
+                ),
+            ));
+        };
+        let t = self.ctrl.timeouts();
+        let opc = nvme_spec::cmd::admin::FORMAT_NVM;
+        let before = t.get(false, opc);
+        t.set(false, opc, before.max(100_000));
+        let r = self.ctrl.admin_sync(
+            commands::format(lbaf as u32, ses, self.nsid, 0, 0, 0)?,
+            None,
+        );
+        t.set(
+            false,
+            opc,
+            if before == t.default_ms() { 0 } else { before },
+        );
+        let cqe = r?;
+        if cqe.status().is_success() {
+            self.refresh()?;
+        }
+        Ok(cqe)
+    }
+}
