@@ -29,7 +29,8 @@ from typing import Any
 
 __all__ = [
     "CQE",
-    "SQE",
+    "IdentifyData",
+    "NvmeArgumentError",
     "Buffer",
     "Controller",
     "Namespace",
@@ -60,6 +61,18 @@ else:
 
     if hasattr(_native, "__version__"):
         __version__: str = _native.__version__
+
+    class Controller(_native.Controller):
+        """An NVMe controller: `Controller(pcie, nvme_init_func=None)`.
+
+        Creating it initialises the controller as the NVMe spec orders: disable, admin queue,
+        enable, identify, number of queues, one AER. `nvme_init_func(controller)`, if given (or
+        assigned to `nvme_init_func` later), runs instead, at creation and at every `reset()`;
+        it may call `init_adminq()`, `init_ns()`, `wait_csts()` and send commands itself.
+        """
+
+        def __init__(self, pcie: Pcie, nvme_init_func: Any = None) -> None:  # noqa: F405
+            self._initialize()
 
 
 def native_available() -> bool:

@@ -1,0 +1,675 @@
+//! `Controller`: registers, admin commands, initialisation and reset.
+
+use crate::buffer::PyBuffer;
+use crate::cqe::{deliver, finish, warn_anomalies, Ctx};
+use crate::errors::{bad_arg, IntoPy};
+use crate::identify::PyIdentify;
+use crate::pcie::PyPcie;
+use nvme_driver::cmdlog::CmdLogEntry;
+use nvme_driver::{commands, Buffer, Controller, DataRef};
+use nvme_spec::identify::IdentifyController;
+use nvme_spec::Sqe;
+use pyo3::exceptions::PySystemError;
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyType};
+use std::sync::Arc;
+
+/// The driver's controller type as the Python face uses it.
+pub type Ctrl = Controller<Ctx>;
+
+/// An NVMe controller. `Controller(pcie, nvme_init_func=None)` initialises it as the spec orders
+/// (or by calling `nvme_init_func(controller)` instead, also at every `reset()`).
+///
+/// Admin commands are asynchronous and return the controller, so `nvme0.getfeatures(7).waitdone()`
+/// chains; `cb=` gives a callback that receives the `CQE`. A failing status raises the warning
+/// "ERROR status: SCT/SC".
+#[pyclass(module = "nvme._native", name = "Controller", subclass)]
+pub struct PyController {
+    pub(crate) ctrl: Arc<Ctrl>,
+    pcie: Py<PyPcie>,
+    /// The init function used at creation and at every reset (None: the spec's sequence).
+    #[pyo3(get, set)]
+    nvme_init_func: Option<PyObject>,
+}
+
+/// The data reference of an optional buffer, transferring `size` bytes (default: the buffer's size).
+pub fn data_ref(
+    buf: Option<&Bound<'_, PyBuffer>>,
+    size: Option<usize>,
+) -> PyResult<Option<DataRef>> {
+    let Some(b) = buf else { return Ok(None) };
+    let b = b.borrow();
+    let len = size.unwrap_or(b.inner.size());
+    if len > b.inner.size() {
+        return Err(bad_arg(
+            "size",
+            format!(
+                "{len} bytes do not fit the buffer's size {}",
+                b.inner.size()
+            ),
+        ));
+    }
+    Ok(Some(DataRef {
+        mem: b.inner.memory().clone(),
+        offset: b.inner.offset(),
+        len,
+        sgl: b.inner.sgl,
+    }))
+}
+
+fn format_entries(py: Python<'_>, entries: Vec<CmdLogEntry>) -> PyResult<Vec<String>> {
+    let off: i64 = py
+        .import("time")?
+        .call_method0("localtime")?
+        .getattr("tm_gmtoff")?
+        .extract()
+        .unwrap_or(0);
+    Ok(entries.iter().map(|e| e.format(off)).collect())
+}
+
+impl PyController {
+    fn submit(
+        slf: &Bound<'_, Self>,
+        sqe: Sqe,
+        data: Option<DataRef>,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        let ctrl = slf.borrow().ctrl.clone();
+        ctrl.submit(sqe, data, false, cb.map(Arc::new)).py()?;
+        Ok(slf.clone().unbind())
+    }
+
+    /// A synchronous admin command into a new 4 KiB buffer, for the helpers.
+    fn sync_into_buffer(
+        &self,
+        py: Python<'_>,
+        sqe: Sqe,
+        len: usize,
+    ) -> PyResult<(nvme_spec::Cqe, Buffer)> {
+        let mem = nvme_pci::dma_alloc(len).py()?;
+        let ctrl = self.ctrl.clone();
+        let m = mem.clone();
+        let cqe = py.allow_threads(move || {
+            ctrl.admin_sync_data(
+                sqe,
+                DataRef {
+                    mem: m,
+                    offset: 0,
+                    len,
+                    sgl: false,
+                },
+            )
+        });
+        let cqe = cqe.py()?;
+        Ok((cqe, Buffer::new(mem, len, "helper", 0, 0).py()?))
+    }
+
+    fn run_init(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let func = slf
+            .borrow()
+            .nvme_init_func
+            .as_ref()
+            .map(|f| f.clone_ref(py));
+        match func {
+            Some(f) => {
+                f.call1(py, (slf,))?;
+            }
+            None => {
+                let ctrl = slf.borrow().ctrl.clone();
+                py.allow_threads(|| ctrl.init_default(None)).py()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl PyController {
+    #[new]
+    #[pyo3(signature = (pcie, nvme_init_func=None))]
+    fn new(pcie: &Bound<'_, PyPcie>, nvme_init_func: Option<PyObject>) -> PyResult<Self> {
+        let dev = pcie.borrow().get()?;
+        let ctrl = Controller::new(dev).py()?;
+        Ok(PyController {
+            ctrl,
+            pcie: pcie.clone().unbind(),
+            nvme_init_func,
+        })
+    }
+
+    /// Runs the init function (default or `nvme_init_func`); called by the constructor.
+    fn _initialize(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::run_init(slf)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "<controller: {}>",
+            self.pcie
+                .borrow(py)
+                .get()
+                .map(|d| d.address().to_string())
+                .unwrap_or_default()
+        )
+    }
+
+    /// The Pcie object of this controller.
+    #[getter]
+    fn pcie(&self, py: Python<'_>) -> Py<PyPcie> {
+        self.pcie.clone_ref(py)
+    }
+
+    fn __getitem__(&self, offset: u32) -> PyResult<u32> {
+        let v = self.ctrl.reg_read32(offset).py()?;
+        if v == u32::MAX {
+            return Err(PySystemError::new_err(format!(
+                "register {offset:#x} reads 0xffffffff: the device does not respond"
+            )));
+        }
+        Ok(v)
+    }
+
+    fn __setitem__(&self, offset: u32, value: u32) -> PyResult<()> {
+        self.ctrl.reg_write32(offset, value).py()
+    }
+
+    /// CAP, the 64-bit controller capabilities register.
+    #[getter]
+    fn cap(&self) -> u64 {
+        self.ctrl.pci().bar_read64(0, 0)
+    }
+
+    /// Largest data transfer of one command, bytes (MDTS, at most 2 MiB).
+    #[getter]
+    fn mdts(&self) -> usize {
+        self.ctrl.mdts()
+    }
+
+    /// Default command timeout in ms (10,000 unless set; restored by reset()).
+    #[getter]
+    fn get_timeout(&self) -> u32 {
+        self.ctrl.timeouts().default_ms()
+    }
+
+    #[setter]
+    fn set_timeout(&self, ms: u32) -> PyResult<()> {
+        if ms == 0 {
+            return Err(bad_arg("timeout", "0 ms: a timeout is at least 1 ms"));
+        }
+        self.ctrl.timeouts().set_default_ms(ms);
+        Ok(())
+    }
+
+    /// Sets the timeout of one admin opcode, ms (0: back to the default).
+    fn set_timeout_ms(&self, opcode: u8, msec: u32) {
+        self.ctrl.timeouts().set(false, opcode, msec)
+    }
+
+    /// The timeout of one admin opcode, ms.
+    fn get_timeout_ms(&self, opcode: u8) -> u32 {
+        self.ctrl.timeouts().get(false, opcode)
+    }
+
+    /// CID of the latest admin command submitted.
+    #[getter]
+    fn latest_cid(&self) -> u16 {
+        self.ctrl.latest_cid()
+    }
+
+    /// Latency of the latest admin command completed, µs.
+    #[getter]
+    fn latest_latency(&self) -> u32 {
+        self.ctrl.latest_latency_us()
+    }
+
+    /// Waits for CSTS.RDY to become `rdy` (up to CAP.TO, or `timeout` seconds); True if it did.
+    #[pyo3(signature = (rdy=true, timeout=None))]
+    fn wait_csts(&self, py: Python<'_>, rdy: bool, timeout: Option<f64>) -> bool {
+        let ctrl = self.ctrl.clone();
+        py.allow_threads(|| {
+            ctrl.wait_csts(
+                rdy,
+                timeout.map(|t| std::time::Duration::from_secs_f64(t.max(0.0))),
+            )
+        })
+    }
+
+    /// Programs a fresh admin queue (AQA/ASQ/ACQ) and MSI-X; 0 on success.
+    #[pyo3(signature = (lazy_doorbell=false))]
+    fn init_adminq(&self, py: Python<'_>, lazy_doorbell: bool) -> PyResult<i32> {
+        let ctrl = self.ctrl.clone();
+        py.allow_threads(|| ctrl.init_adminq(lazy_doorbell)).py()?;
+        Ok(0)
+    }
+
+    /// Identifies the controller and its namespaces; 0 on success, -1 on failure.
+    fn init_ns(&self, py: Python<'_>) -> i32 {
+        let ctrl = self.ctrl.clone();
+        if py.allow_threads(|| ctrl.init_ns()).is_ok() {
+            0
+        } else {
+            -1
+        }
+    }
+
+    /// Records the number of IO queues from a Number of Queues feature dword 0.
+    fn init_queues(&self, cdw0: u32) {
+        self.ctrl.init_queues(cdw0)
+    }
+
+    /// Rings the admin SQ doorbell (with lazy doorbells).
+    fn ring_doorbell(&self) {
+        self.ctrl.ring_doorbell()
+    }
+
+    /// Controller reset: outstanding commands are dropped, the init function runs again, IO
+    /// queue pairs are re-created, timeouts return to their defaults.
+    fn reset(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let ctrl = slf.borrow().ctrl.clone();
+        py.allow_threads(|| ctrl.reset_begin(&mut |_, _| {})).py()?;
+        Self::run_init(slf)?;
+        py.allow_threads(|| ctrl.reset_end()).py()
+    }
+
+    /// Reaps `expected` admin completions (AERs excluded) and returns dword 0 of the latest.
+    /// With `interrupt_enabled`, the admin CQ is read only after its MSI-X vector fired.
+    #[pyo3(signature = (expected=1, interrupt_enabled=true))]
+    fn waitdone(&self, py: Python<'_>, expected: usize, interrupt_enabled: bool) -> PyResult<u32> {
+        let ctrl = self.ctrl.clone();
+        let mut err = None;
+        let r = py.allow_threads(|| {
+            ctrl.waitdone(expected, interrupt_enabled, &mut |c| {
+                deliver(0, c, &mut err)
+            })
+        });
+        warn_anomalies(py, self.ctrl.take_anomalies())?;
+        finish(r, err)
+    }
+
+    /// Identify (06h) into `buf` (at least 4096 bytes).
+    #[pyo3(signature = (buf, nsid=0, cns=1, cntid=0, csi=0, nvmsetid=0, cns_specific_id=0, cdw14=0, cb=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn identify(
+        slf: &Bound<'_, Self>,
+        buf: &Bound<'_, PyBuffer>,
+        nsid: u32,
+        cns: u32,
+        cntid: u32,
+        csi: u32,
+        nvmsetid: u32,
+        cns_specific_id: u32,
+        cdw14: u32,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        if buf.borrow().inner.length() < 4096 {
+            return Err(bad_arg(
+                "buf",
+                "identify data needs a buffer of at least 4096 bytes",
+            ));
+        }
+        let sqe =
+            commands::identify(nsid, cns, cntid, csi, nvmsetid, cns_specific_id, cdw14).py()?;
+        Self::submit(slf, sqe, data_ref(Some(buf), Some(4096))?, cb)
+    }
+
+    /// Get Features (0Ah).
+    #[pyo3(signature = (fid, sel=0, buf=None, nsid=0, cdw11=0, cdw12=0, cdw13=0, cdw14=0, cdw15=0, cb=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn getfeatures(
+        slf: &Bound<'_, Self>,
+        fid: u32,
+        sel: u32,
+        buf: Option<&Bound<'_, PyBuffer>>,
+        nsid: u32,
+        cdw11: u32,
+        cdw12: u32,
+        cdw13: u32,
+        cdw14: u32,
+        cdw15: u32,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        let sqe = commands::get_features(fid, sel, nsid, cdw11, cdw12, cdw13, cdw14, cdw15).py()?;
+        Self::submit(slf, sqe, data_ref(buf, None)?, cb)
+    }
+
+    /// Set Features (09h).
+    #[pyo3(signature = (fid, sv=0, buf=None, nsid=0, cdw11=0, cdw12=0, cdw13=0, cdw14=0, cdw15=0, cb=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn setfeatures(
+        slf: &Bound<'_, Self>,
+        fid: u32,
+        sv: u32,
+        buf: Option<&Bound<'_, PyBuffer>>,
+        nsid: u32,
+        cdw11: u32,
+        cdw12: u32,
+        cdw13: u32,
+        cdw14: u32,
+        cdw15: u32,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        let sqe = commands::set_features(fid, sv, nsid, cdw11, cdw12, cdw13, cdw14, cdw15).py()?;
+        Self::submit(slf, sqe, data_ref(buf, None)?, cb)
+    }
+
+    /// Get Log Page (02h): `size` bytes (default: the buffer's size) at byte `offset`.
+    #[pyo3(signature = (lid, buf, size=None, offset=0, nsid=0xffff_ffff, log_specific_id=0, cb=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn getlogpage(
+        slf: &Bound<'_, Self>,
+        lid: u32,
+        buf: &Bound<'_, PyBuffer>,
+        size: Option<usize>,
+        offset: u64,
+        nsid: u32,
+        log_specific_id: u32,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        let size = size.unwrap_or(buf.borrow().inner.size());
+        let sqe = commands::get_log_page(lid, size, offset, nsid, log_specific_id).py()?;
+        Self::submit(slf, sqe, data_ref(Some(buf), Some(size))?, cb)
+    }
+
+    /// Format NVM (80h). Namespace.format() is the helper that waits and refreshes.
+    #[pyo3(signature = (lbaf=0, ses=0, nsid=1, pil=0, pi=0, mset=0, cb=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn format(
+        slf: &Bound<'_, Self>,
+        lbaf: u32,
+        ses: u32,
+        nsid: u32,
+        pil: u32,
+        pi: u32,
+        mset: u32,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        let sqe = commands::format(lbaf, ses, nsid, pil, pi, mset).py()?;
+        Self::submit(slf, sqe, None, cb)
+    }
+
+    /// Sanitize (84h): option 2 block erase (default), 3 overwrite, 4 crypto erase.
+    #[pyo3(signature = (option=2, pattern=0, cb=None))]
+    fn sanitize(
+        slf: &Bound<'_, Self>,
+        option: u32,
+        pattern: u32,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        Self::submit(slf, commands::sanitize(option, pattern).py()?, None, cb)
+    }
+
+    /// Device Self-test (14h): stc 1 short, 2 extended, 0xf abort.
+    #[pyo3(signature = (stc=1, nsid=0xffff_ffff, cb=None))]
+    fn dst(slf: &Bound<'_, Self>, stc: u32, nsid: u32, cb: Option<PyObject>) -> PyResult<Py<Self>> {
+        Self::submit(slf, commands::dst(stc, nsid).py()?, None, cb)
+    }
+
+    /// Firmware Image Download (11h) of `size` bytes (default: the buffer's size) at `offset`.
+    #[pyo3(signature = (buf, offset, size=None, cb=None))]
+    fn fw_download(
+        slf: &Bound<'_, Self>,
+        buf: &Bound<'_, PyBuffer>,
+        offset: u64,
+        size: Option<usize>,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        let size = size.unwrap_or(buf.borrow().inner.size());
+        Self::submit(
+            slf,
+            commands::fw_download(size, offset).py()?,
+            data_ref(Some(buf), Some(size))?,
+            cb,
+        )
+    }
+
+    /// Firmware Commit (10h).
+    #[pyo3(signature = (slot, action, bpid=0, cb=None))]
+    fn fw_commit(
+        slf: &Bound<'_, Self>,
+        slot: u32,
+        action: u32,
+        bpid: u32,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        Self::submit(slf, commands::fw_commit(slot, action, bpid).py()?, None, cb)
+    }
+
+    /// Asynchronous Event Request (0Ch). It does not time out; when it completes, `waitdone`
+    /// warns "AER notification is triggered: 0x..." and sends another one with the same callback.
+    #[pyo3(signature = (cb=None))]
+    fn aer(slf: &Bound<'_, Self>, cb: Option<PyObject>) -> PyResult<Py<Self>> {
+        let ctrl = slf.borrow().ctrl.clone();
+        ctrl.aer(cb.map(Arc::new)).py()?;
+        Ok(slf.clone().unbind())
+    }
+
+    /// Abort (08h) of command `cid` on queue `sqid`.
+    #[pyo3(signature = (cid, sqid=0, cb=None))]
+    fn abort(
+        slf: &Bound<'_, Self>,
+        cid: u32,
+        sqid: u32,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        Self::submit(slf, commands::abort(cid, sqid).py()?, None, cb)
+    }
+
+    /// Security Send (81h).
+    #[pyo3(signature = (buf, spsp=0, secp=1, nssf=0, size=None, nsid=0, cb=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn security_send(
+        slf: &Bound<'_, Self>,
+        buf: &Bound<'_, PyBuffer>,
+        spsp: u32,
+        secp: u32,
+        nssf: u32,
+        size: Option<usize>,
+        nsid: u32,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        let size = size.unwrap_or(buf.borrow().inner.size());
+        Self::submit(
+            slf,
+            commands::security(true, secp, spsp, nssf, size, nsid).py()?,
+            data_ref(Some(buf), Some(size))?,
+            cb,
+        )
+    }
+
+    /// Security Receive (82h).
+    #[pyo3(signature = (buf, spsp=0, secp=1, nssf=0, size=None, nsid=0, cb=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn security_receive(
+        slf: &Bound<'_, Self>,
+        buf: &Bound<'_, PyBuffer>,
+        spsp: u32,
+        secp: u32,
+        nssf: u32,
+        size: Option<usize>,
+        nsid: u32,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        let size = size.unwrap_or(buf.borrow().inner.size());
+        Self::submit(
+            slf,
+            commands::security(false, secp, spsp, nssf, size, nsid).py()?,
+            data_ref(Some(buf), Some(size))?,
+            cb,
+        )
+    }
+
+    /// Any admin command: `opcode` is the whole dword 0 (FUSE and PSDT may be set; the CID is
+    /// assigned by the driver).
+    #[pyo3(signature = (opcode, buf=None, nsid=0, cdw10=0, cdw11=0, cdw12=0, cdw13=0, cdw14=0, cdw15=0, cdw2=0, cdw3=0, cb=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn send_cmd(
+        slf: &Bound<'_, Self>,
+        opcode: u32,
+        buf: Option<&Bound<'_, PyBuffer>>,
+        nsid: u32,
+        cdw10: u32,
+        cdw11: u32,
+        cdw12: u32,
+        cdw13: u32,
+        cdw14: u32,
+        cdw15: u32,
+        cdw2: u32,
+        cdw3: u32,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        let sqe = commands::raw(
+            opcode, nsid, cdw2, cdw3, cdw10, cdw11, cdw12, cdw13, cdw14, cdw15,
+        );
+        Self::submit(slf, sqe, data_ref(buf, None)?, cb)
+    }
+
+    /// The field in bytes [byte_begin, byte_end] of Identify data (controller by default), as
+    /// an int or, with `type=str`, a string.
+    #[pyo3(signature = (byte_end, byte_begin=None, r#type=None, nsid=0, cns=1, cntid=0, csi=0, nvmsetid=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn id_data(
+        &self,
+        py: Python<'_>,
+        byte_end: usize,
+        byte_begin: Option<usize>,
+        r#type: Option<&Bound<'_, PyType>>,
+        nsid: u32,
+        cns: u32,
+        cntid: u32,
+        csi: u32,
+        nvmsetid: u32,
+    ) -> PyResult<PyObject> {
+        let sqe = commands::identify(nsid, cns, cntid, csi, nvmsetid, 0, 0).py()?;
+        let (cqe, buf) = self.sync_into_buffer(py, sqe, 4096)?;
+        if !cqe.status().is_success() {
+            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+        }
+        if r#type.is_some_and(|t| t.is(py.get_type::<PyString>())) {
+            Ok(buf
+                .data_str(byte_end, byte_begin)
+                .py()?
+                .into_pyobject(py)?
+                .into_any()
+                .unbind())
+        } else {
+            Ok(buf
+                .data_int(byte_end, byte_begin)
+                .py()?
+                .into_pyobject(py)?
+                .into_any()
+                .unbind())
+        }
+    }
+
+    /// Identify Controller data with fields named by the spec's abbreviations (`.mdts`, `.sn` ...).
+    fn id_ctrl(&self, py: Python<'_>) -> PyResult<PyIdentify> {
+        let sqe = commands::identify(0, 1, 0, 0, 0, 0, 0).py()?;
+        let (cqe, buf) = self.sync_into_buffer(py, sqe, 4096)?;
+        if !cqe.status().is_success() {
+            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+        }
+        Ok(PyIdentify::new(
+            "controller",
+            buf.to_vec(),
+            IdentifyController::FIELDS,
+        ))
+    }
+
+    /// Whether the controller supports admin opcode `opcode` (0..=255), or IO opcode `opcode - 256`,
+    /// as the Commands Supported and Effects log page says.
+    fn supports(&self, py: Python<'_>, opcode: u32) -> PyResult<bool> {
+        if opcode >= 512 {
+            return Err(bad_arg(
+                "opcode",
+                format!("{opcode} is not 0..=511 (256 + n for IO opcode n)"),
+            ));
+        }
+        let sqe = commands::get_log_page(5, 4096, 0, 0, 0).py()?;
+        let (cqe, buf) = self.sync_into_buffer(py, sqe, 4096)?;
+        if !cqe.status().is_success() {
+            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+            return Ok(false);
+        }
+        let off = opcode as usize * 4;
+        Ok(buf.data_int(off + 3, Some(off)).py()? & 1 != 0)
+    }
+
+    /// The LBA format index of namespace `nsid` with this data and metadata size, or None.
+    #[pyo3(signature = (data_size=512, meta_size=0, nsid=1))]
+    fn get_lba_format(
+        &self,
+        py: Python<'_>,
+        data_size: usize,
+        meta_size: usize,
+        nsid: u32,
+    ) -> PyResult<Option<usize>> {
+        let sqe = commands::identify(nsid, 0, 0, 0, 0, 0, 0).py()?;
+        let (_, buf) = self.sync_into_buffer(py, sqe, 4096)?;
+        let id = buf.to_vec();
+        let nlbaf = id[25] as usize;
+        Ok((0..=nlbaf.min(63)).find(|&i| {
+            let f = &id[128 + 4 * i..132 + 4 * i];
+            let ms = u16::from_le_bytes([f[0], f[1]]) as usize;
+            f[2] >= 9 && (1usize << f[2]) == data_size && ms == meta_size
+        }))
+    }
+
+    /// The controller's timestamp feature, ms since the epoch.
+    fn timestamp(&self, py: Python<'_>) -> PyResult<u64> {
+        let sqe = commands::get_features(0x0e, 0, 0, 0, 0, 0, 0, 0).py()?;
+        let (cqe, buf) = self.sync_into_buffer(py, sqe, 8)?;
+        if !cqe.status().is_success() {
+            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+        }
+        Ok(buf.data_int(5, Some(0)).py()? as u64)
+    }
+
+    /// Downloads a firmware file in 4 KiB pieces and commits it to `slot` with `action`.
+    #[pyo3(signature = (filename, slot=0, action=1))]
+    fn downfw(&self, py: Python<'_>, filename: &str, slot: u32, action: u32) -> PyResult<()> {
+        let image =
+            std::fs::read(filename).map_err(|e| bad_arg("filename", format!("{filename}: {e}")))?;
+        for (i, chunk) in image.chunks(4096).enumerate() {
+            let mut padded = chunk.to_vec();
+            padded.resize(chunk.len().next_multiple_of(4), 0);
+            let sqe = commands::fw_download(padded.len(), (i * 4096) as u64).py()?;
+            let mem = nvme_pci::dma_alloc(padded.len()).py()?;
+            mem.write(0, &padded);
+            let ctrl = self.ctrl.clone();
+            let d = DataRef {
+                mem,
+                offset: 0,
+                len: padded.len(),
+                sgl: false,
+            };
+            let cqe = py
+                .allow_threads(move || ctrl.admin_sync_data(sqe, d))
+                .py()?;
+            if !cqe.status().is_success() {
+                crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+                return Ok(());
+            }
+        }
+        let ctrl = self.ctrl.clone();
+        let sqe = commands::fw_commit(slot, action, 0).py()?;
+        let cqe = py.allow_threads(move || ctrl.admin_sync(sqe, None)).py()?;
+        if !cqe.status().is_success() {
+            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+        }
+        Ok(())
+    }
+
+    /// The admin queue's command log, newest first: one string per command (SQE, CQE, times).
+    #[pyo3(signature = (count=1000, offset=0))]
+    fn cmdlog(&self, py: Python<'_>, count: usize, offset: usize) -> PyResult<Vec<String>> {
+        format_entries(py, self.ctrl.cmdlog(count, offset))
+    }
+
+    /// The command logs of all queues merged, newest first.
+    #[pyo3(signature = (count=1000))]
+    fn cmdlog_merged(&self, py: Python<'_>, count: usize) -> PyResult<Vec<String>> {
+        format_entries(py, self.ctrl.cmdlog_merged(count))
+    }
+}

@@ -1,0 +1,155 @@
+//! Exceptions, and the one place where driver errors become Python exceptions.
+
+use nvme_driver::DriverError;
+use pyo3::exceptions::{
+    PyAssertionError, PyException, PyIndexError, PyOSError, PySystemError, PyTimeoutError,
+    PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyDict, PyTuple, PyType};
+
+pyo3::create_exception!(
+    _native,
+    NvmeEnumerateError,
+    PyException,
+    "The controller could not be created or initialised."
+);
+pyo3::create_exception!(
+    _native,
+    NvmeDeletionError,
+    PyException,
+    "The controller could not be closed."
+);
+pyo3::create_exception!(
+    _native,
+    QpairCreationError,
+    PyException,
+    "An IO queue pair could not be created."
+);
+pyo3::create_exception!(
+    _native,
+    QpairDeletionError,
+    PyException,
+    "An IO queue pair could not be deleted."
+);
+pyo3::create_exception!(
+    _native,
+    NamespaceCreationError,
+    PyException,
+    "A namespace could not be opened."
+);
+pyo3::create_exception!(
+    _native,
+    NamespaceDeletionError,
+    PyException,
+    "A namespace could not be closed."
+);
+pyo3::create_exception!(
+    _native,
+    NvmeShutdownStatusTimeoutError,
+    PyException,
+    "CSTS.SHST did not report shutdown complete in time."
+);
+
+static ARGUMENT_ERROR: GILOnceCell<Py<PyType>> = GILOnceCell::new();
+
+/// `NvmeArgumentError(ValueError, AssertionError)`: a wrong argument. Both bases, because Python
+/// code expects ValueError and pynvme scripts catch its AssertionError.
+pub fn argument_error_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    ARGUMENT_ERROR
+        .get_or_try_init(py, || -> PyResult<Py<PyType>> {
+            let bases = PyTuple::new(
+                py,
+                [
+                    py.get_type::<PyValueError>(),
+                    py.get_type::<PyAssertionError>(),
+                ],
+            )?;
+            let ns = PyDict::new(py);
+            ns.set_item(
+                "__doc__",
+                "A wrong argument: the message names it and says what is allowed.",
+            )?;
+            ns.set_item("__module__", "nvme")?;
+            let t = py
+                .get_type::<PyType>()
+                .call1(("NvmeArgumentError", bases, ns))?;
+            Ok(t.downcast_into::<PyType>()?.unbind())
+        })
+        .map(|t| t.bind(py))
+}
+
+/// Converts a driver error into the Python exception scripts expect.
+pub fn to_py(e: DriverError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        DriverError::InvalidArgument { .. } => {
+            Python::with_gil(|py| match argument_error_type(py) {
+                Ok(t) => PyErr::from_type(t.clone(), msg),
+                Err(e) => e,
+            })
+        }
+        DriverError::Index(_) => PyIndexError::new_err(msg),
+        DriverError::Enumerate(_) => NvmeEnumerateError::new_err(msg),
+        DriverError::Deletion(_) => NvmeDeletionError::new_err(msg),
+        DriverError::QpairCreation(_) => QpairCreationError::new_err(msg),
+        DriverError::QpairDeletion(_) => QpairDeletionError::new_err(msg),
+        DriverError::NamespaceCreation(_) => NamespaceCreationError::new_err(msg),
+        DriverError::NamespaceDeletion(_) => NamespaceDeletionError::new_err(msg),
+        DriverError::ShutdownTimeout(_) => NvmeShutdownStatusTimeoutError::new_err(msg),
+        DriverError::Submit(_)
+        | DriverError::Reap(_)
+        | DriverError::Reentry(_)
+        | DriverError::Callback => PyAssertionError::new_err(msg),
+        DriverError::Timeout(_) => PyTimeoutError::new_err(msg),
+        DriverError::DeviceGone(_) => PySystemError::new_err(msg),
+        DriverError::Pci(e) => PyOSError::new_err(e.to_string()),
+    }
+}
+
+/// Maps a driver result.
+pub trait IntoPy<T> {
+    /// The result with the error converted.
+    fn py(self) -> PyResult<T>;
+}
+
+impl<T> IntoPy<T> for Result<T, DriverError> {
+    fn py(self) -> PyResult<T> {
+        self.map_err(to_py)
+    }
+}
+
+impl<T> IntoPy<T> for Result<T, nvme_pci::PciError> {
+    fn py(self) -> PyResult<T> {
+        self.map_err(|e| to_py(DriverError::Pci(e)))
+    }
+}
+
+/// An argument error from the glue's own conversions.
+pub fn bad_arg(arg: &'static str, msg: impl Into<String>) -> PyErr {
+    to_py(DriverError::invalid(arg, msg))
+}
+
+/// Registers the exception classes on the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("NvmeEnumerateError", py.get_type::<NvmeEnumerateError>())?;
+    m.add("NvmeDeletionError", py.get_type::<NvmeDeletionError>())?;
+    m.add("QpairCreationError", py.get_type::<QpairCreationError>())?;
+    m.add("QpairDeletionError", py.get_type::<QpairDeletionError>())?;
+    m.add(
+        "NamespaceCreationError",
+        py.get_type::<NamespaceCreationError>(),
+    )?;
+    m.add(
+        "NamespaceDeletionError",
+        py.get_type::<NamespaceDeletionError>(),
+    )?;
+    m.add(
+        "NvmeShutdownStatusTimeoutError",
+        py.get_type::<NvmeShutdownStatusTimeoutError>(),
+    )?;
+    m.add("NvmeArgumentError", argument_error_type(py)?)?;
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! `Pcie`: the device as a PCIe function.
+
+use crate::errors::{bad_arg, IntoPy};
+use nvme_pci::PciFunction;
+use nvme_spec::pci::{cap_id, pcie as pcie_cap, pm};
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyIndexError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::PySlice;
+use std::sync::Arc;
+
+/// A PCIe function: config space, BAR0, resets and link/power attributes.
+///
+/// `Pcie(addr="")`: an empty address or `sim://?key=value&...` opens a simulated SSD (keys:
+/// capacity, lba, namespaces, mdts, queues, mqes, dstrd, cmb, latency, null, serial, model, fw,
+/// backing); a PCI address opens a device bound for testing.
+#[pyclass(module = "nvme._native", name = "Pcie", subclass)]
+pub struct PyPcie {
+    pub(crate) dev: Mutex<Option<Arc<dyn PciFunction>>>,
+    addr: String,
+}
+
+impl PyPcie {
+    /// The function, or an error if `close()` was called.
+    pub fn get(&self) -> PyResult<Arc<dyn PciFunction>> {
+        self.dev
+            .lock()
+            .clone()
+            .ok_or_else(|| bad_arg("pcie", "this Pcie object was closed"))
+    }
+
+    fn cap(&self, dev: &dyn PciFunction, id: u8) -> PyResult<u16> {
+        let mut head = [0u8; 256];
+        dev.config_read(0, &mut head).py()?;
+        nvme_spec::pci::find_capability(&head, id)
+            .ok_or_else(|| bad_arg("pcie", format!("the function has no capability {id:#x}")))
+    }
+}
+
+fn cfg_index(dev: &dyn PciFunction, i: isize) -> PyResult<u16> {
+    let _ = dev;
+    if !(0..4096).contains(&i) {
+        return Err(PyIndexError::new_err(format!(
+            "config space index {i} out of range 0..4096"
+        )));
+    }
+    Ok(i as u16)
+}
+
+#[pymethods]
+impl PyPcie {
+    #[new]
+    #[pyo3(signature = (addr="", vf=0, port=0))]
+    fn new(addr: &str, vf: u32, port: u32) -> PyResult<Self> {
+        let _ = port;
+        if vf != 0 {
+            return Err(bad_arg(
+                "vf",
+                "SR-IOV virtual functions are not supported yet: use 0",
+            ));
+        }
+        let dev = nvme_pci::open(addr).map_err(|e| {
+            crate::errors::NvmeEnumerateError::new_err(format!(
+                "fail to create the controller: {e}"
+            ))
+        })?;
+        Ok(PyPcie {
+            addr: dev.address().to_string(),
+            dev: Mutex::new(Some(dev)),
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<pcie: {}>", self.addr)
+    }
+
+    /// The function's address.
+    #[getter]
+    fn addr(&self) -> String {
+        self.addr.clone()
+    }
+
+    fn __getitem__(&self, py: Python<'_>, index: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        let dev = self.get()?;
+        if let Ok(s) = index.downcast::<PySlice>() {
+            let ind = s.indices(4096)?;
+            let space = dev.config_space().py()?;
+            let mut out = Vec::new();
+            let mut i = ind.start;
+            for _ in 0..ind.slicelength {
+                out.push(space[i as usize]);
+                i += ind.step;
+            }
+            return Ok(out.into_pyobject(py)?.into_any().unbind());
+        }
+        let i: isize = index
+            .extract()
+            .map_err(|_| PyTypeError::new_err("config space indices must be integers or slices"))?;
+        let off = cfg_index(dev.as_ref(), i)?;
+        Ok(dev
+            .config_read8(off)
+            .py()?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind())
+    }
+
+    fn __setitem__(&self, index: isize, value: u8) -> PyResult<()> {
+        let dev = self.get()?;
+        let off = cfg_index(dev.as_ref(), index)?;
+        dev.config_write8(off, value).py()
+    }
+
+    /// Little-endian config space read of `byte_count` (1..=8) bytes at `offset`.
+    #[pyo3(signature = (offset, byte_count=4))]
+    fn register(&self, offset: u16, byte_count: usize) -> PyResult<u64> {
+        if !(1..=8).contains(&byte_count) {
+            return Err(bad_arg("byte_count", format!("{byte_count} is not 1..=8")));
+        }
+        let mut b = [0u8; 8];
+        self.get()?.config_read(offset, &mut b[..byte_count]).py()?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Config space byte read.
+    fn cfg_byte_read(&self, addr: u16) -> PyResult<u8> {
+        self.get()?.config_read8(addr).py()
+    }
+
+    /// Config space word read.
+    fn cfg_word_read(&self, addr: u16) -> PyResult<u16> {
+        self.get()?.config_read16(addr).py()
+    }
+
+    /// Config space dword read.
+    fn cfg_dword_read(&self, addr: u16) -> PyResult<u32> {
+        self.get()?.config_read32(addr).py()
+    }
+
+    /// Config space byte write.
+    fn cfg_byte_write(&self, addr: u16, value: u8) -> PyResult<()> {
+        self.get()?.config_write8(addr, value).py()
+    }
+
+    /// Config space word write.
+    fn cfg_word_write(&self, addr: u16, value: u16) -> PyResult<()> {
+        self.get()?.config_write16(addr, value).py()
+    }
+
+    /// Config space dword write.
+    fn cfg_dword_write(&self, addr: u16, value: u32) -> PyResult<()> {
+        self.get()?.config_write32(addr, value).py()
+    }
+
+    /// Offset of capability `cap_id` in config space, or None. `extend=True` searches the
+    /// extended capabilities (from 0x100) instead.
+    #[pyo3(signature = (cap_id, extend=false))]
+    fn cap_offset(&self, cap_id: u16, extend: bool) -> PyResult<Option<u16>> {
+        let space = self.get()?.config_space().py()?;
+        Ok(if extend {
+            nvme_spec::pci::find_ext_capability(&space, cap_id)
+        } else {
+            let id = u8::try_from(cap_id)
+                .map_err(|_| bad_arg("cap_id", "a legacy capability id is 0..=0xff"))?;
+            nvme_spec::pci::find_capability(&space, id)
+        })
+    }
+
+    /// BAR0 byte read.
+    fn mem_byte_read(&self, addr: u64) -> PyResult<u8> {
+        let d = self.get()?.bar_read32(0, addr & !3);
+        Ok((d >> ((addr & 3) * 8)) as u8)
+    }
+
+    /// BAR0 word read (2-byte aligned).
+    fn mem_word_read(&self, addr: u64) -> PyResult<u16> {
+        if addr % 2 != 0 {
+            return Err(bad_arg("addr", format!("{addr:#x} is not 2-byte aligned")));
+        }
+        let d = self.get()?.bar_read32(0, addr & !3);
+        Ok((d >> ((addr & 2) * 8)) as u16)
+    }
+
+    /// BAR0 dword read (4-byte aligned).
+    fn mem_dword_read(&self, addr: u64) -> PyResult<u32> {
+        if addr % 4 != 0 {
+            return Err(bad_arg("addr", format!("{addr:#x} is not 4-byte aligned")));
+        }
+        Ok(self.get()?.bar_read32(0, addr))
+    }
+
+    /// BAR0 qword read (8-byte aligned).
+    fn mem_qword_read(&self, addr: u64) -> PyResult<u64> {
+        if addr % 8 != 0 {
+            return Err(bad_arg("addr", format!("{addr:#x} is not 8-byte aligned")));
+        }
+        Ok(self.get()?.bar_read64(0, addr))
+    }
+
+    /// BAR0 dword write (4-byte aligned).
+    fn mem_dword_write(&self, addr: u64, value: u32) -> PyResult<()> {
+        if addr % 4 != 0 {
+            return Err(bad_arg("addr", format!("{addr:#x} is not 4-byte aligned")));
+        }
+        self.get()?.bar_write32(0, addr, value);
+        Ok(())
+    }
+
+    /// BAR0 qword write (8-byte aligned).
+    fn mem_qword_write(&self, addr: u64, value: u64) -> PyResult<()> {
+        if addr % 8 != 0 {
+            return Err(bad_arg("addr", format!("{addr:#x} is not 8-byte aligned")));
+        }
+        self.get()?.bar_write64(0, addr, value);
+        Ok(())
+    }
+
+    /// Hot reset (secondary bus reset). Call `Controller.reset()` afterwards.
+    fn reset(&self, py: Python<'_>) -> PyResult<bool> {
+        let dev = self.get()?;
+        py.allow_threads(|| dev.hot_reset()).py()?;
+        Ok(true)
+    }
+
+    /// Function level reset. Call `Controller.reset()` afterwards.
+    fn flr(&self, py: Python<'_>) -> PyResult<bool> {
+        let dev = self.get()?;
+        py.allow_threads(|| dev.flr()).py()?;
+        Ok(true)
+    }
+
+    /// Current link speed (1 = 2.5 GT/s ... 5 = 32 GT/s); setting it writes the target link speed
+    /// and retrains the link.
+    #[getter]
+    fn get_speed(&self) -> PyResult<u16> {
+        let dev = self.get()?;
+        let c = self.cap(dev.as_ref(), cap_id::PCIE)?;
+        Ok(dev.config_read16(c + pcie_cap::LINKSTA).py()? & 0xf)
+    }
+
+    #[setter]
+    fn set_speed(&self, speed: u16) -> PyResult<()> {
+        if !(1..=6).contains(&speed) {
+            return Err(bad_arg(
+                "speed",
+                format!("{speed} is not a PCIe generation 1..=6"),
+            ));
+        }
+        let dev = self.get()?;
+        let c = self.cap(dev.as_ref(), cap_id::PCIE)?;
+        let l2 = dev.config_read16(c + pcie_cap::LINKCTL2).py()?;
+        dev.config_write16(c + pcie_cap::LINKCTL2, (l2 & !0xf) | speed)
+            .py()?;
+        let lc = dev.config_read16(c + pcie_cap::LINKCTL).py()?;
+        dev.config_write16(c + pcie_cap::LINKCTL, lc | pcie_cap::LINKCTL_RETRAIN)
+            .py()
+    }
+
+    /// ASPM control of the link (0 off, 1 L0s, 2 L1, 3 both).
+    #[getter]
+    fn get_aspm(&self) -> PyResult<u16> {
+        let dev = self.get()?;
+        let c = self.cap(dev.as_ref(), cap_id::PCIE)?;
+        Ok(dev.config_read16(c + pcie_cap::LINKCTL).py()? & 3)
+    }
+
+    #[setter]
+    fn set_aspm(&self, aspm: u16) -> PyResult<()> {
+        if aspm > 3 {
+            return Err(bad_arg(
+                "aspm",
+                format!("{aspm} is not 0 (off), 1 (L0s), 2 (L1) or 3 (L0s and L1)"),
+            ));
+        }
+        let dev = self.get()?;
+        let c = self.cap(dev.as_ref(), cap_id::PCIE)?;
+        let lc = dev.config_read16(c + pcie_cap::LINKCTL).py()?;
+        dev.config_write16(c + pcie_cap::LINKCTL, (lc & !3) | aspm)
+            .py()
+    }
+
+    /// PCI power state (0 D0 .. 3 D3hot).
+    #[getter]
+    fn get_power_state(&self) -> PyResult<u16> {
+        let dev = self.get()?;
+        let c = self.cap(dev.as_ref(), cap_id::PM)?;
+        Ok(dev.config_read16(c + pm::PMCSR).py()? & 3)
+    }
+
+    #[setter]
+    fn set_power_state(&self, state: u16) -> PyResult<()> {
+        if state > 3 {
+            return Err(bad_arg(
+                "power_state",
+                format!("{state} is not 0 (D0), 1 (D1), 2 (D2) or 3 (D3hot)"),
+            ));
+        }
+        let dev = self.get()?;
+        let c = self.cap(dev.as_ref(), cap_id::PM)?;
+        let v = dev.config_read16(c + pm::PMCSR).py()?;
+        dev.config_write16(c + pm::PMCSR, (v & !3) | state).py()
+    }
+
+    /// Releases the function. Objects built on it stop working.
+    fn close(&self) {
+        self.dev.lock().take();
+    }
+}
