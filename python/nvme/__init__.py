@@ -29,13 +29,13 @@ from typing import Any
 
 __all__ = [
     "CQE",
-    "IdentifyData",
-    "NvmeArgumentError",
     "Buffer",
     "Controller",
+    "IdentifyData",
     "Namespace",
     "NamespaceCreationError",
     "NamespaceDeletionError",
+    "NvmeArgumentError",
     "NvmeDeletionError",
     "NvmeEnumerateError",
     "NvmeShutdownStatusTimeoutError",
@@ -71,7 +71,7 @@ else:
         it may call `init_adminq()`, `init_ns()`, `wait_csts()` and send commands itself.
         """
 
-        def __init__(self, pcie: Pcie, nvme_init_func: Any = None) -> None:  # noqa: F405
+        def __init__(self, pcie: Pcie, nvme_init_func: Any = None) -> None:
             self._initialize()
 
 

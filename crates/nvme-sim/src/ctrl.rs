@@ -307,11 +307,9 @@ impl Controller {
             self.deliver_pending_msix();
         }
         if ev & EV_BAD_DB != 0 && self.enabled {
-            let sh = self.sh.clone();
-            for (i, db) in sh.doorbells.iter().enumerate() {
-                if !sh.db_valid[i].load(SeqCst) && db.swap(0, SeqCst) != 0 {
-                    self.invalid_doorbell();
-                }
+            if self.sh.bad_db.swap(0, SeqCst) != 0 {
+                self.st.log_error(0xffff, 0xffff, Status::new(sct::GENERIC, sc::INVALID_FIELD), &Sqe::default());
+                self.raise_event(crate::state::AE_ERROR, nvme_spec::log::aen::ERROR_INVALID_DOORBELL_REGISTER, 0x01);
             }
         }
     }
@@ -389,6 +387,7 @@ impl Controller {
         self.sh.db_valid[0].store(true, SeqCst);
         self.sh.db_valid[1].store(true, SeqCst);
         self.enabled = true;
+        self.sh.bad_db.store(0, SeqCst);
         self.st.on_enable();
         self.set_csts(csts::RDY, 3 << 2);
     }
@@ -981,7 +980,7 @@ impl Controller {
             Status::new(sct::GENERIC, sc::INVALID_FIELD),
             &Sqe::default(),
         );
-        self.raise_event(crate::state::AE_ERROR, 0x01, 0x01);
+        self.raise_event(crate::state::AE_ERROR, nvme_spec::log::aen::ERROR_INVALID_DOORBELL_VALUE, 0x01);
     }
 
     /// Queues an asynchronous event and completes an outstanding AER if one is waiting.

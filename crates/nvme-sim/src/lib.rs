@@ -185,6 +185,7 @@ impl SimDevice {
             removed: AtomicBool::new(false),
             powered: AtomicBool::new(true),
             events: AtomicU32::new(0),
+            bad_db: AtomicU32::new(0),
             sleeping: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             thread: OnceLock::new(),
@@ -404,11 +405,12 @@ impl SimDevice {
                 return;
             }
             let idx = ((off - 0x1000) / stride) as usize;
-            sh.doorbells[idx].store(v, SeqCst);
-            if !sh.db_valid[idx].load(Relaxed) {
-                sh.post_event(EV_BAD_DB);
-            } else {
+            if sh.db_valid[idx].load(Relaxed) {
+                sh.doorbells[idx].store(v, SeqCst);
                 sh.kick();
+            } else {
+                sh.bad_db.fetch_add(1, SeqCst);
+                sh.post_event(EV_BAD_DB);
             }
             return;
         }

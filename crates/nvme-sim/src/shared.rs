@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub removed: AtomicBool,
     pub powered: AtomicBool,
     pub events: AtomicU32,
+    /// Writes to doorbells of queues that do not exist, not yet reported.
+    pub bad_db: AtomicU32,
     pub sleeping: AtomicBool,
     pub stop: AtomicBool,
     pub thread: OnceLock<Thread>,
