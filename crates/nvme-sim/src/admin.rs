@@ -886,7 +886,8 @@ impl Controller {
             };
             if let Some(t) = ty {
                 self.st.aer.masked &= !(1 << t);
-                self.deliver_events();
+                // Events unmasked by this read complete AERs after this command's completion.
+                self.events_after = true;
             }
         }
         d

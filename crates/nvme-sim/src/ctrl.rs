@@ -161,6 +161,8 @@ pub(crate) struct Controller {
     pub abort_list: Vec<(u16, u16)>,
     /// Features, logs, namespaces, firmware, background operations.
     pub st: DriveState,
+    /// Deliver queued asynchronous events after the current command completes.
+    pub events_after: bool,
     /// The fault set of the command being executed.
     pub fx: FaultSet,
 }
@@ -202,6 +204,7 @@ impl Controller {
             abort_list: Vec::new(),
             st,
             fx: FaultSet::default(),
+            events_after: false,
             cfg,
         })
     }
@@ -308,8 +311,17 @@ impl Controller {
         }
         if ev & EV_BAD_DB != 0 && self.enabled {
             if self.sh.bad_db.swap(0, SeqCst) != 0 {
-                self.st.log_error(0xffff, 0xffff, Status::new(sct::GENERIC, sc::INVALID_FIELD), &Sqe::default());
-                self.raise_event(crate::state::AE_ERROR, nvme_spec::log::aen::ERROR_INVALID_DOORBELL_REGISTER, 0x01);
+                self.st.log_error(
+                    0xffff,
+                    0xffff,
+                    Status::new(sct::GENERIC, sc::INVALID_FIELD),
+                    &Sqe::default(),
+                );
+                self.raise_event(
+                    crate::state::AE_ERROR,
+                    nvme_spec::log::aen::ERROR_INVALID_DOORBELL_REGISTER,
+                    0x01,
+                );
             }
         }
     }
@@ -757,6 +769,10 @@ impl Controller {
         if let Outcome::Done(d) = out {
             self.complete(sqid, cqid, cid, d, sqe);
         }
+        if self.events_after {
+            self.events_after = false;
+            self.deliver_events();
+        }
     }
 
     /// Completes a command: logs errors, applies completion faults, posts now or later.
@@ -980,7 +996,11 @@ impl Controller {
             Status::new(sct::GENERIC, sc::INVALID_FIELD),
             &Sqe::default(),
         );
-        self.raise_event(crate::state::AE_ERROR, nvme_spec::log::aen::ERROR_INVALID_DOORBELL_VALUE, 0x01);
+        self.raise_event(
+            crate::state::AE_ERROR,
+            nvme_spec::log::aen::ERROR_INVALID_DOORBELL_VALUE,
+            0x01,
+        );
     }
 
     /// Queues an asynchronous event and completes an outstanding AER if one is waiting.
