@@ -163,6 +163,7 @@ pub(crate) struct Controller {
     pub st: DriveState,
     /// Deliver queued asynchronous events after the current command completes.
     pub events_after: bool,
+    in_command: bool,
     /// The fault set of the command being executed.
     pub fx: FaultSet,
 }
@@ -205,6 +206,7 @@ impl Controller {
             st,
             fx: FaultSet::default(),
             events_after: false,
+            in_command: false,
             cfg,
         })
     }
@@ -309,8 +311,8 @@ impl Controller {
         if ev & EV_MSIX != 0 {
             self.deliver_pending_msix();
         }
-        if ev & EV_BAD_DB != 0 && self.enabled {
-            if self.sh.bad_db.swap(0, SeqCst) != 0 {
+        if ev & EV_BAD_DB != 0 && self.enabled && self.sh.bad_db.swap(0, SeqCst) != 0 {
+            {
                 self.st.log_error(
                     0xffff,
                     0xffff,
@@ -759,6 +761,7 @@ impl Controller {
             };
             self.fx = self.faults.check(&info, &mut self.rng);
         }
+        self.in_command = true;
         let out = if let Some(s) = self.fx.status {
             Outcome::Done(Done::err(s))
         } else if sqid == 0 {
@@ -766,6 +769,7 @@ impl Controller {
         } else {
             self.io(sqid, sqe).into()
         };
+        self.in_command = false;
         if let Outcome::Done(d) = out {
             self.complete(sqid, cqid, cid, d, sqe);
         }
@@ -1009,7 +1013,12 @@ impl Controller {
             .aer
             .events
             .push_back(ty as u32 | (info as u32) << 8 | (log as u32) << 16);
-        self.deliver_events();
+        if self.in_command {
+            // The command that caused the event completes first.
+            self.events_after = true;
+        } else {
+            self.deliver_events();
+        }
     }
 
     /// Completes outstanding AERs with queued events whose type is not masked.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use nvme_spec::cmd::{io_flags, nvm, CopyRange, DsmRange};
 use nvme_spec::status::{cs, media, sc};
 use nvme_spec::{Sqe, Status};
-use zerocopy::FromBytes;
+use zerocopy::IntoBytes;
 
 use crate::ctrl::{Controller, Done};
 
@@ -388,11 +388,11 @@ impl Controller {
         if let Err(s) = self.map_data(sqe, len as u64, true) {
             return Done::err(s);
         }
-        let mut raw = [0u8; 256 * 16];
-        if let Err(s) = self.map.gather(&self.bus, &mut raw[..len]) {
+        let mut all = [DsmRange::default(); 256];
+        if let Err(s) = self.map.gather(&self.bus, all[..nr].as_mut_bytes()) {
             return Done::err(s);
         }
-        let ranges = <[DsmRange]>::ref_from_bytes(&raw[..len]).expect("16-byte ranges");
+        let ranges = &all[..nr];
         let ns = self.st.active_ns(sqe.nsid).expect("checked");
         for r in ranges {
             if r.slba.checked_add(r.nlb as u64).is_none_or(|e| e > ns.nsze) {
@@ -429,11 +429,11 @@ impl Controller {
         if let Err(s) = self.map_data(sqe, len as u64, true) {
             return Done::err(s);
         }
-        let mut raw = [0u8; 128 * 32];
-        if let Err(s) = self.map.gather(&self.bus, &mut raw[..len]) {
+        let mut all = [CopyRange::default(); 128];
+        if let Err(s) = self.map.gather(&self.bus, all[..nr].as_mut_bytes()) {
             return Done::err(s);
         }
-        let ranges = <[CopyRange]>::ref_from_bytes(&raw[..len]).expect("32-byte ranges");
+        let ranges = &all[..nr];
         let through = sqe.cdw12 & io_flags::FUA != 0 || !self.st.features.vwc;
         let ns = self.st.active_ns(sqe.nsid).expect("checked");
         let mut total = 0u64;
