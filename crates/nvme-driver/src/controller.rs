@@ -158,12 +158,16 @@ impl<C: Clone + Send + 'static> Controller<C> {
         Duration::from_millis(self.cap.to().max(1) as u64 * 500)
     }
 
-    /// Waits until CSTS.RDY equals `rdy`, up to CAP.TO; false on timeout or a device gone.
+    /// Waits until CSTS.RDY equals `rdy`, up to CAP.TO; false on timeout, or at once when the
+    /// device is gone (CSTS reads all ones).
     pub fn wait_csts(&self, rdy: bool, timeout: Option<Duration>) -> bool {
         let limit = Instant::now() + timeout.unwrap_or(self.ready_timeout());
         loop {
             let csts = self.pci.bar_read32(0, regs::CSTS as u64);
-            if csts != u32::MAX && (csts & regs::csts::RDY != 0) == rdy {
+            if csts == u32::MAX {
+                return false;
+            }
+            if (csts & regs::csts::RDY != 0) == rdy {
                 return true;
             }
             if Instant::now() > limit {

@@ -16,6 +16,7 @@ use crate::error::{DriverError, Result};
 use nvme_pci::{DmaMemory, PciFunction};
 use nvme_spec::sgl::SglDescriptor;
 use nvme_spec::{Cqe, Sqe};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -159,7 +160,9 @@ pub struct QueuePair<C> {
     sq_db: u64,
     cq_db: u64,
     trackers: Vec<Tracker<C>>,
-    free: Vec<u16>,
+    /// Free CIDs, handed out oldest-freed first, so a late or duplicate completion of a CID
+    /// finds it free (and is caught) rather than credited to the next command.
+    free: VecDeque<u16>,
     outstanding: usize,
     lazy_doorbell: bool,
     doorbell_pending: bool,
@@ -214,7 +217,7 @@ impl<C> QueuePair<C> {
             sq_db: nvme_spec::regs::sq_tail_doorbell(p.qid, p.dstrd) as u64,
             cq_db: nvme_spec::regs::cq_head_doorbell(p.qid, p.dstrd) as u64,
             trackers,
-            free: (0..ntrackers as u16).rev().collect(),
+            free: (0..ntrackers as u16).collect(),
             outstanding: 0,
             lazy_doorbell: p.lazy_doorbell,
             doorbell_pending: false,
@@ -353,12 +356,12 @@ impl<C> QueuePair<C> {
                 self.qid, self.outstanding, self.entries
             )));
         }
-        let cid = *self.free.last().expect("checked above");
+        let cid = *self.free.front().expect("checked above");
         sqe.set_cid(cid);
         if let Some(d) = data.as_ref().filter(|_| !raw_dptr) {
             self.build_data_pointer(cid, &mut sqe, d)?;
         }
-        self.free.pop();
+        self.free.pop_front();
         let now = Instant::now();
         let deadline = timeout.then(|| {
             now + Duration::from_millis(self.timeouts.get(self.qid != 0, sqe.opc()) as u64)
@@ -480,7 +483,7 @@ impl<C> QueuePair<C> {
                 ));
                 t.slot = Slot::Free;
                 t.data = None;
-                self.free.push(cqe.cid);
+                self.free.push_back(cqe.cid);
                 None
             }
             Slot::Busy => {
@@ -496,7 +499,7 @@ impl<C> QueuePair<C> {
                     timed_out: false,
                 };
                 self.cmdlog.complete(t.log_seq, &cqe, now_ns(), false);
-                self.free.push(cqe.cid);
+                self.free.push_back(cqe.cid);
                 self.outstanding -= 1;
                 self.latest_latency_us = latency_us;
                 Some(c)
@@ -587,7 +590,7 @@ impl<C> QueuePair<C> {
                 on(c);
             }
         }
-        self.free = (0..self.trackers.len() as u16).rev().collect();
+        self.free = (0..self.trackers.len() as u16).collect();
         self.outstanding = 0;
         self.next_deadline = None;
     }

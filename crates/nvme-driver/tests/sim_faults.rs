@@ -1,0 +1,200 @@
+//! The driver against a misbehaving simulated SSD: it never hangs, never trusts a bad completion,
+//! and reports what the device did wrong.
+
+use nvme_driver::{Buffer, Completion, Controller, Namespace, Qpair, QpairConfig};
+use nvme_sim::faults::{FaultAction, FaultMatch, FaultRule};
+use nvme_spec::cmd::nvm;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type Ctx = Option<u32>;
+
+struct Dut {
+    ctrl: Arc<Controller<Ctx>>,
+    ns: Namespace<Ctx>,
+    qp: Arc<Qpair<Ctx>>,
+    buf: Buffer,
+}
+
+fn dut() -> Dut {
+    let pci = nvme_pci::open("sim://").unwrap();
+    let ctrl = Controller::<Ctx>::new(pci).unwrap();
+    ctrl.init_default(None).unwrap();
+    let ns = Namespace::new(&ctrl, 1).unwrap();
+    let qp = Qpair::new(
+        &ctrl,
+        QpairConfig {
+            depth: 16,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let len = ns.sector_size();
+    let buf = Buffer::new(nvme_pci::dma_alloc(len).unwrap(), len, "b", 0, 0).unwrap();
+    Dut { ctrl, ns, qp, buf }
+}
+
+fn faults(d: &Dut) -> &nvme_sim::faults::Faults {
+    d.ctrl.pci().simulator().expect("simulated").faults()
+}
+
+fn read_one(d: &Dut, lba: u64) -> Vec<Completion<Ctx>> {
+    d.ns.read(&d.qp, &d.buf, lba, 1, 0, 0, 0, 0, Some(lba as u32))
+        .unwrap();
+    let mut got = Vec::new();
+    d.qp.waitdone(1, &mut |c| {
+        got.push(c);
+        Ok(())
+    })
+    .unwrap();
+    got
+}
+
+#[test]
+fn a_dropped_completion_times_out_with_07_ff_and_the_queue_goes_on() {
+    let d = dut();
+    d.ctrl.timeouts().set_default_ms(200);
+    faults(&d).add(FaultRule::new(FaultMatch::io(nvm::READ), FaultAction::DropCompletion).times(1));
+    let t0 = Instant::now();
+    let got = read_one(&d, 3);
+    let waited = t0.elapsed();
+    assert!(got[0].timed_out);
+    assert_eq!(got[0].cqe.status().to_string(), "07/ff");
+    assert_eq!(got[0].ctx, Some(3));
+    assert!(
+        waited >= Duration::from_millis(190) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    let w = nvme_driver::completion_warnings(1, &got[0].sqe, &got[0].cqe, true);
+    assert_eq!(
+        w.before,
+        [format!(
+            "drive timeout: qpair: {}, cid: {}",
+            d.qp.qid(),
+            got[0].cqe.cid
+        )]
+    );
+    assert_eq!(w.after, ["ERROR status: 07/ff"]);
+    let again = read_one(&d, 4);
+    assert!(again[0].cqe.status().is_success() && !again[0].timed_out);
+}
+
+#[test]
+fn a_duplicate_completion_is_reported_and_not_delivered_twice() {
+    let d = dut();
+    faults(&d).add(FaultRule::new(FaultMatch::io(nvm::READ), FaultAction::DuplicateCqe).times(1));
+    let got = read_one(&d, 1);
+    assert_eq!(got.len(), 1);
+    // The duplicate arrives right behind; the next poll sees it and reports it.
+    let got2 = read_one(&d, 2);
+    assert_eq!(got2.len(), 1);
+    assert_eq!(got2[0].ctx, Some(2));
+    let a = d.qp.take_anomalies();
+    assert!(a.iter().any(|m| m.contains("not outstanding")), "{a:?}");
+}
+
+#[test]
+fn a_completion_with_a_wrong_cid_is_ignored_and_the_command_times_out() {
+    let d = dut();
+    d.ctrl.timeouts().set_default_ms(200);
+    faults(&d).add(FaultRule::new(FaultMatch::io(nvm::READ), FaultAction::WrongCid(0x40)).times(1));
+    let got = read_one(&d, 1);
+    assert!(got[0].timed_out, "the real command never completed");
+    let a = d.qp.take_anomalies();
+    assert!(
+        a.iter()
+            .any(|m| m.contains("never submitted") || m.contains("not outstanding")),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn a_completion_naming_another_sq_is_ignored() {
+    let d = dut();
+    d.ctrl.timeouts().set_default_ms(200);
+    faults(&d).add(FaultRule::new(FaultMatch::io(nvm::READ), FaultAction::WrongSqid(9)).times(1));
+    let got = read_one(&d, 1);
+    assert!(got[0].timed_out);
+    let a = d.qp.take_anomalies();
+    assert!(a.iter().any(|m| m.contains("names SQ 9")), "{a:?}");
+}
+
+#[test]
+fn a_delayed_completion_within_the_timeout_is_normal() {
+    let d = dut();
+    faults(&d).add(
+        FaultRule::new(
+            FaultMatch::io(nvm::READ),
+            FaultAction::Delay(Duration::from_millis(50)),
+        )
+        .times(1),
+    );
+    let got = read_one(&d, 1);
+    assert!(!got[0].timed_out && got[0].cqe.status().is_success());
+    assert!(got[0].latency_us >= 45_000, "{}", got[0].latency_us);
+}
+
+#[test]
+fn controller_fatal_status_times_commands_out_and_a_reset_recovers() {
+    let d = dut();
+    d.ctrl.timeouts().set_default_ms(200);
+    faults(&d).controller_fatal();
+    let got = read_one(&d, 1);
+    assert!(got[0].timed_out);
+    assert!(d.ctrl.csts() & nvme_spec::regs::csts::CFS != 0);
+    faults(&d).clear();
+    d.ctrl.reset_begin(&mut |_, _| {}).unwrap();
+    d.ctrl.init_default(None).unwrap();
+    d.ctrl.reset_end().unwrap();
+    let got = read_one(&d, 1);
+    assert!(
+        got[0].cqe.status().is_success(),
+        "{:?}",
+        got[0].cqe.status()
+    );
+}
+
+#[test]
+fn surprise_removal_reads_all_ones_and_nothing_hangs() {
+    let d = dut();
+    d.ctrl.timeouts().set_default_ms(200);
+    faults(&d).surprise_removal();
+    assert_eq!(d.ctrl.csts(), u32::MAX);
+    let t0 = Instant::now();
+    let got = read_one(&d, 1);
+    assert!(got[0].timed_out);
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let e = d.ctrl.reset_begin(&mut |_, _| {});
+    assert!(e.is_err(), "a removed device cannot be disabled");
+    faults(&d).reinsert();
+}
+
+#[test]
+fn an_admin_command_whose_completion_is_dropped_times_out_too() {
+    let d = dut();
+    d.ctrl.timeouts().set_default_ms(200);
+    faults(&d).add(
+        FaultRule::new(
+            FaultMatch::admin(nvme_spec::cmd::admin::GET_FEATURES),
+            FaultAction::DropCompletion,
+        )
+        .times(1),
+    );
+    d.ctrl
+        .submit(
+            nvme_driver::commands::get_features(7, 0, 0, 0, 0, 0, 0, 0).unwrap(),
+            None,
+            false,
+            Some(7),
+        )
+        .unwrap();
+    let mut got = Vec::new();
+    d.ctrl
+        .waitdone(1, true, &mut |c| {
+            got.push(c);
+            Ok(())
+        })
+        .unwrap();
+    assert!(got[0].timed_out);
+    assert_eq!(got[0].ctx, Some(7));
+}
