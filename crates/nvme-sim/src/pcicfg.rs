@@ -233,11 +233,12 @@ impl ConfigSpace {
             self.data[o] = (self.data[o] & !m) | (v & m);
             self.data[o] &= !(v & self.w1c[o]);
         }
-        // Initiate FLR: a write-only bit.
+        // Initiate FLR: a write-only bit that always reads 0.
         let flr_byte = PCIE_CAP + 9;
-        if self.data[flr_byte] & 0x80 != 0 {
-            self.data[flr_byte] &= 0x7f;
-            fx.flr = true;
+        if let Some(i) = flr_byte.checked_sub(offset as usize) {
+            if bytes.get(i).is_some_and(|b| b & 0x80 != 0) {
+                fx.flr = true;
+            }
         }
         let ps = self.data[PM_CAP + 4] & 3;
         if ps == 1 || ps == 2 {
