@@ -11,6 +11,7 @@ mod identify;
 mod namespace;
 mod pcie;
 mod qpair;
+mod sim;
 mod subsystem;
 
 use pyo3::prelude::*;
@@ -33,6 +34,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<subsystem::PySubsystem>()?;
     m.add_class::<cqe::PyCqe>()?;
     m.add_class::<identify::PyIdentify>()?;
+    m.add_class::<sim::PySimulator>()?;
     m.add_function(wrap_pyfunction!(srand, m)?)?;
     errors::register(m)?;
     Ok(())

@@ -301,6 +301,12 @@ impl PyPcie {
         dev.config_write16(c + pm::PMCSR, (v & !3) | state).py()
     }
 
+    /// The simulated SSD behind this function, for fault injection; None for a real device.
+    #[getter]
+    fn sim(&self) -> PyResult<Option<crate::sim::PySimulator>> {
+        Ok(crate::sim::PySimulator::of(self.get()?))
+    }
+
     /// Releases the function. Objects built on it stop working.
     fn close(&self) {
         self.dev.lock().take();
