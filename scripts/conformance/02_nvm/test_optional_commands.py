@@ -1,0 +1,118 @@
+"""Optional NVM commands, each tested only when ONCS says the controller supports it.
+
+Compare (05h: match succeeds, mismatch 02/85), Write Uncorrectable (04h: a read fails 02/81
+until the block is written again), Write Zeroes (08h: the blocks read as zeroes), Dataset
+Management deallocate (09h: the blocks read as DLFEAT says), Verify (0Ch) and Copy (19h).
+"""
+
+import pytest
+
+from nvme import *
+
+
+def written(nvme0n1, qpair, lba, count, value):
+    b = Buffer(count * nvme0n1.sector_size, ptype=32, pvalue=value)
+    nvme0n1.write(qpair, b, lba, count).waitdone()
+    return b
+
+
+def need(oncs, bit, name):
+    if not oncs & (1 << bit):
+        pytest.skip(f"{name} not supported (ONCS bit {bit})")
+
+
+@pytest.mark.device
+def test_compare_match_and_miscompare(nvme0n1, qpair, oncs):
+    need(oncs, 0, "Compare")
+    data = written(nvme0n1, qpair, 200, 4, 0x11223344)
+    nvme0n1.compare(qpair, data, 200, 4).waitdone()
+    other = Buffer(len(data), ptype=32, pvalue=0x11223344)
+    other[len(data) - 1] = 0x00
+    with pytest.warns(UserWarning, match="ERROR status: 02/85"):
+        nvme0n1.compare(qpair, other, 200, 4).waitdone()
+
+
+@pytest.mark.device
+def test_write_uncorrectable_then_read(nvme0n1, qpair, oncs):
+    need(oncs, 1, "Write Uncorrectable")
+    ss = nvme0n1.sector_size
+    written(nvme0n1, qpair, 300, 2, 0x5A5A5A5A)
+    nvme0n1.write_uncorrectable(qpair, 300, 1).waitdone()
+    rbuf = Buffer(ss)
+    with pytest.warns(UserWarning, match="ERROR status: 02/81"):
+        nvme0n1.read(qpair, rbuf, 300).waitdone()
+    # The neighbour is untouched, and a write makes the block readable again.
+    nvme0n1.read(qpair, rbuf, 301).waitdone()
+    assert rbuf[0:4] == b"\x5a\x5a\x5a\x5a"
+    data = written(nvme0n1, qpair, 300, 1, 0x0F0F0F0F)
+    nvme0n1.read(qpair, rbuf, 300).waitdone()
+    assert rbuf == data
+
+
+@pytest.mark.device
+def test_write_zeroes_reads_zeroes(nvme0n1, qpair, oncs):
+    need(oncs, 3, "Write Zeroes")
+    ss = nvme0n1.sector_size
+    written(nvme0n1, qpair, 400, 8, 0xFFFFFFFF)
+    nvme0n1.write_zeroes(qpair, 401, 6).waitdone()
+    rbuf = Buffer(8 * ss)
+    nvme0n1.read(qpair, rbuf, 400, 8).waitdone()
+    assert rbuf[0:ss] == b"\xff" * ss
+    assert rbuf[ss : 7 * ss] == bytes(6 * ss)
+    assert rbuf[7 * ss : 8 * ss] == b"\xff" * ss
+
+
+@pytest.mark.device
+def test_dsm_deallocate_reads_per_dlfeat(nvme0n1, qpair, oncs, id_ns_buf):
+    need(oncs, 2, "Dataset Management")
+    ss = nvme0n1.sector_size
+    written(nvme0n1, qpair, 500, 4, 0x12345678)
+    ranges = Buffer(4096)
+    ranges.set_dsm_range(0, 500, 2)
+    ranges.set_dsm_range(1, 503, 1)
+    nvme0n1.dsm(qpair, ranges, 2).waitdone()
+    rbuf = Buffer(4 * ss)
+    nvme0n1.read(qpair, rbuf, 500, 4).waitdone()
+    # Block 502 was not deallocated.
+    assert rbuf[2 * ss : 2 * ss + 4] == bytes.fromhex("78563412")
+    dlfeat = id_ns_buf.data(33) & 0x7
+    expected = {1: b"\x00", 2: b"\xff"}.get(dlfeat)
+    if expected is None:
+        pytest.skip(f"DLFEAT {dlfeat}: the values read after deallocation are not reported")
+    for lba in (0, 1, 3):
+        assert rbuf[lba * ss : (lba + 1) * ss] == expected * ss, f"block {500 + lba}"
+
+
+@pytest.mark.device
+def test_verify(nvme0n1, qpair, oncs):
+    need(oncs, 7, "Verify")
+    written(nvme0n1, qpair, 600, 4, 0x600)
+    got = []
+    nvme0n1.verify(qpair, 600, 4, cb=got.append).waitdone()
+    assert (got[0].sct, got[0].sc) == (0, 0)
+
+
+@pytest.mark.device
+def test_verify_uncorrectable(nvme0n1, qpair, oncs):
+    need(oncs, 7, "Verify")
+    need(oncs, 1, "Write Uncorrectable")
+    nvme0n1.write_uncorrectable(qpair, 610, 1).waitdone()
+    with pytest.warns(UserWarning, match="ERROR status: 02/81"):
+        nvme0n1.verify(qpair, 610, 1).waitdone()
+    written(nvme0n1, qpair, 610, 1, 0)
+
+
+@pytest.mark.device
+def test_copy(nvme0n1, qpair, oncs):
+    need(oncs, 8, "Copy")
+    ss = nvme0n1.sector_size
+    src = written(nvme0n1, qpair, 700, 3, 0xC0FFEE00)
+    written(nvme0n1, qpair, 800, 3, 0)
+    ranges = Buffer(4096)
+    # Source range entry, format 0: SLBA at bytes 15:8, NLB (0's based) at bytes 17:16.
+    ranges[8:16] = (700).to_bytes(8, "little")
+    ranges[16:18] = (2).to_bytes(2, "little")
+    nvme0n1.copy(qpair, ranges, 1, 800).waitdone()
+    rbuf = Buffer(3 * ss)
+    nvme0n1.read(qpair, rbuf, 800, 3).waitdone()
+    assert rbuf == src

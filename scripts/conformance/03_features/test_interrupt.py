@@ -1,0 +1,50 @@
+"""MSI-X interrupts of IO completion queues.
+
+A completion sets the queue's vector, a masked vector holds the interrupt pending until unmasked,
+a queue created with interrupts disabled never signals, and Interrupt Coalescing (08h) with an
+aggregation threshold still delivers every completion.
+"""
+
+import pytest
+
+from nvme import *
+
+
+@pytest.mark.device
+def test_interrupt_qpair_msix_mask(nvme0, nvme0n1, buf, qpair):
+    qpair.msix_clear()
+    assert not qpair.msix_isset()
+    nvme0n1.read(qpair, buf, 0, 8).waitdone()
+    assert qpair.msix_isset()
+    qpair.msix_clear()
+    qpair.msix_mask()
+    assert not qpair.msix_isset()
+    nvme0n1.read(qpair, buf, 0, 8).waitdone()
+    assert not qpair.msix_isset(), "a masked vector signalled"
+    qpair.msix_unmask()
+    assert qpair.wait_msix(1.0), "the pending interrupt was not delivered at unmask"
+
+
+@pytest.mark.device
+def test_interrupt_disabled_queue(nvme0, nvme0n1, buf):
+    q = Qpair(nvme0, 8, ien=False)
+    try:
+        q.msix_clear()
+        nvme0n1.read(q, buf, 0, 8).waitdone()
+        assert not q.msix_isset(), "a queue created with IEN=0 signalled"
+    finally:
+        q.delete()
+
+
+@pytest.mark.device
+def test_interrupt_coalescing_delivers_completions(nvme0, nvme0n1, qpair, buf):
+    original = nvme0.getfeatures(8).waitdone()
+    try:
+        nvme0.setfeatures(8, cdw11=0x0103).waitdone()
+        qpair.msix_clear()
+        for _ in range(4):
+            nvme0n1.read(qpair, buf, 0, 1)
+        qpair.waitdone(4)
+        assert qpair.wait_msix(1.0)
+    finally:
+        nvme0.setfeatures(8, cdw11=original).waitdone()
