@@ -17,8 +17,10 @@ def pattern(size, seed):
 
 @pytest.mark.device
 @pytest.mark.parametrize("lba_count", [1, 8, 9, 64])
-def test_write_read_back(nvme0n1, qpair, lba_count):
+def test_write_read_back(nvme0, nvme0n1, qpair, lba_count):
     size = lba_count * nvme0n1.sector_size
+    if size > nvme0.mdts:
+        pytest.skip(f"{size} bytes exceed MDTS ({nvme0.mdts} bytes)")
     wbuf = pattern(size, lba_count)
     rbuf = Buffer(size)
     nvme0n1.write(qpair, wbuf, 100, lba_count).waitdone()

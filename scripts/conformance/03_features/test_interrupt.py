@@ -14,12 +14,12 @@ from nvme import *
 def test_interrupt_qpair_msix_mask(nvme0, nvme0n1, buf, qpair):
     qpair.msix_clear()
     assert not qpair.msix_isset()
-    nvme0n1.read(qpair, buf, 0, 8).waitdone()
+    nvme0n1.read(qpair, buf, 0, 4096 // nvme0n1.sector_size).waitdone()
     assert qpair.msix_isset()
     qpair.msix_clear()
     qpair.msix_mask()
     assert not qpair.msix_isset()
-    nvme0n1.read(qpair, buf, 0, 8).waitdone()
+    nvme0n1.read(qpair, buf, 0, 4096 // nvme0n1.sector_size).waitdone()
     assert not qpair.msix_isset(), "a masked vector signalled"
     qpair.msix_unmask()
     assert qpair.wait_msix(1.0), "the pending interrupt was not delivered at unmask"
@@ -30,7 +30,7 @@ def test_interrupt_disabled_queue(nvme0, nvme0n1, buf):
     q = Qpair(nvme0, 8, ien=False)
     try:
         q.msix_clear()
-        nvme0n1.read(q, buf, 0, 8).waitdone()
+        nvme0n1.read(q, buf, 0, 4096 // nvme0n1.sector_size).waitdone()
         assert not q.msix_isset(), "a queue created with IEN=0 signalled"
     finally:
         q.delete()
