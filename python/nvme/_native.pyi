@@ -1,0 +1,1365 @@
+"""Type stubs of the native module `nvme._native` (Rust, built from crates/nvme-python).
+
+Scripts import these names from `nvme` (`from nvme import *`); `nvme.Controller` is a Python
+subclass of `Controller` below. tests/test_stubs.py checks this file against the built module:
+every class, method, property, parameter name and default must match it.
+
+Conventions of the whole API:
+
+- Commands are asynchronous: a command method submits and returns at once (the `Controller`
+  for admin commands, the `Qpair` for IO commands), and `waitdone()` reaps the completions, so
+  calls chain: `nvme0.getfeatures(7).waitdone()`, `nvme0n1.read(qpair, buf, 0, 8).waitdone()`.
+- `cb` is called from `waitdone()` with the completion: `cb(cqe)` receives a `CQE`; a function
+  of exactly two positional parameters is called pynvme's way, `cb(cdw0, status1)`, where
+  `status1` is the upper 16 bits of CQE dword 3 (bit 0 the phase tag, bits 8:1 SC, 11:9 SCT,
+  13:12 CRD, 14 M, 15 DNR). An `AssertionError` raised in the callback becomes the warning
+  "ASSERT: <message>", a `TypeError` the warning "callback: <message>"; other exceptions
+  propagate out of `waitdone()`. A callback may submit commands but must not call `waitdone()`.
+- A completion with a non-zero status raises the `UserWarning` "ERROR status: SCT/SC" (two hex
+  digits each, e.g. "ERROR status: 02/81") after the callback; a command that timed out first
+  warns "drive timeout: qpair: Q, cid: C". Test it with
+  `with pytest.warns(UserWarning, match="ERROR status: 00/0b"): ...`.
+- A wrong argument raises `NvmeArgumentError` (a `ValueError` and an `AssertionError`); a command
+  that cannot be submitted (queue full, controller not ready) raises `AssertionError`; a
+  `waitdone()` that does not finish in time raises `TimeoutError`; a device that stops
+  responding raises `SystemError`; a failing PCIe function or DMA allocation raises `OSError`.
+- Dwords, LBAs, offsets and sizes are plain ints; byte sizes are in bytes, times in the unit the
+  name or the docstring gives (ms for `timeout`, seconds for waits, µs for latencies).
+"""
+
+from collections.abc import Callable, Iterable
+from typing import ClassVar, final, overload
+
+from typing_extensions import Self, TypeAlias
+
+__all__ = [
+    "CQE",
+    "Buffer",
+    "Controller",
+    "IdentifyData",
+    "Namespace",
+    "NamespaceCreationError",
+    "NamespaceDeletionError",
+    "NvmeArgumentError",
+    "NvmeDeletionError",
+    "NvmeEnumerateError",
+    "NvmeShutdownStatusTimeoutError",
+    "Pcie",
+    "Qpair",
+    "QpairCreationError",
+    "QpairDeletionError",
+    "Simulator",
+    "Subsystem",
+    "__version__",
+    "srand",
+]
+
+_Callback: TypeAlias = Callable[[CQE], object] | Callable[[int, int], object]
+_InitFunc: TypeAlias = Callable[[Controller], object]
+
+__version__: str
+"""Version of the native module (the Rust crates' version), e.g. "0.1.0"."""
+
+def srand(seed: int) -> None:
+    """Seed the generator of random data patterns (pynvme's `srand`).
+
+    Args:
+        seed: any unsigned 64-bit int; the same seed gives the same random buffers
+            (`Buffer(ptype=0xbeef)`, `fill_pattern(ptype=0xbeef)`).
+
+    Example: `srand(0x1234)`.
+    """
+
+# ---- exceptions -------------------------------------------------------------------------------
+
+class NvmeEnumerateError(Exception):
+    """The controller could not be created or initialised.
+
+    Raised by `Pcie()` ("fail to create the controller: ...") when the address cannot be opened,
+    and by `Controller()` / `Controller.reset()` when the initialisation fails (CSTS.RDY timeout,
+    admin queue, namespaces).
+    """
+
+class NvmeDeletionError(Exception):
+    """The controller could not be closed."""
+
+class QpairCreationError(Exception):
+    """An IO queue pair could not be created: no free queue id, the device rejected Create I/O
+    Completion/Submission Queue, or `prio` without weighted round robin."""
+
+class QpairDeletionError(Exception):
+    """An IO queue pair could not be deleted (`Qpair.delete()`)."""
+
+class NamespaceCreationError(Exception):
+    """A namespace could not be opened (`Namespace()`: no such active nsid, Identify failed) or
+    refreshed after a format."""
+
+class NamespaceDeletionError(Exception):
+    """A namespace could not be closed."""
+
+class NvmeShutdownStatusTimeoutError(Exception):
+    """CSTS.SHST did not report shutdown complete in time (`Subsystem.shutdown_notify()`)."""
+
+class NvmeArgumentError(ValueError, AssertionError):
+    """A wrong argument: the message names it and says what is allowed.
+
+    Both a `ValueError` (what Python code expects) and an `AssertionError` (what pynvme scripts
+    catch, as pynvme asserted its arguments). Example message: "depth: 1 is not 2..=1024
+    (CAP.MQES + 1)".
+    """
+
+# ---- Buffer -----------------------------------------------------------------------------------
+
+class Buffer:
+    """DMA memory that commands read from and write to.
+
+    `Buffer(length=4096, name="buffer", pvalue=0, ptype=0)`: `length` bytes, zeroed or filled
+    with a pattern: ptype 0 (pvalue 0: all zero, else all one bits), 32 (pvalue repeated as a
+    dword), 0xbeef (pvalue percent random bytes, the rest zero), 0x1234 / 0x4321 (16-bit words
+    increasing / decreasing from pvalue). pynvme's keyword `size=` is accepted for the length.
+
+    A command transfers `size` bytes from `offset` (both settable), so scripts can build unaligned
+    or short PRPs; `sgl = True` makes commands describe it with an SGL instead.
+
+    Indexing reads and writes the memory: `buf[0]` is an int (0..=255), `buf[0:8]` bytes;
+    `buf[10] = 0x5a` writes a byte, `buf[8:] = b"abc"` writes the bytes from index 8 on (the
+    slice's stop and step are ignored, as in pynvme). `len(buf)` is `length`. Two buffers are
+    equal when their data are.
+
+    Example: `buf = Buffer(4096, ptype=32, pvalue=0x5a5a5a5a)`.
+    """
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __init__(
+        self,
+        length: int = 4096,
+        name: str = "buffer",
+        pvalue: int = 0,
+        ptype: int = 0,
+        offset: int = 0,
+        size: int | None = None,
+    ) -> None:
+        """Allocate `length` bytes of DMA memory and fill them with a pattern.
+
+        Args:
+            length: bytes, 1 .. 1 GiB (1 << 30).
+            name: shown by `repr()` and `dump()`.
+            pvalue: the pattern's value (see `ptype`).
+            ptype: 0: all 0x00 (pvalue 0) or all 0xff (pvalue non-zero); 32: pvalue as a
+                little-endian dword repeated; 0xbeef: the first pvalue percent (0..=100) of the
+                bytes random, the rest zero; 0x1234 / 0x4321: 16-bit words counting up / down
+                from pvalue.
+            offset: initial `offset`, the first byte a command transfers.
+            size: pynvme's name for `length`; when given, it wins over `length`.
+
+        Raises:
+            NvmeArgumentError: length 0 ("0 is not valid size") or above 1 GiB, a bad pattern
+                or offset.
+            OSError: the DMA memory could not be allocated.
+        """
+    def __len__(self) -> int:
+        """`length`, the bytes given at creation."""
+    @overload
+    def __getitem__(self, index: int, /) -> int:
+        """Byte `index` (negative counts from the end): `buf[0]`. IndexError out of range."""
+    @overload
+    def __getitem__(self, index: slice, /) -> bytes:
+        """The bytes of a slice: `buf[0:8]`, `buf[::2]`."""
+    @overload
+    def __setitem__(self, index: int, value: int, /) -> None:
+        """Write byte `index` with `value` (0..=255): `buf[0] = 0x5a`."""
+    @overload
+    def __setitem__(self, index: slice, value: bytes | Iterable[int], /) -> None:
+        """Write `value` from the slice's start on (stop and step are ignored, as in pynvme):
+        `buf[8:] = b"abc"`."""
+    def __eq__(self, other: object, /) -> bool:
+        """True if `other` is a Buffer with the same data."""
+    def __ne__(self, other: object, /) -> bool:
+        """True unless `other` is a Buffer with the same data."""
+    @property
+    def length(self) -> int:
+        """Length of the memory given at creation, bytes."""
+    @property
+    def size(self) -> int:
+        """Bytes a command transfers (at most length - offset).
+
+        Set it to send a shorter transfer than the buffer: `buf.size = 512`.
+        """
+    @size.setter
+    def size(self, size: int) -> None: ...
+    @property
+    def offset(self) -> int:
+        """Offset of the first byte a command transfers.
+
+        Set it to build unaligned PRPs: `buf.offset = 4` (then `size` is at most length - 4).
+        """
+    @offset.setter
+    def offset(self, offset: int) -> None: ...
+    @property
+    def phys_addr(self) -> int:
+        """Bus address of the first byte a command transfers (memory start + offset)."""
+    @property
+    def name(self) -> str:
+        """The buffer's name, shown by dump() and repr()."""
+    @name.setter
+    def name(self, name: str) -> None: ...
+    @property
+    def sgl(self) -> bool:
+        """Whether commands describe this buffer with an SGL data block instead of PRPs.
+
+        False by default; `buf.sgl = True` needs a controller that supports SGLs (Identify
+        Controller SGLS).
+        """
+    @sgl.setter
+    def sgl(self, sgl: bool) -> None: ...
+    @overload
+    def data(
+        self, byte_end: int, byte_begin: int | None = None, type: type[int] | None = None
+    ) -> int:
+        """The field in bytes [byte_begin, byte_end] (inclusive; begin defaults to end): a
+        little-endian int, or with `type=str` an ASCII string without trailing spaces, or with
+        `type=bytes` the raw bytes.
+
+        Example: `vid = buf.data(1, 0)`, `mn = buf.data(63, 24, str)`.
+        """
+    @overload
+    def data(self, byte_end: int, byte_begin: int | None, type: type[str]) -> str:
+        """The field in bytes [byte_begin, byte_end] (inclusive; begin defaults to end): a
+        little-endian int, or with `type=str` an ASCII string without trailing spaces, or with
+        `type=bytes` the raw bytes.
+
+        Example: `vid = buf.data(1, 0)`, `mn = buf.data(63, 24, str)`.
+        """
+    @overload
+    def data(self, byte_end: int, byte_begin: int | None = None, *, type: type[str]) -> str:
+        """The field in bytes [byte_begin, byte_end] (inclusive; begin defaults to end): a
+        little-endian int, or with `type=str` an ASCII string without trailing spaces, or with
+        `type=bytes` the raw bytes.
+
+        Example: `vid = buf.data(1, 0)`, `mn = buf.data(63, 24, str)`.
+        """
+    @overload
+    def data(self, byte_end: int, byte_begin: int | None, type: type[bytes]) -> bytes:
+        """The field in bytes [byte_begin, byte_end] (inclusive; begin defaults to end): a
+        little-endian int, or with `type=str` an ASCII string without trailing spaces, or with
+        `type=bytes` the raw bytes.
+
+        Example: `vid = buf.data(1, 0)`, `mn = buf.data(63, 24, str)`.
+        """
+    @overload
+    def data(self, byte_end: int, byte_begin: int | None = None, *, type: type[bytes]) -> bytes:
+        """The field in bytes [byte_begin, byte_end] (inclusive; begin defaults to end): a
+        little-endian int, or with `type=str` an ASCII string without trailing spaces, or with
+        `type=bytes` the raw bytes.
+
+        Example: `vid = buf.data(1, 0)`, `mn = buf.data(63, 24, str)`.
+        """
+    def dump(self, size: int | None = None) -> str:
+        """A hexdump of the first `size` bytes (all by default), after a line with the name.
+
+        Args:
+            size: bytes to show; None (or more than the length): the whole buffer.
+
+        Returns:
+            The text, 16 bytes a line: "[0x00000000]  xx xx ... xx  ascii". Print it yourself:
+            `print(buf.dump(64))`.
+        """
+    def set_dsm_range(self, index: int, lba: int, lba_count: int, attr: int = 0) -> None:
+        """Write Dataset Management range `index`: attributes, LBA count, start LBA.
+
+        The range is the 16 bytes at `index * 16`: context attributes (dword), length in
+        logical blocks (dword), starting LBA (qword), all little-endian. Use it with
+        `Namespace.dsm()`.
+
+        Args:
+            index: range number, 0 .. len(buf) // 16 - 1.
+            lba: starting LBA.
+            lba_count: number of logical blocks (32 bits).
+            attr: context attributes (dword 0 of the range).
+
+        Example: `buf.set_dsm_range(0, lba=0, lba_count=8); nvme0n1.dsm(qpair, buf, 1)`.
+        """
+    def fill_pattern(self, pvalue: int = 0, ptype: int = 0) -> None:
+        """Refill the whole buffer with a pattern (`pvalue` and `ptype` as for `Buffer()`)."""
+
+# ---- Pcie -------------------------------------------------------------------------------------
+
+class Pcie:
+    """A PCIe function: config space, BAR0, resets and link/power attributes.
+
+    `Pcie(addr="")`: an empty address or `sim://?key=value&...` opens a simulated SSD (keys:
+    capacity, lba, namespaces, mdts, queues, mqes, dstrd, cmb, latency, null, serial, model, fw,
+    backing); a PCI address opens a device bound for testing.
+
+    Indexing reads and writes config space bytes: `pcie[0x10]` is an int, `pcie[0:4]` a list of
+    ints, `pcie[0x04] = 0x06` writes one byte (offsets 0..4095). Call `close()` when done (the
+    `pcie` fixture does).
+    """
+
+    def __init__(self, addr: str = "", vf: int = 0, port: int = 0) -> None:
+        """Open a PCIe function.
+
+        Args:
+            addr: "" or "sim://" for the simulated SSD, "sim://?capacity=1T&lba=4096&namespaces=2"
+                to shape it; a PCI address like "0000:01:00.0" for a device bound to vfio-pci
+                or uio_pci_generic (`make setup`).
+            vf: SR-IOV virtual function; only 0 is supported.
+            port: accepted for pynvme compatibility and ignored.
+
+        Raises:
+            NvmeEnumerateError: the function cannot be opened ("fail to create the controller").
+            NvmeArgumentError: vf is not 0.
+        """
+    @overload
+    def __getitem__(self, index: int, /) -> int:
+        """Config space byte at offset `index` (0..4095): `pcie[0x10]`."""
+    @overload
+    def __getitem__(self, index: slice, /) -> list[int]:
+        """Config space bytes of a slice, as a list of ints: `pcie[0:4]`."""
+    def __setitem__(self, index: int, value: int, /) -> None:
+        """Write config space byte `index` (0..4095) with `value` (0..=255)."""
+    @property
+    def addr(self) -> str:
+        """The function's address ("0000:01:00.0", or the simulator's "sim://..." address)."""
+    def register(self, offset: int, byte_count: int = 4) -> int:
+        """Little-endian config space read of `byte_count` (1..=8) bytes at `offset`.
+
+        Example: `vid = pcie.register(0, 2)`.
+        """
+    def cfg_byte_read(self, addr: int) -> int:
+        """Config space byte read at offset `addr`."""
+    def cfg_word_read(self, addr: int) -> int:
+        """Config space word (16-bit) read at offset `addr`."""
+    def cfg_dword_read(self, addr: int) -> int:
+        """Config space dword (32-bit) read at offset `addr`."""
+    def cfg_byte_write(self, addr: int, value: int) -> None:
+        """Config space byte write of `value` at offset `addr`."""
+    def cfg_word_write(self, addr: int, value: int) -> None:
+        """Config space word (16-bit) write of `value` at offset `addr`."""
+    def cfg_dword_write(self, addr: int, value: int) -> None:
+        """Config space dword (32-bit) write of `value` at offset `addr`."""
+    def cap_offset(self, cap_id: int, extend: bool = False) -> int | None:
+        """Offset of capability `cap_id` in config space, or None if the function has none.
+
+        Args:
+            cap_id: capability id: legacy 0..=0xff (0x01 PM, 0x05 MSI, 0x10 PCIe, 0x11 MSI-X),
+                or with `extend` an extended capability id (0x0001 AER, 0x0003 DSN ...).
+            extend: search the extended capabilities (from 0x100) instead of the list at 0x34.
+
+        Example: `pm = pcie.cap_offset(0x01)`.
+        """
+    def mem_byte_read(self, addr: int) -> int:
+        """BAR0 byte read at offset `addr`."""
+    def mem_word_read(self, addr: int) -> int:
+        """BAR0 word read at offset `addr` (2-byte aligned, else NvmeArgumentError)."""
+    def mem_dword_read(self, addr: int) -> int:
+        """BAR0 dword read at offset `addr` (4-byte aligned, else NvmeArgumentError)."""
+    def mem_qword_read(self, addr: int) -> int:
+        """BAR0 qword read at offset `addr` (8-byte aligned, else NvmeArgumentError)."""
+    def mem_dword_write(self, addr: int, value: int) -> None:
+        """BAR0 dword write at offset `addr` (4-byte aligned, else NvmeArgumentError)."""
+    def mem_qword_write(self, addr: int, value: int) -> None:
+        """BAR0 qword write at offset `addr` (8-byte aligned, else NvmeArgumentError)."""
+    def reset(self) -> bool:
+        """Hot reset (secondary bus reset); returns True.
+
+        Call `Controller.reset()` afterwards to initialise the controller again.
+        """
+    def flr(self) -> bool:
+        """Function level reset; returns True.
+
+        Call `Controller.reset()` afterwards to initialise the controller again.
+        """
+    @property
+    def speed(self) -> int:
+        """Current link speed (1 = 2.5 GT/s, 2 = 5, 3 = 8, 4 = 16, 5 = 32 GT/s).
+
+        Setting it (1..=6) writes the target link speed (Link Control 2) and retrains the link:
+        `pcie.speed = 1`.
+        """
+    @speed.setter
+    def speed(self, speed: int) -> None: ...
+    @property
+    def aspm(self) -> int:
+        """ASPM control of the link (0 off, 1 L0s, 2 L1, 3 both); settable: `pcie.aspm = 2`."""
+    @aspm.setter
+    def aspm(self, aspm: int) -> None: ...
+    @property
+    def power_state(self) -> int:
+        """PCI power state (0 D0, 1 D1, 2 D2, 3 D3hot); settable: `pcie.power_state = 3`."""
+    @power_state.setter
+    def power_state(self, state: int) -> None: ...
+    @property
+    def sim(self) -> Simulator | None:
+        """The simulated SSD behind this function, for fault injection; None for a real device.
+
+        Example: `pcie.sim.inject("status", 0x0281, opcode=0x02)` makes reads fail with 02/81.
+        """
+    def close(self) -> None:
+        """Release the function. Objects built on it stop working."""
+
+# ---- Controller -------------------------------------------------------------------------------
+
+class Controller:
+    """An NVMe controller. `Controller(pcie, nvme_init_func=None)` initialises it as the spec orders
+    (or by calling `nvme_init_func(controller)` instead, also at every `reset()`).
+
+    Admin commands are asynchronous and return the controller, so `nvme0.getfeatures(7).waitdone()`
+    chains; `cb=` gives a callback that receives the `CQE`. A failing status raises the warning
+    "ERROR status: SCT/SC".
+
+    Indexing reads and writes 32-bit BAR0 registers: `nvme0[0x1c]` is CSTS,
+    `nvme0[0x14] = 0x00460001` writes CC; a read of 0xffffffff raises `SystemError` (the device
+    does not respond).
+    """
+
+    def __init__(self, pcie: Pcie, nvme_init_func: _InitFunc | None = None) -> None:
+        """Attach to the NVMe controller of `pcie` and initialise it.
+
+        Args:
+            pcie: the PCIe function (`Pcie(...)`, or the `pcie` fixture).
+            nvme_init_func: None for the spec's initialisation (disable, admin queue, enable,
+                identify, namespaces, number of queues, one AER); or a function called as
+                `nvme_init_func(controller)` instead, at creation and at every `reset()`. It may
+                use `nvme0[offset]`, `init_adminq()`, `wait_csts()`, `init_ns()`,
+                `init_queues()` and send admin commands.
+
+        Raises:
+            NvmeEnumerateError: the initialisation failed.
+        """
+    def _initialize(self) -> None:
+        """Run the init function (default or `nvme_init_func`); called by the constructor."""
+    def __getitem__(self, offset: int, /) -> int:
+        """Read the 32-bit BAR0 register at byte `offset` (SystemError if it reads 0xffffffff)."""
+    def __setitem__(self, offset: int, value: int, /) -> None:
+        """Write the 32-bit BAR0 register at byte `offset`."""
+    @property
+    def nvme_init_func(self) -> _InitFunc | None:
+        """The init function used at creation and at every reset (None: the spec's sequence)."""
+    @nvme_init_func.setter
+    def nvme_init_func(self, value: _InitFunc | None) -> None: ...
+    @property
+    def pcie(self) -> Pcie:
+        """The Pcie object of this controller."""
+    @property
+    def cap(self) -> int:
+        """CAP, the 64-bit controller capabilities register (BAR0 offset 0)."""
+    @property
+    def mdts(self) -> int:
+        """Largest data transfer of one command, bytes (MDTS, at most 2 MiB)."""
+    @property
+    def timeout(self) -> int:
+        """Default command timeout in ms (10,000 unless set; restored by reset()).
+
+        A command that does not complete in time warns "drive timeout: qpair: Q, cid: C".
+        Setting it to 0 raises NvmeArgumentError. Example: `nvme0.timeout = 30_000`.
+        """
+    @timeout.setter
+    def timeout(self, ms: int) -> None: ...
+    def set_timeout_ms(self, opcode: int, msec: int) -> None:
+        """Set the timeout of one admin opcode, ms (0: back to the default `timeout`).
+
+        Example: `nvme0.set_timeout_ms(0x80, 100_000)` for Format NVM.
+        """
+    def get_timeout_ms(self, opcode: int) -> int:
+        """The timeout of admin opcode `opcode` (0..=255), ms."""
+    @property
+    def latest_cid(self) -> int:
+        """CID of the latest admin command submitted."""
+    @property
+    def latest_latency(self) -> int:
+        """Latency of the latest admin command completed, µs."""
+    def wait_csts(self, rdy: bool = True, timeout: float | None = None) -> bool:
+        """Wait for CSTS.RDY to become `rdy`; True if it did, False on timeout.
+
+        Args:
+            rdy: the CSTS.RDY value to wait for.
+            timeout: seconds; None waits up to CAP.TO (in 500 ms units).
+        """
+    def init_adminq(self, lazy_doorbell: bool = False) -> int:
+        """Program a fresh admin queue (AQA/ASQ/ACQ) and MSI-X; 0 on success.
+
+        For an `nvme_init_func`, with CC.EN = 0. `lazy_doorbell=True` rings the admin SQ
+        doorbell only in `waitdone()` or `ring_doorbell()`.
+        """
+    def init_ns(self) -> int:
+        """Identify the controller and its namespaces; 0 on success, -1 on failure."""
+    def init_queues(self, cdw0: int) -> None:
+        """Record the number of IO queues from a Number of Queues feature dword 0.
+
+        Example: `nvme0.init_queues(nvme0.getfeatures(7).waitdone())`.
+        """
+    def ring_doorbell(self) -> None:
+        """Ring the admin SQ doorbell (with lazy doorbells)."""
+    def reset(self) -> None:
+        """Controller reset: outstanding commands are dropped, the init function runs again, IO
+        queue pairs are re-created, timeouts return to their defaults.
+
+        Also the step after `Pcie.reset()`, `Pcie.flr()`, `Subsystem.reset()` and
+        `Subsystem.poweron()`.
+        """
+    def waitdone(self, expected: int = 1, interrupt_enabled: bool = True) -> int:
+        """Reap `expected` admin completions (AERs excluded) and return dword 0 of the latest.
+
+        With `interrupt_enabled`, the admin CQ is read only after its MSI-X vector fired.
+        Callbacks and warnings ("ERROR status: ...", "AER notification is triggered: 0x...")
+        run here. Raises AssertionError when fewer than `expected` commands are outstanding or
+        when called from a callback, TimeoutError when the completions do not come.
+
+        Example: `cdw0 = nvme0.getfeatures(7).waitdone()`.
+        """
+    def identify(
+        self,
+        buf: Buffer,
+        nsid: int = 0,
+        cns: int = 1,
+        cntid: int = 0,
+        csi: int = 0,
+        nvmsetid: int = 0,
+        cns_specific_id: int = 0,
+        cdw14: int = 0,
+        cb: _Callback | None = None,
+    ) -> Self:
+        """Identify (06h) into `buf` (at least 4096 bytes); returns the controller.
+
+        Args:
+            buf: receives the 4096-byte data structure.
+            nsid: namespace id (CNS 0, 3, ...).
+            cns: 0 namespace, 1 controller, 2 active namespace list, ...
+            cntid: controller id (CDW10 bits 31:16).
+            csi: command set identifier (CDW11 bits 31:24).
+            nvmsetid: NVM set identifier (CDW11 bits 15:0).
+            cns_specific_id: CDW11 bits 23:16.
+            cdw14: dword 14 (UUID index).
+            cb: completion callback.
+
+        Example: `nvme0.identify(buf).waitdone(); mn = buf.data(63, 24, str)`.
+        """
+    def getfeatures(
+        self,
+        fid: int,
+        sel: int = 0,
+        buf: Buffer | None = None,
+        nsid: int = 0,
+        cdw11: int = 0,
+        cdw12: int = 0,
+        cdw13: int = 0,
+        cdw14: int = 0,
+        cdw15: int = 0,
+        cb: _Callback | None = None,
+    ) -> Self:
+        """Get Features (0Ah); returns the controller. `waitdone()` returns the value (dword 0).
+
+        Args:
+            fid: feature identifier (7 Number of Queues, 0x0e Timestamp, ...).
+            sel: 0 current, 1 default, 2 saved, 3 supported capabilities.
+            buf: receives the data of features that have some (e.g. Timestamp).
+            nsid: namespace id for namespace-specific features.
+            cdw11 .. cdw15: command dwords.
+            cb: completion callback.
+
+        Example: `cdw0 = nvme0.getfeatures(7).waitdone()`.
+        """
+    def setfeatures(
+        self,
+        fid: int,
+        sv: int = 0,
+        buf: Buffer | None = None,
+        nsid: int = 0,
+        cdw11: int = 0,
+        cdw12: int = 0,
+        cdw13: int = 0,
+        cdw14: int = 0,
+        cdw15: int = 0,
+        cb: _Callback | None = None,
+    ) -> Self:
+        """Set Features (09h); returns the controller.
+
+        Args:
+            fid: feature identifier.
+            sv: 1 saves the value across power cycles (CDW10 bit 31).
+            buf: data of features that take some.
+            nsid: namespace id for namespace-specific features.
+            cdw11 .. cdw15: command dwords; cdw11 is the value of most features.
+            cb: completion callback.
+
+        Example: `nvme0.setfeatures(7, cdw11=0xfffefffe).waitdone()`.
+        """
+    def getlogpage(
+        self,
+        lid: int,
+        buf: Buffer,
+        size: int | None = None,
+        offset: int = 0,
+        nsid: int = 0xFFFFFFFF,
+        log_specific_id: int = 0,
+        cb: _Callback | None = None,
+    ) -> Self:
+        """Get Log Page (02h): `size` bytes (default: the buffer's size) at byte `offset`.
+
+        Args:
+            lid: log page identifier (1 error, 2 SMART / health, 3 firmware slot, 5 commands
+                supported and effects, 6 self-test, 0x81 sanitize status).
+            buf: receives the data.
+            size: bytes, a multiple of 4, at most `buf.size`.
+            offset: byte offset in the log page, a multiple of 4.
+            nsid: 0xffffffff for the controller, or a namespace id.
+            log_specific_id: CDW10 bits 11:8 (log specific field).
+            cb: completion callback.
+
+        Example: `nvme0.getlogpage(2, buf, 512).waitdone()`.
+        """
+    def format(
+        self,
+        lbaf: int = 0,
+        ses: int = 0,
+        nsid: int = 1,
+        pil: int = 0,
+        pi: int = 0,
+        mset: int = 0,
+        cb: _Callback | None = None,
+    ) -> Self:
+        """Format NVM (80h); returns the controller. Namespace.format() is the helper that waits
+        and refreshes.
+
+        Args:
+            lbaf: LBA format index (0..=63).
+            ses: secure erase setting (0 none, 1 user data erase, 2 cryptographic erase).
+            nsid: namespace id (0xffffffff: all namespaces).
+            pil: protection information location.
+            pi: protection information type (0..=3).
+            mset: 1 for metadata transferred with the data (extended LBA).
+            cb: completion callback.
+        """
+    def sanitize(self, option: int = 2, pattern: int = 0, cb: _Callback | None = None) -> Self:
+        """Sanitize (84h): option 2 block erase (default), 3 overwrite, 4 crypto erase.
+
+        `pattern` is the overwrite pattern (CDW11). Follow the progress with the sanitize status
+        log page (0x81). Returns the controller.
+        """
+    def dst(self, stc: int = 1, nsid: int = 0xFFFFFFFF, cb: _Callback | None = None) -> Self:
+        """Device Self-test (14h): stc 1 short, 2 extended, 0xf abort; returns the controller.
+
+        Follow it with the self-test log page (6).
+        """
+    def fw_download(
+        self, buf: Buffer, offset: int, size: int | None = None, cb: _Callback | None = None
+    ) -> Self:
+        """Firmware Image Download (11h) of `size` bytes (default: the buffer's size) at `offset`.
+
+        `offset` and `size` are bytes, multiples of 4. Returns the controller.
+        """
+    def fw_commit(self, slot: int, action: int, bpid: int = 0, cb: _Callback | None = None) -> Self:
+        """Firmware Commit (10h); returns the controller.
+
+        Args:
+            slot: firmware slot 0..=7 (0: the controller chooses).
+            action: commit action 0..=7 (0 replace, 1 replace and activate at reset,
+                2 activate at reset, 3 activate now).
+            bpid: boot partition id (CDW10 bit 31).
+            cb: completion callback.
+        """
+    def aer(self, cb: _Callback | None = None) -> Self:
+        """Asynchronous Event Request (0Ch). It does not time out; when it completes, `waitdone`
+        warns "AER notification is triggered: 0x..." and sends another one with the same callback.
+
+        Returns the controller. Expect it in a test with
+        `with pytest.warns(UserWarning, match="AER notification"): nvme0.getfeatures(7).waitdone()`.
+        """
+    def abort(self, cid: int, sqid: int = 0, cb: _Callback | None = None) -> Self:
+        """Abort (08h) of command `cid` on queue `sqid` (0: the admin queue); returns the
+        controller. Dword 0 of the completion bit 0 is 0 when the command was aborted."""
+    def security_send(
+        self,
+        buf: Buffer,
+        spsp: int = 0,
+        secp: int = 1,
+        nssf: int = 0,
+        size: int | None = None,
+        nsid: int = 0,
+        cb: _Callback | None = None,
+    ) -> Self:
+        """Security Send (81h) of `size` bytes of `buf` (default: the buffer's size).
+
+        Args:
+            buf: the data sent.
+            spsp: SP specific (16 bits).
+            secp: security protocol (8 bits).
+            nssf: NVMe security specific field (8 bits).
+            size: bytes transferred (CDW11).
+            nsid: namespace id.
+            cb: completion callback.
+
+        Returns the controller.
+        """
+    def security_receive(
+        self,
+        buf: Buffer,
+        spsp: int = 0,
+        secp: int = 1,
+        nssf: int = 0,
+        size: int | None = None,
+        nsid: int = 0,
+        cb: _Callback | None = None,
+    ) -> Self:
+        """Security Receive (82h) of `size` bytes into `buf` (default: the buffer's size).
+
+        Parameters as for `security_send()`. Returns the controller.
+        """
+    def send_cmd(
+        self,
+        opcode: int,
+        buf: Buffer | None = None,
+        nsid: int = 0,
+        cdw10: int = 0,
+        cdw11: int = 0,
+        cdw12: int = 0,
+        cdw13: int = 0,
+        cdw14: int = 0,
+        cdw15: int = 0,
+        cdw2: int = 0,
+        cdw3: int = 0,
+        cb: _Callback | None = None,
+    ) -> Self:
+        """Any admin command: `opcode` is the whole dword 0 (FUSE and PSDT may be set; the CID is
+        assigned by the driver).
+
+        `buf`, if given, is the data pointer (PRP or SGL, `buf.size` bytes); the other arguments
+        are the command's dwords. Returns the controller.
+
+        Example: `nvme0.send_cmd(0x0a, cdw10=7).waitdone()` (Get Features, Number of Queues).
+        """
+    @overload
+    def id_data(
+        self,
+        byte_end: int,
+        byte_begin: int | None = None,
+        type: type[int] | None = None,
+        nsid: int = 0,
+        cns: int = 1,
+        cntid: int = 0,
+        csi: int = 0,
+        nvmsetid: int = 0,
+    ) -> int:
+        """The field in bytes [byte_begin, byte_end] of Identify data (controller by default), as
+        an int or, with `type=str`, a string.
+
+        Sent and waited for at once, into a new 4 KiB buffer; a failing status warns
+        "ERROR status: SCT/SC". `nsid`, `cns`, `cntid`, `csi`, `nvmsetid` select the data as
+        for `identify()`.
+
+        Example: `mn = nvme0.id_data(63, 24, str)`, `nn = nvme0.id_data(519, 516)`.
+        """
+    @overload
+    def id_data(
+        self,
+        byte_end: int,
+        byte_begin: int | None,
+        type: type[str],
+        nsid: int = 0,
+        cns: int = 1,
+        cntid: int = 0,
+        csi: int = 0,
+        nvmsetid: int = 0,
+    ) -> str:
+        """The field in bytes [byte_begin, byte_end] of Identify data (controller by default), as
+        an int or, with `type=str`, a string.
+
+        Sent and waited for at once, into a new 4 KiB buffer; a failing status warns
+        "ERROR status: SCT/SC". `nsid`, `cns`, `cntid`, `csi`, `nvmsetid` select the data as
+        for `identify()`.
+
+        Example: `mn = nvme0.id_data(63, 24, str)`, `nn = nvme0.id_data(519, 516)`.
+        """
+    @overload
+    def id_data(
+        self,
+        byte_end: int,
+        byte_begin: int | None = None,
+        *,
+        type: type[str],
+        nsid: int = 0,
+        cns: int = 1,
+        cntid: int = 0,
+        csi: int = 0,
+        nvmsetid: int = 0,
+    ) -> str:
+        """The field in bytes [byte_begin, byte_end] of Identify data (controller by default), as
+        an int or, with `type=str`, a string.
+
+        Sent and waited for at once, into a new 4 KiB buffer; a failing status warns
+        "ERROR status: SCT/SC". `nsid`, `cns`, `cntid`, `csi`, `nvmsetid` select the data as
+        for `identify()`.
+
+        Example: `mn = nvme0.id_data(63, 24, str)`, `nn = nvme0.id_data(519, 516)`.
+        """
+    def id_ctrl(self) -> IdentifyData:
+        """Identify Controller data with fields named by the spec's abbreviations (`.mdts`,
+        `.sn` ...).
+
+        Sent and waited for at once. A failing status warns "ERROR status: SCT/SC".
+        Example: `assert nvme0.id_ctrl().nn >= 1`.
+        """
+    def supports(self, opcode: int) -> bool:
+        """Whether the controller supports admin opcode `opcode` (0..=255), or IO opcode
+        `opcode - 256`, as the Commands Supported and Effects log page says.
+
+        Returns False (with the warning "ERROR status: ...") when the log page cannot be read.
+        Example: `if nvme0.supports(0x84): ...` (Sanitize).
+        """
+    def get_lba_format(self, data_size: int = 512, meta_size: int = 0, nsid: int = 1) -> int | None:
+        """The LBA format index of namespace `nsid` with this data and metadata size, or None.
+
+        Args:
+            data_size: bytes of data per logical block (512, 4096, ...).
+            meta_size: bytes of metadata per logical block.
+            nsid: namespace whose Identify data lists the formats.
+        """
+    def timestamp(self) -> int:
+        """The controller's Timestamp feature (0Eh), ms since the epoch (48 bits)."""
+    def downfw(self, filename: str, slot: int = 0, action: int = 1) -> None:
+        """Download a firmware file in 4 KiB pieces and commit it to `slot` with `action`.
+
+        Synchronous. Stops at the first failing command with the warning "ERROR status: ...".
+        Raises NvmeArgumentError when the file cannot be read. Call `reset()` afterwards to
+        activate an image committed with action 1 or 2.
+        """
+    def cmdlog(self, count: int = 1000, offset: int = 0) -> list[str]:
+        """The admin queue's command log, newest first: one string per command (SQE, CQE, times).
+
+        Args:
+            count: how many commands, at most.
+            offset: how many of the newest to skip.
+
+        Each entry is a few lines: submission time, sequence number, command name and queue,
+        the 16 SQE dwords, then (once completed) completion time, status and the 4 CQE dwords.
+        Example: `print("\\n".join(nvme0.cmdlog(10)))`.
+        """
+    def cmdlog_merged(self, count: int = 1000) -> list[str]:
+        """The command logs of all queues (admin and IO) merged, newest first, up to `count`."""
+
+# ---- Namespace --------------------------------------------------------------------------------
+
+class Namespace:
+    """A namespace: `Namespace(nvme, nsid=1, nlba_verify=0)`.
+
+    IO methods are asynchronous and return the qpair, so `nvme0n1.read(qpair, buf, 0).waitdone()`
+    chains; `cb=` gives a callback that receives the `CQE`. Their `io_flags` is the upper half of
+    CDW12 (bit 14 FUA, bit 15 limited retry, bits 13:10 PRINFO); a failing status warns
+    "ERROR status: SCT/SC" in `Qpair.waitdone()`. Call `close()` when done (the `nvme0n1` fixture
+    does).
+    """
+
+    def __init__(self, nvme: Controller, nsid: int = 1, nlba_verify: int = 0) -> None:
+        """Open namespace `nsid` of controller `nvme`.
+
+        Args:
+            nvme: the controller.
+            nsid: an active namespace id (1 .. Identify Controller NN).
+            nlba_verify: logical blocks covered by host data verification (0: the whole
+                namespace).
+
+        Raises:
+            NamespaceCreationError: the namespace is not active or cannot be identified.
+        """
+    @property
+    def nvme(self) -> Controller:
+        """The controller."""
+    @property
+    def nsid(self) -> int:
+        """Namespace id."""
+    @property
+    def capacity(self) -> int:
+        """NVM capacity in bytes (Identify Namespace NVMCAP; NSZE * sector size when the device
+        reports 0)."""
+    @property
+    def sector_size(self) -> int:
+        """Bytes per logical block (data only, without metadata)."""
+    @property
+    def meta_size(self) -> int:
+        """Metadata bytes per logical block."""
+    @property
+    def nlba_verify(self) -> int:
+        """Number of logical blocks verified by the host (0: the whole namespace)."""
+    def id_ns(self) -> IdentifyData:
+        """Identify Namespace data with fields named by the spec's abbreviations.
+
+        Read again from the device at each call. Example: `nsze = nvme0n1.id_ns().nsze`.
+        """
+    @overload
+    def id_data(
+        self, byte_end: int, byte_begin: int | None = None, type: type[int] | None = None
+    ) -> int:
+        """The field in bytes [byte_begin, byte_end] of this namespace's Identify data, as an
+        int or, with `type=str`, a string.
+
+        Example: `nsze = nvme0n1.id_data(7, 0)`.
+        """
+    @overload
+    def id_data(self, byte_end: int, byte_begin: int | None, type: type[str]) -> str:
+        """The field in bytes [byte_begin, byte_end] of this namespace's Identify data, as an
+        int or, with `type=str`, a string.
+
+        Example: `nsze = nvme0n1.id_data(7, 0)`.
+        """
+    @overload
+    def id_data(self, byte_end: int, byte_begin: int | None = None, *, type: type[str]) -> str:
+        """The field in bytes [byte_begin, byte_end] of this namespace's Identify data, as an
+        int or, with `type=str`, a string.
+
+        Example: `nsze = nvme0n1.id_data(7, 0)`.
+        """
+    def get_lba_format(self, data_size: int = 512, meta_size: int = 0) -> int | None:
+        """The LBA format index with this data and metadata size (bytes per block), or None.
+
+        Example: `lbaf = nvme0n1.get_lba_format(4096, 0)`.
+        """
+    def supports(self, opcode: int) -> bool:
+        """Whether IO opcode `opcode` (0..=255) is supported (Commands Supported and Effects log).
+
+        Example: `if nvme0n1.supports(0x19): ...` (Copy).
+        """
+    def set_timeout_ms(self, opcode: int, msec: int) -> None:
+        """Set the timeout of one IO opcode, ms (0: back to the controller's `timeout`)."""
+    def format(self, data_size: int = 512, meta_size: int = 0, ses: int = 0) -> int:
+        """Format the namespace to the LBA format with this data/metadata size and wait for it
+        (timeout raised to at least 100 s); return dword 0 of the completion.
+
+        Args:
+            data_size: bytes of data per logical block.
+            meta_size: bytes of metadata per logical block.
+            ses: secure erase setting (0 none, 1 user data erase, 2 cryptographic erase).
+
+        Raises NvmeArgumentError when no LBA format has these sizes; a failing status warns
+        "ERROR status: SCT/SC". Example: `nvme0n1.format(4096)`.
+        """
+    def verify_enable(self, enable: bool = True) -> bool:
+        """Turn the host's data verification on or off; return whether it is on. (The host-side
+        verification layer is not part of this build yet, so this returns False.)"""
+    def read(
+        self,
+        qpair: Qpair,
+        buf: Buffer,
+        lba: int,
+        lba_count: int = 1,
+        io_flags: int = 0,
+        cdw13: int = 0,
+        cdw14: int = 0,
+        cdw15: int = 0,
+        cb: _Callback | None = None,
+    ) -> Qpair:
+        """Read (02h) of `lba_count` blocks at `lba` into `buf`; returns the qpair.
+
+        Args:
+            qpair: the IO queue pair that carries the command.
+            buf: receives lba_count * sector_size bytes (it must be that large).
+            lba: starting LBA.
+            lba_count: number of logical blocks, 1..=65536.
+            io_flags: CDW12 bits 31:16 (1 << 14 FUA, 1 << 15 limited retry).
+            cdw13: dataset management hints. cdw14, cdw15: reference tag, application tag/mask.
+            cb: completion callback.
+
+        Example: `nvme0n1.read(qpair, buf, 0, 8).waitdone()`.
+        """
+    def write(
+        self,
+        qpair: Qpair,
+        buf: Buffer,
+        lba: int,
+        lba_count: int = 1,
+        io_flags: int = 0,
+        cdw13: int = 0,
+        cdw14: int = 0,
+        cdw15: int = 0,
+        cb: _Callback | None = None,
+    ) -> Qpair:
+        """Write (01h) of `lba_count` blocks at `lba` from `buf`; returns the qpair.
+
+        Arguments as for `read()`. Example: `nvme0n1.write(qpair, buf, 0, 8).waitdone()`.
+        """
+    def compare(
+        self,
+        qpair: Qpair,
+        buf: Buffer,
+        lba: int,
+        lba_count: int = 1,
+        io_flags: int = 0,
+        cb: _Callback | None = None,
+    ) -> Qpair:
+        """Compare (05h) of `lba_count` blocks at `lba` with `buf`; returns the qpair.
+
+        A mismatch completes with status 02/85 (warning "ERROR status: 02/85").
+        """
+    def verify(
+        self,
+        qpair: Qpair,
+        lba: int,
+        lba_count: int = 1,
+        io_flags: int = 0,
+        cb: _Callback | None = None,
+    ) -> Qpair:
+        """Verify (0Ch) of `lba_count` blocks at `lba` (no data moves); returns the qpair."""
+    def flush(self, qpair: Qpair, cb: _Callback | None = None) -> Qpair:
+        """Flush (00h) of the volatile write cache; returns the qpair."""
+    def write_uncorrectable(
+        self, qpair: Qpair, lba: int, lba_count: int = 1, cb: _Callback | None = None
+    ) -> Qpair:
+        """Write Uncorrectable (04h): later reads of these blocks fail until they are written.
+
+        Returns the qpair.
+        """
+    def write_zeroes(
+        self,
+        qpair: Qpair,
+        lba: int,
+        lba_count: int = 1,
+        io_flags: int = 0,
+        cb: _Callback | None = None,
+    ) -> Qpair:
+        """Write Zeroes (08h) of `lba_count` blocks at `lba`; returns the qpair.
+
+        `io_flags` bit 9 (CDW12 bit 25) is DEAC (deallocate).
+        """
+    def dsm(
+        self,
+        qpair: Qpair,
+        buf: Buffer,
+        range_count: int,
+        attribute: int = 4,
+        cb: _Callback | None = None,
+    ) -> Qpair:
+        """Dataset Management (09h) with `range_count` ranges from `buf` (see
+        `Buffer.set_dsm_range`); attribute 0x4 = deallocate.
+
+        `buf` holds at least range_count * 16 bytes (1..=256 ranges). Returns the qpair.
+        Example: `buf.set_dsm_range(0, 0, 8); nvme0n1.dsm(qpair, buf, 1).waitdone()`.
+        """
+    def copy(
+        self,
+        qpair: Qpair,
+        buf: Buffer,
+        range_count: int,
+        sdlba: int,
+        io_flags: int = 0,
+        format: int = 0,
+        cb: _Callback | None = None,
+    ) -> Qpair:
+        """Copy (19h) of `range_count` source ranges (format 0 descriptors in `buf`) to `sdlba`.
+
+        Args:
+            qpair: the IO queue pair.
+            buf: the source range descriptors, 32 bytes each.
+            range_count: number of source ranges.
+            sdlba: destination starting LBA.
+            io_flags: CDW12 bits 31:16.
+            format: descriptor format (0).
+            cb: completion callback.
+
+        Returns the qpair.
+        """
+    def send_cmd(
+        self,
+        opcode: int,
+        qpair: Qpair,
+        buf: Buffer | None = None,
+        nsid: int | None = None,
+        cdw10: int = 0,
+        cdw11: int = 0,
+        cdw12: int = 0,
+        cdw13: int = 0,
+        cdw14: int = 0,
+        cdw15: int = 0,
+        cdw2: int = 0,
+        cdw3: int = 0,
+        cb: _Callback | None = None,
+    ) -> Qpair:
+        """Any IO command: `opcode` is the whole dword 0; `nsid` defaults to this namespace.
+
+        `buf`, if given, is the data pointer (`buf.size` bytes); the other arguments are the
+        command's dwords. Returns the qpair.
+        Example: `nvme0n1.send_cmd(0x02, qpair, buf, cdw10=lba, cdw12=7).waitdone()`.
+        """
+    def close(self) -> None:
+        """Release the namespace."""
+
+# ---- Qpair ------------------------------------------------------------------------------------
+
+class Qpair:
+    """An IO queue pair:
+    `Qpair(nvme, depth=64, prio=0, ien=True, iv=0xffff, sqid=0, lazy_doorbell=False)`.
+
+    `depth` entries per queue (at most depth - 1 commands outstanding), 2..=CAP.MQES+1. `iv`
+    0xffff lets the driver pick the vector; `sqid` 0 takes the lowest free queue id.
+    `lazy_doorbell=True` rings the SQ doorbell only in `waitdone`. Delete it when done (the
+    `qpair` fixture does).
+    """
+
+    def __init__(
+        self,
+        nvme: Controller,
+        depth: int = 64,
+        prio: int = 0,
+        ien: bool = True,
+        iv: int = 0xFFFF,
+        sqid: int = 0,
+        lazy_doorbell: bool = False,
+    ) -> None:
+        """Create an IO completion queue and an IO submission queue with the same id.
+
+        Args:
+            nvme: the controller.
+            depth: entries per queue, 2..=CAP.MQES + 1; at most depth - 1 commands outstanding.
+            prio: SQ priority class for weighted round robin (0 urgent .. 3 low).
+            ien: whether the CQ raises interrupts.
+            iv: the CQ's MSI-X vector; 0xffff lets the driver choose.
+            sqid: queue id; 0 takes the lowest free one.
+            lazy_doorbell: ring the SQ doorbell only in `waitdone()`.
+
+        Raises:
+            QpairCreationError: the queues could not be created.
+            NvmeArgumentError: depth out of range.
+        """
+    @property
+    def nvme(self) -> Controller:
+        """The controller."""
+    @property
+    def sqid(self) -> int:
+        """Queue id of the SQ (and its CQ)."""
+    @property
+    def depth(self) -> int:
+        """Entries per queue."""
+    @property
+    def prio(self) -> int:
+        """SQ priority class."""
+    @property
+    def ien(self) -> bool:
+        """Whether the CQ raises interrupts."""
+    @property
+    def iv(self) -> int:
+        """The CQ's interrupt vector."""
+    @property
+    def lazy_doorbell(self) -> bool:
+        """Whether doorbells are rung only in waitdone."""
+    @property
+    def latest_cid(self) -> int:
+        """CID of the latest command sent."""
+    @property
+    def latest_latency(self) -> int:
+        """Latency of the latest completed command, µs."""
+    def waitdone(self, expected: int = 1) -> int:
+        """Reap `expected` completions (callbacks and warnings run here) and return dword 0 of
+        the latest.
+
+        Raises AssertionError when fewer than `expected` commands are outstanding or when called
+        from a callback, TimeoutError when the completions do not come.
+        Example: `nvme0n1.write(qpair, buf, 0).waitdone()`, or send 8 commands then
+        `qpair.waitdone(8)`.
+        """
+    def delete(self) -> None:
+        """Delete the SQ and CQ on the device (QpairDeletionError if that fails)."""
+    def close(self) -> None:
+        """Not how a qpair ends: raises AssertionError("use Qpair.delete()"), as pynvme does."""
+    def cmdlog(self, count: int = 1000, offset: int = 0) -> list[str]:
+        """This queue's command log, newest first: one string per command (SQE, CQE, times).
+
+        `count` entries at most, after skipping the `offset` newest.
+        """
+    def msix_clear(self) -> None:
+        """Forget that the CQ's interrupt fired."""
+    def msix_isset(self) -> bool:
+        """Whether the CQ's interrupt fired since the last clear."""
+    def msix_mask(self) -> None:
+        """Mask the CQ's vector: the device holds its interrupts as pending."""
+    def msix_unmask(self) -> None:
+        """Unmask the CQ's vector: a pending interrupt is delivered."""
+    def wait_msix(self, timeout: float = 1.0) -> bool:
+        """Wait up to `timeout` seconds for the CQ's interrupt; True if it fired."""
+
+# ---- Subsystem --------------------------------------------------------------------------------
+
+class Subsystem:
+    """The NVM subsystem of a controller: `Subsystem(nvme, poweron_cb=None, poweroff_cb=None)`.
+
+    `poweron_cb` / `poweroff_cb` switch the power with a lab power controller; without them the
+    platform's own means are used (the simulated SSD is switched directly). After `poweron()` or
+    `reset()`, call `Controller.reset()` to initialise the controller again.
+    """
+
+    def __init__(
+        self,
+        nvme: Controller,
+        poweron_cb: Callable[[], object] | None = None,
+        poweroff_cb: Callable[[], object] | None = None,
+    ) -> None:
+        """The subsystem of controller `nvme`.
+
+        Args:
+            nvme: the controller.
+            poweron_cb: called without arguments by `poweron()` to restore the power.
+            poweroff_cb: called without arguments by `poweroff()` to remove the power.
+        """
+    def reset(self) -> bool:
+        """NVM subsystem reset (NSSR); False if the controller does not support it (CAP.NSSRS).
+
+        Then call `Controller.reset()`.
+        """
+    def poweroff(self) -> bool:
+        """Remove the device's power (through `poweroff_cb` if given); returns True."""
+    def poweron(self) -> bool:
+        """Restore the device's power (through `poweron_cb` if given); returns True.
+
+        Then call `Controller.reset()`.
+        """
+    def power_cycle(self, sec: int = 15) -> bool:
+        """Power off, wait `sec` seconds with the power off, power on; returns True.
+
+        The simulated SSD keeps no charge, so there the wait is capped at 1 s. Then call
+        `Controller.reset()`.
+        """
+    def shutdown_notify(self, abrupt: bool = False, timeout: float = 10.0) -> None:
+        """Shutdown notification (CC.SHN normal, or abrupt) and a wait of up to `timeout` seconds
+        for CSTS.SHST = complete; raises NvmeShutdownStatusTimeoutError("csts.shst timeout").
+        """
+
+# ---- Simulator --------------------------------------------------------------------------------
+
+@final
+class Simulator:
+    """The simulated SSD behind a `Pcie` (`pcie.sim`; None for a real device): makes it misbehave.
+
+    `inject(action, value, ...)` installs a fault on matching commands and returns its id.
+    Actions and their `value`: "delay" (ms), "drop" (never complete: the host times out),
+    "status" (SCT << 8 | SC to complete with), "flip_bits" (bits flipped in read data),
+    "lost_write", "misdirected_write" (LBA offset), "stale_data", "duplicate_cqe",
+    "wrong_cid" (XOR applied to the CID), "wrong_sqid" (SQ id to post). Matching: `admin`
+    (admin queue instead of IO queues), `opcode`, `queue`, `nsid`, `lba=(start, end)`; `count`
+    limits how many commands are affected, `probability` makes it random.
+
+    Not created directly: get it from `pcie.sim`. Fault ids belong to the handle that returned
+    them, so keep the handle: `sim = pcie.sim; fid = sim.inject(...); sim.hits(fid)`.
+    """
+
+    def inject(
+        self,
+        action: str,
+        value: int | None = None,
+        *,
+        admin: bool = False,
+        opcode: int | None = None,
+        queue: int | None = None,
+        nsid: int | None = None,
+        lba: tuple[int, int] | None = None,
+        count: int | None = None,
+        probability: float = 1.0,
+    ) -> int:
+        """Install a fault; return its id (for `hits` and `remove`).
+
+        Args:
+            action: "delay", "drop", "status", "flip_bits", "lost_write", "misdirected_write",
+                "stale_data", "duplicate_cqe", "wrong_cid" or "wrong_sqid".
+            value: the action's value: ms for "delay", SCT << 8 | SC for "status", bits for
+                "flip_bits", an LBA offset for "misdirected_write", the XOR for "wrong_cid",
+                the SQ id for "wrong_sqid"; None for the others.
+            admin: match admin commands instead of IO commands.
+            opcode: match only this opcode.
+            queue: match only this SQ id.
+            nsid: match only this namespace.
+            lba: match only IO commands whose LBAs overlap start..end (end excluded).
+            count: affect at most this many commands (None: all).
+            probability: chance, 0.0..=1.0, that a matching command is affected.
+
+        Raises NvmeArgumentError for an unknown action, a missing value or a probability out of
+        range. Example: `fid = sim.inject("delay", 50, opcode=0x01, count=10)`.
+        """
+    def hits(self, fault_id: int) -> int:
+        """How many commands fault `fault_id` has affected."""
+    def remove(self, fault_id: int) -> bool:
+        """Remove fault `fault_id`; False if it was gone already."""
+    def clear(self) -> None:
+        """Remove every fault."""
+    def controller_fatal(self) -> None:
+        """Controller fatal status: CSTS.CFS is set and the controller stops processing commands
+        until it is reset (`Controller.reset()`)."""
+    def surprise_removal(self) -> None:
+        """Surprise removal: every register and config read returns all ones, no more DMA."""
+    def reinsert(self) -> None:
+        """Undo a surprise removal (the device comes back as after a conventional reset).
+
+        Then call `Controller.reset()` to initialise the controller again.
+        """
+
+# ---- completions and Identify data ------------------------------------------------------------
+
+@final
+class CQE:
+    """A completion queue entry: the argument of a command's callback.
+
+    `cqe[0]` .. `cqe[3]` are its dwords; the fields have the spec's names.
+
+    Example callback: `def cb(cqe): assert cqe.sct == 0 and cqe.sc == 0, cqe`.
+    """
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __init__(self, dw0: int = 0, dw1: int = 0, dw2: int = 0, dw3: int = 0) -> None:
+        """A CQE from its four dwords."""
+    def __getitem__(self, index: int, /) -> int:
+        """Dword `index` (0..3, or -4..-1)."""
+    def __len__(self) -> int:
+        """4: the number of dwords."""
+    def __eq__(self, other: object, /) -> bool:
+        """True if `other` is a CQE with the same dwords."""
+    @property
+    def cdw0(self) -> int:
+        """Dword 0 (command specific)."""
+    @property
+    def cdw1(self) -> int:
+        """Dword 1 (command specific)."""
+    @property
+    def sqhd(self) -> int:
+        """SQ head pointer."""
+    @property
+    def sqid(self) -> int:
+        """SQ identifier."""
+    @property
+    def cid(self) -> int:
+        """Command identifier."""
+    @property
+    def p(self) -> int:
+        """Phase tag (0 or 1)."""
+    @property
+    def status(self) -> int:
+        """Status field without the phase tag (15 bits: SC, SCT, CRD, M, DNR)."""
+    @property
+    def sc(self) -> int:
+        """Status code."""
+    @property
+    def sct(self) -> int:
+        """Status code type (0 generic, 1 command specific, 2 media and data integrity, ...)."""
+    @property
+    def crd(self) -> int:
+        """Command retry delay."""
+    @property
+    def m(self) -> int:
+        """More (0 or 1)."""
+    @property
+    def dnr(self) -> int:
+        """Do not retry (0 or 1)."""
+
+@final
+class IdentifyData:
+    """Identify data (controller or namespace): every field is an attribute named by the spec's
+    abbreviation (`id_ctrl.mdts`, `id_ctrl.sn`, `id_ns.nsze`, `id_ns.flbas` ...): integers,
+    strings for ASCII fields, bytes for the rest. `raw` is the whole 4096-byte page.
+
+    Returned by `Controller.id_ctrl()` and `Namespace.id_ns()`; not created directly.
+    `dir(id_ctrl)` lists the field names; an unknown name raises AttributeError.
+    """
+
+    def __getattr__(self, name: str) -> int | str | bytes:
+        """The field `name` (lower case, as the spec abbreviates it): an int, a str (ASCII
+        fields such as sn, mn, fr, subnqn) or bytes."""
+    def __dir__(self) -> list[str]:
+        """The field names, and "raw"."""
+    @property
+    def raw(self) -> bytes:
+        """The whole identify page (4096 bytes)."""
