@@ -15,7 +15,7 @@ fn main() {
     let pci = nvme_pci::open(uri).expect("simulator opens");
     let ctrl = Controller::<()>::new(pci).expect("controller");
     ctrl.init_default(()).expect("init");
-    let ns = Namespace::new(&ctrl, 1).expect("namespace 1");
+    let ns = Namespace::new(&ctrl, 1, 0).expect("namespace 1");
     let ss = ns.sector_size();
     let nlb = (4096 / ss) as u32;
     let buf = Buffer::new(nvme_pci::dma_alloc(4096).expect("dma"), 4096, "b", 0, 0).expect("buf");

@@ -101,7 +101,9 @@ fn main() {
         let pci = nvme_pci::open(uri).expect("simulator opens");
         let ctrl = Controller::<()>::new(pci.clone()).expect("controller");
         ctrl.init_default(()).expect("init");
-        let ss = Namespace::new(&ctrl, 1).expect("namespace 1").sector_size();
+        let ss = Namespace::new(&ctrl, 1, 0)
+            .expect("namespace 1")
+            .sector_size();
         let nlb = (4096 / ss) as u32;
         let placement = if o.pin {
             pin_threads()
