@@ -27,6 +27,7 @@ Conventions of the whole API:
   name or the docstring gives (ms for `timeout`, seconds for waits, µs for latencies).
 """
 
+import os
 from collections.abc import Callable, Iterable
 from typing import ClassVar, final, overload
 
@@ -934,8 +935,27 @@ class Namespace:
         "ERROR status: SCT/SC". Example: `nvme0n1.format(4096)`.
         """
     def verify_enable(self, enable: bool = True) -> bool:
-        """Turn the host's data verification on or off; return whether it is on. (The host-side
-        verification layer is not part of this build yet, so this returns False.)"""
+        """Turn checking of every read against what was written on or off; return whether it
+        is on.
+
+        A read whose data does not match completes with status 07/81 (warning
+        "ERROR status: 07/81") and the details (LBA, expected and found values) are logged.
+        The `verify` fixture turns it on. Example: `nvme0n1.verify_enable(True)`.
+        """
+    def inject_write_buffer_disable(self) -> None:
+        """Stop stamping written data with LBA and token (verification still works by CRC)."""
+    def inject_write_buffer_enable(self) -> None:
+        """Stamp written data again: first 8 bytes of each LBA nsid/LBA, last 8 bytes a token.
+
+        On by default: `write()` changes those bytes of `buf` before it is sent.
+        """
+    def save_crc(self, path: str | os.PathLike[str]) -> None:
+        """Save the verification table (one byte per written LBA) to the file `path`.
+
+        Use it to keep verifying across tests or power cycles: `nvme0n1.save_crc("ns1.crc")`.
+        """
+    def load_crc(self, path: str | os.PathLike[str]) -> None:
+        """Load a verification table saved by `save_crc` for this namespace from `path`."""
     def read(
         self,
         qpair: Qpair,
@@ -1235,8 +1255,8 @@ class Simulator:
     (admin queue instead of IO queues), `opcode`, `queue`, `nsid`, `lba=(start, end)`; `count`
     limits how many commands are affected, `probability` makes it random.
 
-    Not created directly: get it from `pcie.sim`. Fault ids belong to the handle that returned
-    them, so keep the handle: `sim = pcie.sim; fid = sim.inject(...); sim.hits(fid)`.
+    Not created directly: get it from `pcie.sim`.
+    Example: `sim = pcie.sim; fid = sim.inject("drop", opcode=0x02, count=1); sim.hits(fid)`.
     """
 
     def inject(
