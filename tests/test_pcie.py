@@ -5,9 +5,27 @@ management and MSI-X capabilities and extended AER and serial number capabilitie
 power attributes read and write through them.
 """
 
+import warnings
+
 import pytest
 
 from nvme import *
+
+MSIX_AFTER_RESET = (
+    "after a PCIe FLR/hot reset, power cycle or NVM subsystem reset, Controller.reset() leaves "
+    "MSI-X disabled (MSI-X Control bit 15 stays 0), so Controller.waitdone() waits for an admin "
+    "interrupt that never comes: admin commands end with 'drive timeout' and 07/ff although the "
+    "device completed them (whether the first completion is caught races)"
+)
+
+
+def admin_answers(nvme0):
+    """Get Features (Number of Queues) with a 2 s timeout; the warnings it raised."""
+    nvme0.timeout = 2000
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        nvme0.getfeatures(7).waitdone()
+    return [str(w.message) for w in record]
 
 
 def test_repr_and_addr(pcie):
@@ -121,6 +139,7 @@ def test_bar0_write(pcie, nvme0):
     assert pcie.mem_dword_read(0x14) == 0x00460001
 
 
+@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_flr_then_controller_reset(pcie, nvme0, nvme0n1, buf):
     w = Buffer(512, ptype=32, pvalue=0xF1F1F1F1)
     q = Qpair(nvme0, 8)
@@ -129,6 +148,7 @@ def test_flr_then_controller_reset(pcie, nvme0, nvme0n1, buf):
     assert pcie.flr() is True
     assert nvme0[0x14] & 1 == 0, "CC.EN survives a function level reset"
     nvme0.reset()
+    assert admin_answers(nvme0) == []
     q = Qpair(nvme0, 8)
     r = Buffer(512)
     nvme0n1.read(q, r, 0).waitdone()
@@ -136,13 +156,24 @@ def test_flr_then_controller_reset(pcie, nvme0, nvme0n1, buf):
     assert r == w
 
 
+@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_hot_reset_then_controller_reset(pcie, nvme0, nvme0n1, buf):
     assert pcie.reset() is True
     assert nvme0[0x14] & 1 == 0
     nvme0.reset()
+    assert admin_answers(nvme0) == []
     q = Qpair(nvme0, 8)
     nvme0n1.read(q, buf, 0).waitdone()
     q.delete()
+
+
+@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=True)
+def test_msix_enabled_after_flr_and_reset(pcie, nvme0):
+    off = pcie.cap_offset(0x11)
+    assert pcie.register(off + 2, 2) & 0x8000, "MSI-X enable after init"
+    pcie.flr()
+    nvme0.reset()
+    assert pcie.register(off + 2, 2) & 0x8000, "MSI-X enable after FLR and Controller.reset()"
 
 
 def test_msix_table_size(pcie):

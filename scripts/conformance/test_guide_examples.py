@@ -5,21 +5,22 @@ the guide says should happen, so the examples stay true on this platform and on 
 """
 
 import logging
+import time
 import warnings
 
 import pytest
 
 from nvme import *
 
-HELPER_ZEROES = (
-    "Controller.id_data/id_ctrl/supports/timestamp/get_lba_format return zeroes: the glue's "
-    "sync_into_buffer wraps the DMA memory the command filled in nvme_driver::Buffer::new(), "
-    "which refills it with the zero pattern"
+MSIX_AFTER_RESET = (
+    "after a PCIe FLR/hot reset, power cycle or NVM subsystem reset, Controller.reset() leaves "
+    "MSI-X disabled (MSI-X Control bit 15 stays 0), so Controller.waitdone() waits for an admin "
+    "interrupt that never comes: admin commands end with 'drive timeout' and 07/ff although the "
+    "device completed them (whether the first completion is caught races)"
 )
 
 
 @pytest.mark.device
-@pytest.mark.xfail(reason=HELPER_ZEROES, strict=True)
 def test_dut_firmware_and_model_name(nvme0: Controller, nvme0n1: Namespace):
     # print Model Number
     logging.info("model name: %s", nvme0.id_data(63, 24, str))
@@ -130,10 +131,14 @@ def test_bar0_access(pcie, nvme0):
 
 
 @pytest.mark.device
+@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_pcie_flr_reset(pcie, nvme0):
     pcie.flr()
     nvme0.reset()
-    nvme0.getfeatures(7).waitdone()
+    nvme0.timeout = 2000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nvme0.getfeatures(7).waitdone()
 
 
 def nvme_init_user_defined(nvme0):
@@ -231,7 +236,6 @@ def test_latest_cid_latency(nvme0, nvme0n1):
 
 
 @pytest.mark.device
-@pytest.mark.xfail(reason=HELPER_ZEROES, strict=True)
 def test_get_lba_format(nvme0, nvme0n1):
     fid = nvme0.get_lba_format(data_size=nvme0n1.sector_size, meta_size=0, nsid=1)
     assert fid is not None
@@ -239,7 +243,6 @@ def test_get_lba_format(nvme0, nvme0n1):
 
 
 @pytest.mark.device
-@pytest.mark.xfail(reason=HELPER_ZEROES, strict=True)
 def test_controller_support_format(nvme0, id_ctrl_buf):
     if not id_ctrl_buf.data(261) & 0x2:
         pytest.skip("Commands Supported and Effects log not supported (LPA bit 1)")
@@ -250,16 +253,16 @@ def test_controller_support_format(nvme0, id_ctrl_buf):
 
 
 @pytest.mark.device
-@pytest.mark.xfail(reason=HELPER_ZEROES, strict=True)
 def test_timestamp(nvme0, oncs):
     if not oncs & (1 << 6):
         pytest.skip("Timestamp feature not supported (ONCS bit 6)")
     logging.info("currect timestamp: %s", nvme0.timestamp())
-    assert nvme0.timestamp() > 0
+    first = nvme0.timestamp()
+    time.sleep(0.01)
+    assert nvme0.timestamp() > first
 
 
 @pytest.mark.device
-@pytest.mark.xfail(reason=HELPER_ZEROES, strict=True)
 def test_identify(id_ctrl, id_ns, id_ctrl_buf, id_ns_buf):
     logging.info(id_ctrl.mn)
     logging.info(id_ns.nsze)

@@ -6,13 +6,27 @@ notification (CSTS.SHST reaches 10b), and CC.EN = 0 clearing CSTS.RDY within CAP
 """
 
 import time
+import warnings
 
 import pytest
 
 from nvme import *
 
+MSIX_AFTER_RESET = (
+    "after a PCIe FLR/hot reset, power cycle or NVM subsystem reset, Controller.reset() leaves "
+    "MSI-X disabled (MSI-X Control bit 15 stays 0), so Controller.waitdone() waits for an admin "
+    "interrupt that never comes: admin commands end with 'drive timeout' and 07/ff although the "
+    "device completed them (whether the first completion is caught races)"
+)
+
 
 def io_works(nvme0, nvme0n1, lba=0):
+    # The admin queue answers in time (no timeout warning) and raises its interrupt.
+    nvme0.timeout = 2000
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        nvme0.getfeatures(7).waitdone()
+    assert not [str(w.message) for w in record], "admin command after the event"
     q = Qpair(nvme0, 8)
     try:
         w = Buffer(nvme0n1.sector_size, ptype=32, pvalue=0x600DF00D)
@@ -56,6 +70,7 @@ def test_cc_en_clears_csts_rdy(nvme0, nvme0n1):
 
 
 @pytest.mark.device
+@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_pcie_flr_reset(pcie, nvme0, nvme0n1):
     pcie.flr()
     nvme0.reset()
@@ -63,6 +78,7 @@ def test_pcie_flr_reset(pcie, nvme0, nvme0n1):
 
 
 @pytest.mark.device
+@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_pcie_hot_reset(pcie, nvme0, nvme0n1):
     pcie.reset()
     nvme0.reset()
@@ -70,6 +86,7 @@ def test_pcie_hot_reset(pcie, nvme0, nvme0n1):
 
 
 @pytest.mark.device
+@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_subsystem_reset(nvme0, nvme0n1, subsystem):
     if not (nvme0.cap >> 36) & 1:
         pytest.skip("NVM subsystem reset not supported (CAP.NSSRS)")
@@ -93,6 +110,7 @@ def test_shutdown_notification(nvme0, nvme0n1, subsystem, abrupt):
 
 
 @pytest.mark.device
+@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_data_persists_across_power_cycle(nvme0, nvme0n1, subsystem):
     w = Buffer(nvme0n1.sector_size, ptype=32, pvalue=0xFEEDC0DE)
     q = Qpair(nvme0, 8)
