@@ -137,6 +137,19 @@ impl Buffer {
         Ok(b)
     }
 
+    /// A buffer over memory that already holds data (nothing is filled in).
+    pub fn wrap(mem: DmaMemory, length: usize, name: &str) -> Buffer {
+        assert!(mem.len() >= length && length > 0);
+        Buffer {
+            mem,
+            length,
+            offset: 0,
+            size: length,
+            name: name.to_string(),
+            sgl: false,
+        }
+    }
+
     /// Refills the whole buffer with a pattern.
     pub fn fill_pattern(&self, pvalue: u64, ptype: u32) -> Result<(), DriverError> {
         self.mem

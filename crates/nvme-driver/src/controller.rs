@@ -30,9 +30,15 @@ pub const DRIVER_MAX_TRANSFER: usize = 2 * 1024 * 1024;
 /// Admin queue entries used by the default initialisation.
 pub const ADMIN_QUEUE_ENTRIES: u16 = 128;
 
-/// What the admin queue attaches to a command: the submitter's context, or nothing for the
-/// driver's own synchronous commands.
-pub type AdminCtx<C> = Option<C>;
+/// What the admin queue attaches to a command: the submitter's context, or, for the driver's own
+/// synchronous commands, a ticket under which whoever reaps it files the completion for the thread
+/// that waits for it.
+pub enum AdminCtx<C> {
+    /// A script's command.
+    User(C),
+    /// A synchronous command of the driver, by ticket.
+    Sync(u64),
+}
 
 /// The host's warnings about a completion, in the order pynvme raises them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -71,6 +77,8 @@ pub struct Controller<C: Clone + Send + 'static> {
     timeouts: Arc<Timeouts>,
     admin: Mutex<Option<QueuePair<AdminCtx<C>>>>,
     deferred: Mutex<Vec<Completion<AdminCtx<C>>>>,
+    sync_done: Mutex<std::collections::HashMap<u64, Cqe>>,
+    next_ticket: std::sync::atomic::AtomicU64,
     in_wait: AtomicBool,
     irq: Mutex<Option<Arc<dyn Interrupts>>>,
     id_ctrl: Mutex<Option<Vec<u8>>>,
@@ -83,6 +91,7 @@ pub struct Controller<C: Clone + Send + 'static> {
     latest_cid: AtomicU16,
     latest_latency_us: AtomicU32,
     latest_dw0: AtomicU32,
+    verifiers: arc_swap::ArcSwap<Vec<Arc<crate::verify::NsVerify>>>,
 }
 
 impl<C: Clone + Send + 'static> Controller<C> {
@@ -100,6 +109,8 @@ impl<C: Clone + Send + 'static> Controller<C> {
             timeouts: Arc::new(Timeouts::default()),
             admin: Mutex::new(None),
             deferred: Mutex::new(Vec::new()),
+            sync_done: Mutex::new(std::collections::HashMap::new()),
+            next_ticket: std::sync::atomic::AtomicU64::new(1),
             in_wait: AtomicBool::new(false),
             irq: Mutex::new(None),
             id_ctrl: Mutex::new(None),
@@ -112,6 +123,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
             latest_cid: AtomicU16::new(0),
             latest_latency_us: AtomicU32::new(0),
             latest_dw0: AtomicU32::new(0),
+            verifiers: arc_swap::ArcSwap::from_pointee(Vec::new()),
         }))
     }
 
@@ -322,10 +334,50 @@ impl<C: Clone + Send + 'static> Controller<C> {
         Ok(())
     }
 
-    /// Notes what a completed admin command tells the driver (identify data, queue counts).
+    /// The data verification state of namespace `nsid`, if a namespace object opened it.
+    #[inline]
+    pub fn verifier(&self, nsid: u32) -> Option<Arc<crate::verify::NsVerify>> {
+        self.verifiers
+            .load()
+            .iter()
+            .find(|v| v.nsid() == nsid)
+            .cloned()
+    }
+
+    /// The data verification state of namespace `nsid`, created by `make` if there is none:
+    /// every namespace object, queue and thread of the process shares it.
+    pub fn verifier_or_insert(
+        &self,
+        nsid: u32,
+        make: impl FnOnce() -> crate::verify::NsVerify,
+    ) -> Arc<crate::verify::NsVerify> {
+        if let Some(v) = self.verifier(nsid) {
+            return v;
+        }
+        let v = Arc::new(make());
+        self.verifiers.rcu(|list| {
+            let mut l: Vec<_> = list.iter().filter(|x| x.nsid() != nsid).cloned().collect();
+            l.push(v.clone());
+            l
+        });
+        self.verifier(nsid).expect("just inserted")
+    }
+
+    /// Notes what a completed admin command tells the driver (identify data, queue counts,
+    /// media that a format, sanitize or namespace deletion changed).
     fn observe(&self, c: &Completion<AdminCtx<C>>) {
         if !c.cqe.status().is_success() || c.timed_out {
             return;
+        }
+        if let Some(nsid) = crate::verify::admin_invalidates(&c.sqe) {
+            for v in self
+                .verifiers
+                .load()
+                .iter()
+                .filter(|v| nsid == u32::MAX || v.nsid() == nsid)
+            {
+                v.clear();
+            }
         }
         match c.sqe.opc() {
             admin::IDENTIFY if c.sqe.cdw10 & 0xff == 1 => {
@@ -362,7 +414,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
             )
         })?;
         let cid = q
-            .submit(sqe, data, raw_dptr, Some(ctx), !is_aer)
+            .submit(sqe, data, raw_dptr, AdminCtx::User(ctx), !is_aer)
             .map_err(|e| match e {
                 DriverError::Submit(m) => {
                     DriverError::Submit(format!("error in submitting admin commands: {m}"))
@@ -407,16 +459,21 @@ impl<C: Clone + Send + 'static> Controller<C> {
     }
 
     fn admin_sync_ref(&self, sqe: Sqe, data: Option<DataRef>) -> Result<Cqe> {
-        let cid = {
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        {
             let mut g = self.admin.lock();
             let q = g
                 .as_mut()
                 .ok_or_else(|| DriverError::Submit("the admin queue is not initialised".into()))?;
-            q.submit(sqe, data, false, None, true)?
-        };
-        let mut mine: Option<Completion<AdminCtx<C>>> = None;
+            q.submit(sqe, data, false, AdminCtx::Sync(ticket), true)?;
+        }
+        let mut mine: Option<Cqe> = None;
         let mut spins = 0u32;
         while mine.is_none() {
+            if let Some(cqe) = self.sync_done.lock().remove(&ticket) {
+                mine = Some(cqe);
+                break;
+            }
             let mut got = Vec::new();
             {
                 let mut g = self.admin.lock();
@@ -428,22 +485,27 @@ impl<C: Clone + Send + 'static> Controller<C> {
             }
             for c in got {
                 self.observe(&c);
-                if c.ctx.is_none() && c.cqe.cid == cid {
-                    mine = Some(c);
-                } else if c.ctx.is_some() {
-                    self.deferred.lock().push(c);
+                match c.ctx {
+                    AdminCtx::Sync(t) if t == ticket => {
+                        self.note_latest(c.latency_us);
+                        mine = Some(c.cqe);
+                    }
+                    AdminCtx::Sync(t) => {
+                        self.sync_done.lock().insert(t, c.cqe);
+                    }
+                    AdminCtx::User(_) => self.deferred.lock().push(c),
                 }
             }
-            backoff(&mut spins);
+            if mine.is_none() {
+                backoff(&mut spins);
+            }
         }
-        let c = mine.expect("loop ends with the completion");
-        self.note_latest(&c);
-        Ok(c.cqe)
+        Ok(mine.expect("loop ends with the completion"))
     }
 
-    fn note_latest(&self, c: &Completion<AdminCtx<C>>) {
+    fn note_latest(&self, latency_us: u64) {
         self.latest_latency_us
-            .store(c.latency_us.min(u32::MAX as u64) as u32, Ordering::Relaxed);
+            .store(latency_us.min(u32::MAX as u64) as u32, Ordering::Relaxed);
     }
 
     /// CID of the latest admin command submitted.
@@ -514,7 +576,13 @@ impl<C: Clone + Send + 'static> Controller<C> {
             while let Some(c) = got.pop_front() {
                 self.observe(&c);
                 let latency_us = c.latency_us;
-                let Some(ctx) = c.ctx else { continue };
+                let ctx = match c.ctx {
+                    AdminCtx::User(ctx) => ctx,
+                    AdminCtx::Sync(t) => {
+                        self.sync_done.lock().insert(t, c.cqe);
+                        continue;
+                    }
+                };
                 let is_aer = c.sqe.opc() == admin::ASYNC_EVENT_REQUEST;
                 let rearm = is_aer && c.cqe.status().is_success() && !c.timed_out;
                 if is_aer {
@@ -648,7 +716,9 @@ impl<C: Clone + Send + 'static> Controller<C> {
             q.abandon(
                 Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
                 &mut |c| {
-                    if let Some(ctx) = c.ctx {
+                    if let AdminCtx::Sync(t) = c.ctx {
+                        self.sync_done.lock().insert(t, c.cqe);
+                    } else if let AdminCtx::User(ctx) = c.ctx {
                         if c.sqe.opc() != admin::ASYNC_EVENT_REQUEST {
                             on_abandoned(
                                 0,

@@ -25,6 +25,7 @@ pub mod error;
 pub mod namespace;
 pub mod qpair;
 pub mod queue;
+pub mod verify;
 
 pub use buffer::Buffer;
 pub use controller::{completion_warnings, Controller, Warnings};
@@ -32,3 +33,4 @@ pub use error::{DriverError, Result};
 pub use namespace::Namespace;
 pub use qpair::{Qpair, QpairConfig};
 pub use queue::{Completion, DataRef};
+pub use verify::{Miscompare, NsVerify};

@@ -1,4 +1,5 @@
-//! Namespaces: identify data, LBA format, and the NVM commands sent to one namespace.
+//! Namespaces: identify data, LBA format, data verification state, and the NVM commands sent to
+//! one namespace.
 
 use crate::buffer::Buffer;
 use crate::commands;
@@ -6,6 +7,7 @@ use crate::controller::Controller;
 use crate::error::{DriverError, Result};
 use crate::qpair::Qpair;
 use crate::queue::DataRef;
+use crate::verify::NsVerify;
 use nvme_spec::cmd::nvm;
 use nvme_spec::identify::IdentifyNamespace;
 use nvme_spec::Sqe;
@@ -18,36 +20,44 @@ pub struct Namespace<C: Clone + Send + 'static> {
     ctrl: Arc<Controller<C>>,
     nsid: u32,
     id: Mutex<Box<IdentifyNamespace>>,
+    verify: Arc<NsVerify>,
 }
 
 impl<C: Clone + Send + 'static> Namespace<C> {
     /// Opens namespace `nsid`: reads its Identify Namespace data; fails if it is not active.
-    pub fn new(ctrl: &Arc<Controller<C>>, nsid: u32) -> Result<Namespace<C>> {
+    /// Data verification covers its first `nlba_verify` LBAs (0: all); its state is shared with
+    /// every other object of the same namespace.
+    pub fn new(ctrl: &Arc<Controller<C>>, nsid: u32, nlba_verify: u64) -> Result<Namespace<C>> {
         if nsid == 0 || nsid == u32::MAX {
             return Err(DriverError::invalid(
                 "nsid",
                 format!("{nsid:#x} is not a namespace id (1..=NN)"),
             ));
         }
-        let ns = Namespace {
+        let id = Self::identify(ctrl, nsid)?;
+        let nlba = if nlba_verify == 0 {
+            id.nsze
+        } else {
+            nlba_verify.min(id.nsze)
+        };
+        let verify = ctrl.verifier_or_insert(nsid, || {
+            NsVerify::new(nsid, nlba, id.sector_size() as usize)
+        });
+        verify.set_dlfeat(id.dlfeat);
+        Ok(Namespace {
             ctrl: ctrl.clone(),
             nsid,
-            id: Mutex::new(Box::default()),
-        };
-        ns.refresh()?;
-        Ok(ns)
+            id: Mutex::new(id),
+            verify,
+        })
     }
 
-    /// Re-reads the Identify Namespace data (after a format or a namespace change).
-    pub fn refresh(&self) -> Result<()> {
-        let buf = self.ctrl.pci().dma_alloc(4096)?;
-        let cqe = self
-            .ctrl
-            .admin_sync(commands::identify(self.nsid, 0, 0, 0, 0, 0, 0)?, Some(&buf))?;
+    fn identify(ctrl: &Arc<Controller<C>>, nsid: u32) -> Result<Box<IdentifyNamespace>> {
+        let buf = ctrl.pci().dma_alloc(4096)?;
+        let cqe = ctrl.admin_sync(commands::identify(nsid, 0, 0, 0, 0, 0, 0)?, Some(&buf))?;
         if !cqe.status().is_success() {
             return Err(DriverError::NamespaceCreation(format!(
-                "identify namespace {} failed with status {}",
-                self.nsid,
+                "identify namespace {nsid} failed with status {}",
                 cqe.status()
             )));
         }
@@ -56,11 +66,21 @@ impl<C: Clone + Send + 'static> Namespace<C> {
         });
         if id.nsze == 0 {
             return Err(DriverError::NamespaceCreation(format!(
-                "namespace {} is not active (NSZE is 0)",
-                self.nsid
+                "namespace {nsid} is not active (NSZE is 0)"
             )));
         }
-        *self.id.lock() = Box::new(id);
+        Ok(Box::new(id))
+    }
+
+    /// Re-reads the Identify Namespace data (after a format or a namespace change); a new LBA
+    /// size resets the verification state.
+    pub fn refresh(&self) -> Result<()> {
+        let id = Self::identify(&self.ctrl, self.nsid)?;
+        if id.sector_size() as usize != self.verify.sector_size() {
+            self.verify.set_sector_size(id.sector_size() as usize);
+        }
+        self.verify.set_dlfeat(id.dlfeat);
+        *self.id.lock() = id;
         Ok(())
     }
 
@@ -72,6 +92,11 @@ impl<C: Clone + Send + 'static> Namespace<C> {
     /// The controller.
     pub fn controller(&self) -> &Arc<Controller<C>> {
         &self.ctrl
+    }
+
+    /// The namespace's data verification state.
+    pub fn verifier(&self) -> &Arc<NsVerify> {
+        &self.verify
     }
 
     /// A copy of the Identify Namespace data as last read.
@@ -142,15 +167,24 @@ impl<C: Clone + Send + 'static> Namespace<C> {
         Ok((sqe, self.data_for(buf, lba_count)?))
     }
 
-    /// Submits a command with optional data on `qpair`.
-    pub fn submit(&self, qpair: &Qpair<C>, sqe: Sqe, data: Option<DataRef>, ctx: C) -> Result<u16> {
+    /// Submits a command with optional data on `qpair`; `stamp` stamps a write's data with LBA
+    /// and token (the path of `Namespace.write`; raw commands are not stamped). Returns the CID,
+    /// or `None` while the command waits for its LBAs.
+    pub fn submit(
+        &self,
+        qpair: &Qpair<C>,
+        sqe: Sqe,
+        data: Option<DataRef>,
+        ctx: C,
+        stamp: bool,
+    ) -> Result<Option<u16>> {
         if !Arc::ptr_eq(qpair.controller(), &self.ctrl) {
             return Err(DriverError::invalid(
                 "qpair",
                 "belongs to another controller",
             ));
         }
-        qpair.submit(sqe, data, false, ctx)
+        qpair.submit(sqe, data, false, ctx, stamp)
     }
 
     /// Read (02h) of `lba_count` blocks at `lba` into `buf`.
@@ -166,7 +200,7 @@ impl<C: Clone + Send + 'static> Namespace<C> {
         cdw14: u32,
         cdw15: u32,
         ctx: C,
-    ) -> Result<u16> {
+    ) -> Result<Option<u16>> {
         let (sqe, data) = self.rw_command(
             nvm::READ,
             buf,
@@ -177,10 +211,10 @@ impl<C: Clone + Send + 'static> Namespace<C> {
             cdw14,
             cdw15,
         )?;
-        self.submit(qpair, sqe, Some(data), ctx)
+        self.submit(qpair, sqe, Some(data), ctx, false)
     }
 
-    /// Write (01h) of `lba_count` blocks at `lba` from `buf`.
+    /// Write (01h) of `lba_count` blocks at `lba` from `buf`, stamped for verification.
     #[allow(clippy::too_many_arguments)]
     pub fn write(
         &self,
@@ -193,7 +227,7 @@ impl<C: Clone + Send + 'static> Namespace<C> {
         cdw14: u32,
         cdw15: u32,
         ctx: C,
-    ) -> Result<u16> {
+    ) -> Result<Option<u16>> {
         let (sqe, data) = self.rw_command(
             nvm::WRITE,
             buf,
@@ -204,13 +238,12 @@ impl<C: Clone + Send + 'static> Namespace<C> {
             cdw14,
             cdw15,
         )?;
-        self.submit(qpair, sqe, Some(data), ctx)
+        self.submit(qpair, sqe, Some(data), ctx, true)
     }
-}
 
-impl<C: Clone + Send + 'static> Namespace<C> {
     /// Formats this namespace to the LBA format with `data_size` / `meta_size`, waiting for it
-    /// with the Format NVM timeout raised to at least 100 s, then re-reads the identify data.
+    /// with the Format NVM timeout raised to at least 100 s, then re-reads the identify data
+    /// (the verification state is cleared by the format's completion).
     /// Returns the completion (a failing status is for the caller to report).
     pub fn format(&self, data_size: usize, meta_size: usize, ses: u32) -> Result<nvme_spec::Cqe> {
         let Some(lbaf) = self.get_lba_format(data_size, meta_size) else {

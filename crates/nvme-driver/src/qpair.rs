@@ -1,18 +1,25 @@
 //! IO queue pairs: one IO CQ and one IO SQ with the same identifier, created and deleted through
-//! the admin queue.
+//! the admin queue, with data verification in the path of every command (see [`crate::verify`]).
+//!
+//! Submission: a write is stamped (when asked), then its LBAs are locked; a command whose LBAs are
+//! held by another outstanding command waits in order, outside the SQ, and enters it as soon as
+//! they are free (or is ended as timed out after the command timeout). Completion: a read is
+//! checked (a miscompare turns its status into 07/81), the table is updated, the locks released.
 
 use crate::cmdlog::CmdLogEntry;
 use crate::commands;
 use crate::controller::{backoff, Controller};
 use crate::error::{DriverError, Result};
-use crate::queue::{Completion, DataRef, QueuePair, QueueParams};
+use crate::queue::{Completion, DataRef, QueuePair, QueueParams, TIMEOUT_STATUS};
+use crate::verify::{self, LbaRange, Miscompare, NsVerify};
+use nvme_spec::cmd::nvm;
 use nvme_spec::status::{sc, sct};
-use nvme_spec::{Sqe, Status};
+use nvme_spec::{Cqe, Sqe, Status};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How an IO queue pair is created.
 #[derive(Clone, Copy, Debug)]
@@ -44,17 +51,46 @@ impl Default for QpairConfig {
     }
 }
 
+/// The LBAs an IO command holds locked, and the namespace they belong to.
+pub struct Verifying {
+    ns: Arc<NsVerify>,
+    ranges: Vec<LbaRange>,
+}
+
+/// What an IO command carries through its queue: the submitter's context and its verification.
+pub struct IoCtx<C> {
+    user: C,
+    verify: Option<Verifying>,
+}
+
+/// A command waiting for its LBAs to be unlocked.
+struct Deferred<C> {
+    sqe: Sqe,
+    data: Option<DataRef>,
+    raw_dptr: bool,
+    ctx: IoCtx<C>,
+    since: Instant,
+    deadline: Instant,
+}
+
+/// The queue and the commands waiting to enter it, under one lock.
+struct Inner<C> {
+    q: QueuePair<IoCtx<C>>,
+    deferred: VecDeque<Deferred<C>>,
+}
+
 /// An IO queue pair.
 pub struct Qpair<C: Clone + Send + 'static> {
     ctrl: Arc<Controller<C>>,
     cfg: QpairConfig,
     qid: u16,
     iv: u16,
-    queue: Mutex<QueuePair<C>>,
+    inner: Mutex<Inner<C>>,
     in_wait: AtomicBool,
     deleted: AtomicBool,
     /// Completions reaped but not delivered because a callback failed; delivered first next time.
     leftover: Mutex<VecDeque<Completion<C>>>,
+    findings: Mutex<Vec<Miscompare>>,
 }
 
 fn check_status(what: &str, st: Status) -> Result<()> {
@@ -64,6 +100,15 @@ fn check_status(what: &str, st: Status) -> Result<()> {
         Err(DriverError::QpairCreation(format!(
             "qpair create fail: {what} completed with status {st}"
         )))
+    }
+}
+
+fn aborted(qid: u16) -> Cqe {
+    Cqe {
+        sqid: qid,
+        cid: 0xffff,
+        status: Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION).status1(true),
+        ..Default::default()
     }
 }
 
@@ -91,10 +136,14 @@ impl<C: Clone + Send + 'static> Qpair<C> {
                     cfg,
                     qid,
                     iv,
-                    queue: Mutex::new(queue),
+                    inner: Mutex::new(Inner {
+                        q: queue,
+                        deferred: VecDeque::new(),
+                    }),
                     in_wait: AtomicBool::new(false),
                     deleted: AtomicBool::new(false),
                     leftover: Mutex::new(VecDeque::new()),
+                    findings: Mutex::new(Vec::new()),
                 });
                 ctrl.register_qpair(&qp);
                 Ok(qp)
@@ -110,7 +159,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         ctrl: &Arc<Controller<C>>,
         cfg: QpairConfig,
         qid: u16,
-    ) -> Result<(QueuePair<C>, u16)> {
+    ) -> Result<(QueuePair<IoCtx<C>>, u16)> {
         let params = QueueParams {
             qid,
             entries: cfg.depth,
@@ -127,10 +176,9 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         } else {
             cfg.iv
         };
-        let cq = commands::create_io_cq(qid, cfg.depth, true, cfg.ien, iv);
-        let mut cq_sqe = cq;
-        cq_sqe.prp1 = queue.cq_addr();
-        check_status("create I/O CQ", ctrl.admin_sync(cq_sqe, None)?.status())?;
+        let mut cq = commands::create_io_cq(qid, cfg.depth, true, cfg.ien, iv);
+        cq.prp1 = queue.cq_addr();
+        check_status("create I/O CQ", ctrl.admin_sync(cq, None)?.status())?;
         let mut sq = commands::create_io_sq(qid, cfg.depth, qid, true, cfg.prio, 0);
         sq.prp1 = queue.sq_addr();
         let st = ctrl.admin_sync(sq, None)?.status();
@@ -166,29 +214,156 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         self.deleted.load(Ordering::Relaxed)
     }
 
-    /// Submits an IO command; see [`QueuePair::submit`].
-    pub fn submit(&self, sqe: Sqe, data: Option<DataRef>, raw_dptr: bool, ctx: C) -> Result<u16> {
+    /// Submits an IO command; see [`QueuePair::submit`]. With `stamp`, a write's data is stamped
+    /// with LBA and token first (when the namespace's verification stamps). If its LBAs are held
+    /// by another outstanding command, it waits (returns `None`) and enters the queue as soon as
+    /// they are free; otherwise returns its CID.
+    pub fn submit(
+        &self,
+        sqe: Sqe,
+        data: Option<DataRef>,
+        raw_dptr: bool,
+        ctx: C,
+        stamp: bool,
+    ) -> Result<Option<u16>> {
         if self.is_deleted() {
             return Err(DriverError::Submit(format!(
                 "error in submitting io commands: qpair {} was deleted",
                 self.qid
             )));
         }
-        self.queue
-            .lock()
-            .submit(sqe, data, raw_dptr, ctx, true)
-            .map_err(|e| match e {
-                DriverError::Submit(m) => {
-                    DriverError::Submit(format!("error in submitting io commands: {m}"))
-                }
-                e => e,
-            })
+        let verify = self.ctrl.verifier(sqe.nsid).and_then(|ns| {
+            let list = if matches!(sqe.opc(), nvm::DSM | nvm::COPY) {
+                data.as_ref().map(|d| d.mem.to_vec(d.offset, d.len))
+            } else {
+                None
+            };
+            let ranges = verify::command_ranges(&sqe, list.as_deref());
+            (!ranges.is_empty()).then_some(Verifying { ns, ranges })
+        });
+        if let (Some(v), Some(d), true) = (&verify, &data, stamp && sqe.opc() == nvm::WRITE) {
+            d.mem
+                .with_bytes_mut(d.offset, d.len, |b| v.ns.stamp_write(b, sqe.slba()));
+        }
+        let ctx = IoCtx { user: ctx, verify };
+        let mut inner = self.inner.lock();
+        let go = inner.deferred.is_empty()
+            && ctx.verify.as_ref().is_none_or(|v| v.ns.try_lock(&v.ranges));
+        if !go {
+            let now = Instant::now();
+            let ms = self.ctrl.timeouts().get(true, sqe.opc()) as u64;
+            inner.deferred.push_back(Deferred {
+                sqe,
+                data,
+                raw_dptr,
+                ctx,
+                since: now,
+                deadline: now + Duration::from_millis(ms),
+            });
+            return Ok(None);
+        }
+        let r = inner.q.submit(sqe, data, raw_dptr, ctx, true);
+        r.map(Some).map_err(|e| match e {
+            DriverError::Submit(m) => {
+                DriverError::Submit(format!("error in submitting io commands: {m}"))
+            }
+            e => e,
+        })
     }
 
-    /// Runs `f` on the queue with its lock held (the hot path of a caller that submits and polls
-    /// from one thread, like an IO generator).
-    pub fn with_queue<R>(&self, f: impl FnOnce(&mut QueuePair<C>) -> R) -> R {
-        f(&mut self.queue.lock())
+    /// Enters waiting commands whose LBAs are free now, in order.
+    fn pump(inner: &mut Inner<C>) {
+        while let Some(d) = inner.deferred.front() {
+            if !inner.q.has_free_slot()
+                || !d
+                    .ctx
+                    .verify
+                    .as_ref()
+                    .is_none_or(|v| v.ns.try_lock(&v.ranges))
+            {
+                break;
+            }
+            let d = inner.deferred.pop_front().expect("front exists");
+            // Cannot fail: the slot and the queue's life were checked under the same lock.
+            let _ = inner.q.submit(d.sqe, d.data, d.raw_dptr, d.ctx, true);
+        }
+    }
+
+    /// Ends waiting commands whose deadline passed, as timed out.
+    fn expire_deferred(
+        &self,
+        inner: &mut Inner<C>,
+        now: Instant,
+        out: &mut VecDeque<Completion<C>>,
+    ) {
+        while inner.deferred.front().is_some_and(|d| d.deadline <= now) {
+            let d = inner.deferred.pop_front().expect("front exists");
+            let cqe = Cqe {
+                dw0: u32::MAX,
+                dw1: u32::MAX,
+                sqhd: 0,
+                sqid: self.qid,
+                cid: 0xffff,
+                status: TIMEOUT_STATUS,
+            };
+            let latency_us = now.duration_since(d.since).as_micros() as u64;
+            let ctx = IoCtx {
+                user: d.ctx.user,
+                verify: None,
+            };
+            out.push_back(self.finish_io(Completion {
+                cqe,
+                sqe: d.sqe,
+                ctx,
+                data: d.data,
+                latency_us,
+                timed_out: true,
+            }));
+        }
+    }
+
+    /// Verification at completion: checks a read, keeps the table true, releases the LBA locks.
+    fn finish_io(&self, c: Completion<IoCtx<C>>) -> Completion<C> {
+        let Completion {
+            mut cqe,
+            sqe,
+            ctx,
+            data,
+            latency_us,
+            timed_out,
+        } = c;
+        if let Some(v) = ctx.verify {
+            let ok = cqe.status().is_success() && !timed_out;
+            let mut run = |bytes: Option<&[u8]>| {
+                verify::after_io(&v.ns, &sqe, &cqe, timed_out, bytes, &v.ranges);
+                if ok && sqe.opc() == nvm::READ && v.ns.enabled() {
+                    if let Some(m) = bytes.and_then(|b| v.ns.check(b, sqe.slba())) {
+                        cqe.status = verify::MISCOMPARE.status1(cqe.phase());
+                        self.findings.lock().push(m);
+                    }
+                }
+            };
+            match &data {
+                Some(d) if matches!(sqe.opc(), nvm::READ | nvm::WRITE) => {
+                    d.mem.with_bytes(d.offset, d.len, |b| run(Some(b)))
+                }
+                _ => run(None),
+            }
+            v.ns.unlock(&v.ranges);
+        }
+        Completion {
+            cqe,
+            sqe,
+            ctx: ctx.user,
+            data,
+            latency_us,
+            timed_out,
+        }
+    }
+
+    /// Takes the data miscompares found on this queue since the last call.
+    pub fn take_findings(&self) -> Vec<Miscompare> {
+        std::mem::take(&mut self.findings.lock())
     }
 
     /// Reaps `expected` completions, calling `deliver` for each outside the queue lock (so a
@@ -218,15 +393,22 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         let mut got = std::mem::take(&mut *self.leftover.lock());
         while reaped < expected {
             let outstanding = {
-                let mut q = self.queue.lock();
-                q.poll(expected - reaped, &mut |c| got.push_back(c));
-                if got.is_empty() {
-                    q.expire(Instant::now(), &mut |c| got.push_back(c));
+                let mut inner = self.inner.lock();
+                let mut fresh = Vec::new();
+                inner.q.poll(expected - reaped, &mut |c| fresh.push(c));
+                if fresh.is_empty() {
+                    let now = Instant::now();
+                    inner.q.expire(now, &mut |c| fresh.push(c));
+                    self.expire_deferred(&mut inner, now, &mut got);
                 }
-                q.outstanding()
+                for c in fresh {
+                    got.push_back(self.finish_io(c));
+                }
+                Self::pump(&mut inner);
+                inner.q.outstanding() + inner.deferred.len()
             };
             if got.is_empty() {
-                if outstanding == 0 && self.leftover.lock().is_empty() {
+                if outstanding == 0 {
                     return Err(DriverError::Reap(format!(
                         "waitdone({expected}): {reaped} commands reaped on qpair {} and none is outstanding",
                         self.qid
@@ -248,37 +430,60 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         Ok(dw0)
     }
 
-    /// Commands outstanding.
+    /// Commands outstanding (those waiting for their LBAs included).
     pub fn outstanding(&self) -> usize {
-        self.queue.lock().outstanding()
+        let inner = self.inner.lock();
+        inner.q.outstanding() + inner.deferred.len()
     }
 
     /// CID of the latest submitted command.
     pub fn latest_cid(&self) -> u16 {
-        self.queue.lock().latest_cid()
+        self.inner.lock().q.latest_cid()
     }
 
     /// Latency of the latest completed command, µs.
     pub fn latest_latency_us(&self) -> u64 {
-        self.queue.lock().latest_latency_us()
+        self.inner.lock().q.latest_latency_us()
     }
 
     /// This queue's command log, newest first.
     pub fn cmdlog(&self, count: usize, offset: usize) -> Vec<CmdLogEntry> {
-        self.queue.lock().cmdlog().latest(count, offset)
+        self.inner.lock().q.cmdlog().latest(count, offset)
     }
 
     /// Device misbehaviours noticed since the last call.
     pub fn take_anomalies(&self) -> Vec<String> {
-        self.queue.lock().take_anomalies()
+        self.inner.lock().q.take_anomalies()
     }
 
+    /// Ends every outstanding and waiting command with 00/08 (aborted, SQ deletion), releasing
+    /// their locks; `on` gets each.
     pub(crate) fn abandon(&self, on: &mut dyn FnMut(u16, Completion<C>)) {
         let mut done = Vec::new();
-        self.queue.lock().abandon(
-            Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
-            &mut |c| done.push(c),
-        );
+        {
+            let mut inner = self.inner.lock();
+            let mut raw = Vec::new();
+            inner.q.abandon(
+                Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
+                &mut |c| raw.push(c),
+            );
+            for d in std::mem::take(&mut inner.deferred) {
+                // A waiting command holds no lock yet.
+                let ctx = IoCtx {
+                    user: d.ctx.user,
+                    verify: None,
+                };
+                raw.push(Completion {
+                    cqe: aborted(self.qid),
+                    sqe: d.sqe,
+                    ctx,
+                    data: d.data,
+                    latency_us: 0,
+                    timed_out: false,
+                });
+            }
+            done.extend(raw.into_iter().map(|c| self.finish_io(c)));
+        }
         for c in done {
             on(self.qid, c);
         }
@@ -290,7 +495,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         }
         self.ctrl.alloc_qid(Some(self.qid))?;
         let (queue, _) = Self::create(&self.ctrl, self.cfg, self.qid)?;
-        *self.queue.lock() = queue;
+        self.inner.lock().q = queue;
         Ok(())
     }
 

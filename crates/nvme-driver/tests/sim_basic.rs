@@ -29,7 +29,7 @@ fn init_identifies_and_counts_queues() {
 #[test]
 fn write_then_read_returns_the_data() {
     let ctrl = open("sim://");
-    let ns = Namespace::new(&ctrl, 1).unwrap();
+    let ns = Namespace::new(&ctrl, 1, 0).unwrap();
     let qp = Qpair::new(
         &ctrl,
         QpairConfig {
@@ -73,7 +73,7 @@ fn write_then_read_returns_the_data() {
 #[test]
 fn prp_lists_and_unaligned_offsets_move_the_right_bytes() {
     let ctrl = open("sim://");
-    let ns = Namespace::new(&ctrl, 1).unwrap();
+    let ns = Namespace::new(&ctrl, 1, 0).unwrap();
     let qp = Qpair::new(
         &ctrl,
         QpairConfig {
@@ -114,7 +114,7 @@ fn prp_lists_and_unaligned_offsets_move_the_right_bytes() {
 #[test]
 fn out_of_range_lba_completes_with_an_error_status() {
     let ctrl = open("sim://");
-    let ns = Namespace::new(&ctrl, 1).unwrap();
+    let ns = Namespace::new(&ctrl, 1, 0).unwrap();
     let qp = Qpair::new(&ctrl, QpairConfig::default()).unwrap();
     let b = buffer(ns.sector_size());
     ns.read(&qp, &b, ns.nsze(), 1, 0, 0, 0, 0, None).unwrap();
@@ -151,7 +151,7 @@ fn waitdone_with_nothing_outstanding_is_an_error_not_a_hang() {
 #[test]
 fn reset_recreates_live_qpairs() {
     let ctrl = open("sim://");
-    let ns = Namespace::new(&ctrl, 1).unwrap();
+    let ns = Namespace::new(&ctrl, 1, 0).unwrap();
     let qp = Qpair::new(&ctrl, QpairConfig::default()).unwrap();
     ctrl.reset_begin(&mut |_, _| {}).unwrap();
     ctrl.init_default(None).unwrap();

@@ -20,7 +20,7 @@ fn dut() -> Dut {
     let pci = nvme_pci::open("sim://").unwrap();
     let ctrl = Controller::<Ctx>::new(pci).unwrap();
     ctrl.init_default(None).unwrap();
-    let ns = Namespace::new(&ctrl, 1).unwrap();
+    let ns = Namespace::new(&ctrl, 1, 0).unwrap();
     let qp = Qpair::new(
         &ctrl,
         QpairConfig {

@@ -101,7 +101,7 @@ impl PyController {
             )
         });
         let cqe = cqe.py()?;
-        Ok((cqe, Buffer::new(mem, len, "helper", 0, 0).py()?))
+        Ok((cqe, Buffer::wrap(mem, len, "helper")))
     }
 
     fn run_init(slf: &Bound<'_, Self>) -> PyResult<()> {

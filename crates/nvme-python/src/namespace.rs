@@ -32,8 +32,9 @@ fn submit(
     sqe: Sqe,
     data: Option<DataRef>,
     cb: Option<PyObject>,
+    stamp: bool,
 ) -> PyResult<Py<PyQpair>> {
-    ns.submit(&qpair.borrow().qp, sqe, data, cb.map(Arc::new))
+    ns.submit(&qpair.borrow().qp, sqe, data, cb.map(Arc::new), stamp)
         .py()?;
     Ok(qpair.clone().unbind())
 }
@@ -49,7 +50,9 @@ impl PyNamespace {
         nlba_verify: u64,
     ) -> PyResult<Self> {
         let ctrl = nvme.borrow().ctrl.clone();
-        let ns = py.allow_threads(|| Namespace::new(&ctrl, nsid)).py()?;
+        let ns = py
+            .allow_threads(|| Namespace::new(&ctrl, nsid, nlba_verify))
+            .py()?;
         Ok(PyNamespace {
             ns: Arc::new(ns),
             nvme: nvme.clone().unbind(),
@@ -128,7 +131,7 @@ impl PyNamespace {
         py.allow_threads(|| ns.refresh()).py()?;
         let mem = nvme_pci::dma_alloc(4096).py()?;
         mem.write(0, self.ns.id().as_bytes());
-        let b = nvme_driver::Buffer::new(mem, 4096, "identify", 0, 0).py()?;
+        let b = nvme_driver::Buffer::wrap(mem, 4096, "identify");
         if r#type.is_some_and(|t| t.is(py.get_type::<PyString>())) {
             Ok(b.data_str(byte_end, byte_begin)
                 .py()?
@@ -182,12 +185,35 @@ impl PyNamespace {
         Ok(cqe.dw0)
     }
 
-    /// Turns the host's data verification on or off; returns whether it is on. (The host-side
-    /// verification layer is not part of this build yet, so this returns False.)
+    /// Turns checking of every read against what was written on or off; returns whether it is on.
+    /// A read whose data does not match completes with status 07/81 (warning
+    /// "ERROR status: 07/81") and the details are logged. The `verify` fixture turns it on.
     #[pyo3(signature = (enable=true))]
     fn verify_enable(&self, enable: bool) -> bool {
-        let _ = enable;
-        false
+        self.ns.verifier().set_enabled(enable);
+        enable
+    }
+
+    /// Stops stamping written data with LBA and token (verification still works by CRC).
+    fn inject_write_buffer_disable(&self) {
+        self.ns.verifier().set_stamping(false)
+    }
+
+    /// Stamps written data again: first 8 bytes of each LBA nsid/LBA, last 8 bytes a token.
+    fn inject_write_buffer_enable(&self) {
+        self.ns.verifier().set_stamping(true)
+    }
+
+    /// Saves the verification table (one byte per written LBA) to `path`.
+    fn save_crc(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        let v = self.ns.verifier().clone();
+        py.allow_threads(|| v.save(&path)).py()
+    }
+
+    /// Loads a verification table saved by `save_crc` for this namespace.
+    fn load_crc(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        let v = self.ns.verifier().clone();
+        py.allow_threads(|| v.load(&path)).py()
     }
 
     /// Read (02h) of `lba_count` blocks at `lba` into `buf`.
@@ -218,7 +244,7 @@ impl PyNamespace {
                 cdw15,
             )
             .py()?;
-        submit(&self.ns, qpair, sqe, Some(data), cb)
+        submit(&self.ns, qpair, sqe, Some(data), cb, false)
     }
 
     /// Write (01h) of `lba_count` blocks at `lba` from `buf`.
@@ -249,7 +275,7 @@ impl PyNamespace {
                 cdw15,
             )
             .py()?;
-        submit(&self.ns, qpair, sqe, Some(data), cb)
+        submit(&self.ns, qpair, sqe, Some(data), cb, true)
     }
 
     /// Compare (05h) of `lba_count` blocks at `lba` with `buf`.
@@ -277,7 +303,7 @@ impl PyNamespace {
                 0,
             )
             .py()?;
-        submit(&self.ns, qpair, sqe, Some(data), cb)
+        submit(&self.ns, qpair, sqe, Some(data), cb, false)
     }
 
     /// Verify (0Ch) of `lba_count` blocks at `lba` (no data moves).
@@ -301,13 +327,20 @@ impl PyNamespace {
             0,
         )
         .py()?;
-        submit(&self.ns, qpair, sqe, None, cb)
+        submit(&self.ns, qpair, sqe, None, cb, false)
     }
 
     /// Flush (00h).
     #[pyo3(signature = (qpair, cb=None))]
     fn flush(&self, qpair: &Bound<'_, PyQpair>, cb: Option<PyObject>) -> PyResult<Py<PyQpair>> {
-        submit(&self.ns, qpair, commands::flush(self.ns.nsid()), None, cb)
+        submit(
+            &self.ns,
+            qpair,
+            commands::flush(self.ns.nsid()),
+            None,
+            cb,
+            false,
+        )
     }
 
     /// Write Uncorrectable (04h): later reads of these blocks fail until they are written.
@@ -330,7 +363,7 @@ impl PyNamespace {
             0,
         )
         .py()?;
-        submit(&self.ns, qpair, sqe, None, cb)
+        submit(&self.ns, qpair, sqe, None, cb, false)
     }
 
     /// Write Zeroes (08h).
@@ -354,7 +387,7 @@ impl PyNamespace {
             0,
         )
         .py()?;
-        submit(&self.ns, qpair, sqe, None, cb)
+        submit(&self.ns, qpair, sqe, None, cb, false)
     }
 
     /// Dataset Management (09h) with `range_count` ranges from `buf` (see `Buffer.set_dsm_range`);
@@ -379,7 +412,14 @@ impl PyNamespace {
                 ),
             ));
         }
-        submit(&self.ns, qpair, sqe, data_ref(Some(buf), Some(len))?, cb)
+        submit(
+            &self.ns,
+            qpair,
+            sqe,
+            data_ref(Some(buf), Some(len))?,
+            cb,
+            false,
+        )
     }
 
     /// Copy (19h) of `range_count` source ranges (format 0 descriptors in `buf`) to `sdlba`.
@@ -403,6 +443,7 @@ impl PyNamespace {
             sqe,
             data_ref(Some(buf), Some(len.min(buf.borrow().inner.size())))?,
             cb,
+            false,
         )
     }
 
@@ -437,7 +478,7 @@ impl PyNamespace {
             cdw14,
             cdw15,
         );
-        submit(&self.ns, qpair, sqe, data_ref(buf, None)?, cb)
+        submit(&self.ns, qpair, sqe, data_ref(buf, None)?, cb, false)
     }
 
     /// Releases the namespace.

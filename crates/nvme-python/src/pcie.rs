@@ -18,6 +18,7 @@ use std::sync::Arc;
 pub struct PyPcie {
     pub(crate) dev: Mutex<Option<Arc<dyn PciFunction>>>,
     addr: String,
+    sim: pyo3::sync::GILOnceCell<Option<Py<crate::sim::PySimulator>>>,
 }
 
 impl PyPcie {
@@ -67,6 +68,7 @@ impl PyPcie {
         Ok(PyPcie {
             addr: dev.address().to_string(),
             dev: Mutex::new(Some(dev)),
+            sim: pyo3::sync::GILOnceCell::new(),
         })
     }
 
@@ -303,8 +305,14 @@ impl PyPcie {
 
     /// The simulated SSD behind this function, for fault injection; None for a real device.
     #[getter]
-    fn sim(&self) -> PyResult<Option<crate::sim::PySimulator>> {
-        Ok(crate::sim::PySimulator::of(self.get()?))
+    fn sim(&self, py: Python<'_>) -> PyResult<Option<Py<crate::sim::PySimulator>>> {
+        let dev = self.get()?;
+        let s = self.sim.get_or_try_init(py, || {
+            crate::sim::PySimulator::of(dev)
+                .map(|s| Py::new(py, s))
+                .transpose()
+        })?;
+        Ok(s.as_ref().map(|s| s.clone_ref(py)))
     }
 
     /// Releases the function. Objects built on it stop working.

@@ -119,6 +119,13 @@ impl PyQpair {
         let qid = qp.qid();
         let mut err = None;
         let r = py.allow_threads(|| qp.waitdone(expected, &mut |c| deliver(qid, c, &mut err)));
+        let findings = self.qp.take_findings();
+        if !findings.is_empty() {
+            let log = py.import("logging")?.call_method1("getLogger", ("nvme",))?;
+            for m in findings {
+                log.call_method1("error", (m.to_string(),))?;
+            }
+        }
         warn_anomalies(py, self.qp.take_anomalies())?;
         finish(r, err)
     }

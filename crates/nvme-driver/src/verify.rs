@@ -1,0 +1,796 @@
+//! Transparent data verification: a CRC per LBA, LBA/token stamps, and LBA locks, shared by every
+//! queue and thread of the process.
+//!
+//! **The table.** One byte per LBA: 0 = nothing known (never written, deallocated, formatted),
+//! 0xff = written uncorrectable (a read must fail), anything else = an 8-bit digest of the LBA's
+//! data (CRC-32C folded into 1..=0xfe). Pages of the table exist only where LBAs were written, so a
+//! namespace of any size costs memory only for what was written: one byte per written LBA plus a
+//! small index (a 32 TiB namespace with 1 GiB written in 512-byte LBAs: about 2 MiB).
+//!
+//! **Stamps.** Every write through `Namespace.write` (and the IO generator) stamps the first 8 bytes
+//! of each LBA with the namespace id (bits 63:48) and the LBA (bits 47:0), and the last 8 bytes
+//! (before metadata) with a global token that grows with every LBA written, so every LBA of every
+//! write in history has distinct data. On a miscompare the stamps found tell a misdirected or stale
+//! write (the data claims another LBA, or an older token) apart from corruption.
+//!
+//! **Locks.** Before an IO is submitted all its LBAs must be free; they stay locked until it
+//! completes. A conflicting IO waits for them (it is not failed). Locks and table are per
+//! namespace, shared by all queues and threads, so overlapping IO never produces a false
+//! miscompare.
+//!
+//! A read whose data does not match has its completion status changed to 07/81 (SCT 7, SC 0x81),
+//! as pynvme does, and a report naming the namespace, the LBA, expected and found digests and the
+//! stamps found.
+
+use crate::error::{DriverError, Result};
+use nvme_spec::cmd::{admin, nvm};
+use nvme_spec::{Cqe, Sqe, Status};
+use parking_lot::Mutex;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::OnceLock;
+
+/// Table value: nothing is known about the LBA; reads are not checked.
+pub const UNKNOWN: u8 = 0;
+/// Table value: the LBA was written uncorrectable; a read that succeeds is a miscompare.
+pub const UNCORRECTABLE: u8 = 0xff;
+/// The status a failed verification gives the completion: SCT 7 (vendor specific), SC 0x81.
+pub const MISCOMPARE: Status = Status::new(7, 0x81);
+/// Largest number of LBAs a table covers (2^44: 8 PiB of 512-byte blocks).
+pub const MAX_VERIFIED_LBAS: u64 = 1 << 44;
+
+/// The 8-bit digest of one LBA's data, in 2..=0xfd (never a special value): bits 7:1 a hash of
+/// the CRC-32C, bit 0 the parity of the data's bits.
+///
+/// The parity comes for free from the CRC: the CRC-32C polynomial has an even number of terms, so
+/// x + 1 divides it and the CRC's bit parity equals the data's (its initial value and final XOR
+/// are 32 ones each, which keeps parity). So every odd number of flipped bits is caught, always;
+/// any other change escapes with probability about 1/252.
+#[inline]
+pub fn lba_digest(data: &[u8]) -> u8 {
+    let c = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32;
+    ((c % 126) as u8 + 1) << 1 | (c.count_ones() & 1) as u8
+}
+
+/// The stamp of the first 8 bytes of an LBA.
+#[inline]
+pub fn lba_stamp(nsid: u32, lba: u64) -> u64 {
+    (nsid as u64) << 48 | (lba & 0xffff_ffff_ffff)
+}
+
+/// The global write token: every LBA written by the host gets the next value.
+static TOKEN: AtomicU64 = AtomicU64::new(1);
+
+/// Reserves `n` consecutive tokens; returns the first.
+pub fn next_tokens(n: u64) -> u64 {
+    TOKEN.fetch_add(n, Ordering::Relaxed)
+}
+
+const PAGE: usize = 4096;
+const GROUP: usize = 4096;
+
+/// A sparse array of atomics: two levels of lazily allocated pages.
+struct Sparse<A> {
+    groups: Box<[OnceLock<Box<[OnceLock<Box<[A]>>]>>]>,
+    len: u64,
+}
+
+impl<A: Default> Sparse<A> {
+    fn new(len: u64) -> Self {
+        let ngroups = len.div_ceil((PAGE * GROUP) as u64) as usize;
+        Sparse {
+            groups: (0..ngroups).map(|_| OnceLock::new()).collect(),
+            len,
+        }
+    }
+
+    #[inline]
+    fn split(i: u64) -> (usize, usize, usize) {
+        let page = i / PAGE as u64;
+        (
+            (page / GROUP as u64) as usize,
+            (page % GROUP as u64) as usize,
+            (i % PAGE as u64) as usize,
+        )
+    }
+
+    /// The element if its page exists.
+    #[inline]
+    fn get(&self, i: u64) -> Option<&A> {
+        if i >= self.len {
+            return None;
+        }
+        let (g, p, o) = Self::split(i);
+        self.groups[g].get()?[p].get().map(|page| &page[o])
+    }
+
+    /// The element, allocating its page.
+    #[inline]
+    fn get_or_alloc(&self, i: u64) -> Option<&A> {
+        if i >= self.len {
+            return None;
+        }
+        let (g, p, o) = Self::split(i);
+        let group = self.groups[g].get_or_init(|| (0..GROUP).map(|_| OnceLock::new()).collect());
+        Some(&group[p].get_or_init(|| (0..PAGE).map(|_| A::default()).collect())[o])
+    }
+
+    /// Existing pages: (first index, page).
+    fn pages(&self) -> impl Iterator<Item = (u64, &[A])> {
+        self.groups
+            .iter()
+            .enumerate()
+            .filter_map(|(g, gr)| gr.get().map(|gr| (g, gr)))
+            .flat_map(|(g, gr)| {
+                gr.iter().enumerate().filter_map(move |(p, pg)| {
+                    pg.get()
+                        .map(|pg| (((g * GROUP + p) * PAGE) as u64, &pg[..]))
+                })
+            })
+    }
+
+    /// Bytes allocated for pages and index.
+    fn memory(&self) -> usize {
+        let mut total =
+            self.groups.len() * std::mem::size_of::<OnceLock<Box<[OnceLock<Box<[A]>>]>>>();
+        for gr in self.groups.iter().filter_map(|g| g.get()) {
+            total += GROUP * std::mem::size_of::<OnceLock<Box<[A]>>>();
+            total +=
+                gr.iter().filter(|p| p.get().is_some()).count() * PAGE * std::mem::size_of::<A>();
+        }
+        total
+    }
+}
+
+/// A contiguous LBA range `[slba, slba + nlb)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LbaRange {
+    /// First LBA.
+    pub slba: u64,
+    /// Number of LBAs.
+    pub nlb: u64,
+}
+
+/// One finding of a read check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Miscompare {
+    /// Namespace.
+    pub nsid: u32,
+    /// The LBA whose data is wrong.
+    pub lba: u64,
+    /// The digest the table expected (0xff: the LBA was written uncorrectable).
+    pub expected: u8,
+    /// The digest of the data read.
+    pub found: u8,
+    /// The namespace id and LBA the data's first 8 bytes claim.
+    pub claims: (u32, u64),
+    /// The token in the data's last 8 bytes.
+    pub token: u64,
+}
+
+impl std::fmt::Display for Miscompare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.expected == UNCORRECTABLE {
+            return write!(f, "data miscompare: nsid {} lba {:#x} was written uncorrectable but the read returned data", self.nsid, self.lba);
+        }
+        let what = if self.claims == (self.nsid, self.lba) {
+            "corrupted or stale data"
+        } else {
+            "data of another LBA (misdirected write)"
+        };
+        write!(
+            f,
+            "data miscompare: nsid {} lba {:#x}: expected crc {:#04x}, found {:#04x}; the data claims nsid {} lba {:#x} token {:#x}: {what}",
+            self.nsid, self.lba, self.expected, self.found, self.claims.0, self.claims.1, self.token
+        )
+    }
+}
+
+/// Data verification state of one namespace.
+pub struct NsVerify {
+    nsid: u32,
+    sector: AtomicU64,
+    nlba: u64,
+    crc: Sparse<AtomicU8>,
+    locks: Sparse<AtomicU64>,
+    enabled: AtomicBool,
+    stamp: AtomicBool,
+    dealloc_zeroes: AtomicBool,
+    findings: Mutex<Vec<Miscompare>>,
+}
+
+impl NsVerify {
+    /// State for namespace `nsid` of `nlba` LBAs (verification covers `min(nlba, 2^44)`) of
+    /// `sector` bytes. Verification of reads starts off; the table is kept up to date always.
+    pub fn new(nsid: u32, nlba: u64, sector: usize) -> NsVerify {
+        let nlba = nlba.min(MAX_VERIFIED_LBAS);
+        NsVerify {
+            nsid,
+            sector: AtomicU64::new(sector as u64),
+            nlba,
+            crc: Sparse::new(nlba),
+            locks: Sparse::new(nlba.div_ceil(64)),
+            enabled: AtomicBool::new(false),
+            stamp: AtomicBool::new(true),
+            dealloc_zeroes: AtomicBool::new(false),
+            findings: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The namespace id.
+    pub fn nsid(&self) -> u32 {
+        self.nsid
+    }
+
+    /// LBAs covered by the table.
+    pub fn nlba(&self) -> u64 {
+        self.nlba
+    }
+
+    /// Bytes per LBA (data only).
+    pub fn sector_size(&self) -> usize {
+        self.sector.load(Ordering::Relaxed) as usize
+    }
+
+    /// Changes the LBA size (after a format) and forgets everything.
+    pub fn set_sector_size(&self, sector: usize) {
+        self.sector.store(sector as u64, Ordering::Relaxed);
+        self.clear();
+    }
+
+    /// Takes DLFEAT from Identify Namespace: when deallocated blocks read as zeroes (bits 2:0 =
+    /// 001b), deallocation records the digest of zeroes instead of forgetting.
+    pub fn set_dlfeat(&self, dlfeat: u8) {
+        self.dealloc_zeroes
+            .store(dlfeat & 7 == 1, Ordering::Relaxed)
+    }
+
+    /// The digest of an LBA of zeroes.
+    pub fn zero_digest(&self) -> u8 {
+        lba_digest(&vec![0u8; self.sector_size()])
+    }
+
+    /// What deallocated LBAs read as: zeroes if DLFEAT says so, else unknown.
+    fn deallocated(&self) -> u8 {
+        if self.dealloc_zeroes.load(Ordering::Relaxed) {
+            self.zero_digest()
+        } else {
+            UNKNOWN
+        }
+    }
+
+    /// Whether reads are checked.
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Turns read checking on or off.
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, Ordering::Relaxed)
+    }
+
+    /// Whether writes are stamped with LBA and token.
+    pub fn stamping(&self) -> bool {
+        self.stamp.load(Ordering::Relaxed)
+    }
+
+    /// Turns stamping of written data on or off (verification works either way).
+    pub fn set_stamping(&self, on: bool) {
+        self.stamp.store(on, Ordering::Relaxed)
+    }
+
+    /// The table value of `lba` (0 beyond the table).
+    pub fn get(&self, lba: u64) -> u8 {
+        self.crc
+            .get(lba)
+            .map_or(UNKNOWN, |v| v.load(Ordering::Relaxed))
+    }
+
+    fn set(&self, lba: u64, v: u8) {
+        if v == UNKNOWN {
+            if let Some(e) = self.crc.get(lba) {
+                e.store(UNKNOWN, Ordering::Relaxed);
+            }
+        } else if let Some(e) = self.crc.get_or_alloc(lba) {
+            e.store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets `range` to one value.
+    pub fn fill(&self, r: LbaRange, v: u8) {
+        let end = (r.slba.saturating_add(r.nlb)).min(self.nlba);
+        for lba in r.slba.min(end)..end {
+            self.set(lba, v);
+        }
+    }
+
+    /// Forgets everything (format, sanitize).
+    pub fn clear(&self) {
+        for (_, page) in self.crc.pages() {
+            for e in page {
+                e.store(UNKNOWN, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Memory used by the table and the locks, bytes.
+    pub fn memory(&self) -> usize {
+        self.crc.memory() + self.locks.memory()
+    }
+
+    /// Takes the miscompares found since the last call.
+    pub fn take_findings(&self) -> Vec<Miscompare> {
+        std::mem::take(&mut self.findings.lock())
+    }
+
+    /// Stamps `data` (whole LBAs starting at `slba`): nsid/LBA first, a fresh token last.
+    pub fn stamp_write(&self, data: &mut [u8], slba: u64) {
+        let ss = self.sector_size();
+        if ss < 16 || !self.stamping() {
+            return;
+        }
+        let n = (data.len() / ss) as u64;
+        let token = next_tokens(n);
+        for (i, lba) in data.chunks_exact_mut(ss).enumerate() {
+            lba[..8].copy_from_slice(&lba_stamp(self.nsid, slba + i as u64).to_le_bytes());
+            lba[ss - 8..].copy_from_slice(&(token + i as u64).to_le_bytes());
+        }
+    }
+
+    /// Records the digests of written data (whole LBAs starting at `slba`).
+    pub fn record(&self, data: &[u8], slba: u64) {
+        let ss = self.sector_size();
+        for (i, lba) in data.chunks_exact(ss).enumerate() {
+            self.set(slba + i as u64, lba_digest(lba));
+        }
+    }
+
+    /// Checks read data (whole LBAs starting at `slba`); records and returns the first miscompare.
+    pub fn check(&self, data: &[u8], slba: u64) -> Option<Miscompare> {
+        let ss = self.sector_size();
+        let mut first = None;
+        for (i, lba_data) in data.chunks_exact(ss).enumerate() {
+            let lba = slba + i as u64;
+            let expected = self.get(lba);
+            if expected == UNKNOWN {
+                continue;
+            }
+            let found = lba_digest(lba_data);
+            if found == expected {
+                continue;
+            }
+            let stamp = u64::from_le_bytes(lba_data[..8].try_into().expect("8 bytes"));
+            let token = if ss >= 16 {
+                u64::from_le_bytes(lba_data[ss - 8..].try_into().expect("8 bytes"))
+            } else {
+                0
+            };
+            let m = Miscompare {
+                nsid: self.nsid,
+                lba,
+                expected,
+                found,
+                claims: ((stamp >> 48) as u32, stamp & 0xffff_ffff_ffff),
+                token,
+            };
+            self.findings.lock().push(m.clone());
+            first.get_or_insert(m);
+        }
+        first
+    }
+
+    /// Tries to lock every LBA of `ranges` (overlaps inside the list are fine); all or nothing.
+    pub fn try_lock(&self, ranges: &[LbaRange]) -> bool {
+        let mut merged: Vec<LbaRange> = ranges
+            .iter()
+            .copied()
+            .filter(|r| r.nlb > 0 && r.slba < self.nlba)
+            .collect();
+        merged.sort_by_key(|r| r.slba);
+        let mut m: Vec<LbaRange> = Vec::with_capacity(merged.len());
+        for r in merged {
+            let end = (r.slba + r.nlb).min(self.nlba);
+            match m.last_mut() {
+                Some(l) if r.slba <= l.slba + l.nlb => l.nlb = l.nlb.max(end - l.slba),
+                _ => m.push(LbaRange {
+                    slba: r.slba,
+                    nlb: end - r.slba,
+                }),
+            }
+        }
+        for (i, r) in m.iter().enumerate() {
+            if !self.lock_range(*r) {
+                for done in &m[..i] {
+                    self.unlock_range(*done);
+                }
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Unlocks every LBA of `ranges` (as passed to a successful `try_lock`).
+    pub fn unlock(&self, ranges: &[LbaRange]) {
+        let mut v: Vec<LbaRange> = ranges
+            .iter()
+            .copied()
+            .filter(|r| r.nlb > 0 && r.slba < self.nlba)
+            .collect();
+        v.sort_by_key(|r| r.slba);
+        let mut last_end = 0u64;
+        for r in v {
+            let start = r.slba.max(last_end);
+            let end = (r.slba + r.nlb).min(self.nlba);
+            if start < end {
+                self.unlock_range(LbaRange {
+                    slba: start,
+                    nlb: end - start,
+                });
+            }
+            last_end = last_end.max(end);
+        }
+    }
+
+    fn words(r: LbaRange) -> impl Iterator<Item = (u64, u64)> {
+        let end = r.slba + r.nlb;
+        let mut lba = r.slba;
+        std::iter::from_fn(move || {
+            if lba >= end {
+                return None;
+            }
+            let word = lba / 64;
+            let bit = lba % 64;
+            let n = (64 - bit).min(end - lba);
+            let mask = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << bit
+            };
+            lba += n;
+            Some((word, mask))
+        })
+    }
+
+    fn lock_range(&self, r: LbaRange) -> bool {
+        let mut taken: Vec<(u64, u64)> = Vec::new();
+        for (w, mask) in Self::words(r) {
+            let Some(word) = self.locks.get_or_alloc(w) else {
+                continue;
+            };
+            let mut cur = word.load(Ordering::Relaxed);
+            loop {
+                if cur & mask != 0 {
+                    for (tw, tm) in taken {
+                        if let Some(x) = self.locks.get(tw) {
+                            x.fetch_and(!tm, Ordering::Release);
+                        }
+                    }
+                    return false;
+                }
+                match word.compare_exchange_weak(
+                    cur,
+                    cur | mask,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => cur = now,
+                }
+            }
+            taken.push((w, mask));
+        }
+        true
+    }
+
+    fn unlock_range(&self, r: LbaRange) {
+        for (w, mask) in Self::words(r) {
+            if let Some(x) = self.locks.get(w) {
+                x.fetch_and(!mask, Ordering::Release);
+            }
+        }
+    }
+
+    /// Saves the table to `path` (only the written pages).
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let io =
+            |e: std::io::Error| DriverError::invalid("path", format!("{}: {e}", path.display()));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+        f.write_all(b"NVMECRC1").map_err(io)?;
+        for v in [self.nsid as u64, self.nlba, self.sector_size() as u64] {
+            f.write_all(&v.to_le_bytes()).map_err(io)?;
+        }
+        for (first, page) in self.crc.pages() {
+            let bytes: Vec<u8> = page.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+            if bytes.iter().all(|&b| b == UNKNOWN) {
+                continue;
+            }
+            f.write_all(&first.to_le_bytes()).map_err(io)?;
+            f.write_all(&bytes).map_err(io)?;
+        }
+        f.flush().map_err(io)
+    }
+
+    /// Replaces the table with one saved by [`NsVerify::save`] for the same namespace geometry.
+    pub fn load(&self, path: &std::path::Path) -> Result<()> {
+        let io =
+            |e: std::io::Error| DriverError::invalid("path", format!("{}: {e}", path.display()));
+        let mut data = Vec::new();
+        std::fs::File::open(path)
+            .map_err(io)?
+            .read_to_end(&mut data)
+            .map_err(io)?;
+        let bad = |why: &str| {
+            DriverError::invalid(
+                "path",
+                format!(
+                    "{}: not a CRC table of this namespace: {why}",
+                    path.display()
+                ),
+            )
+        };
+        if data.len() < 32 || &data[..8] != b"NVMECRC1" {
+            return Err(bad("bad header"));
+        }
+        let word = |i: usize| u64::from_le_bytes(data[i..i + 8].try_into().expect("8 bytes"));
+        if word(8) != self.nsid as u64
+            || word(16) != self.nlba
+            || word(24) != self.sector_size() as u64
+        {
+            return Err(bad(&format!(
+                "it is for nsid {} with {} LBAs of {} bytes",
+                word(8),
+                word(16),
+                word(24)
+            )));
+        }
+        let body = &data[32..];
+        if body.len() % (8 + PAGE) != 0 {
+            return Err(bad("truncated"));
+        }
+        self.clear();
+        for rec in body.chunks_exact(8 + PAGE) {
+            let first = u64::from_le_bytes(rec[..8].try_into().expect("8 bytes"));
+            for (i, &v) in rec[8..].iter().enumerate() {
+                if v != UNKNOWN {
+                    self.set(first + i as u64, v);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The LBA ranges an IO command locks, from its SQE (and for DSM/Copy, its range list).
+pub fn command_ranges(sqe: &Sqe, range_list: Option<&[u8]>) -> Vec<LbaRange> {
+    match sqe.opc() {
+        nvm::READ
+        | nvm::WRITE
+        | nvm::COMPARE
+        | nvm::WRITE_UNCORRECTABLE
+        | nvm::WRITE_ZEROES
+        | nvm::VERIFY => {
+            vec![LbaRange {
+                slba: sqe.slba(),
+                nlb: sqe.nlb() as u64,
+            }]
+        }
+        nvm::DSM => {
+            let n = (sqe.cdw10 & 0xff) as usize + 1;
+            range_list.map_or_else(Vec::new, |l| {
+                l.chunks_exact(16)
+                    .take(n)
+                    .map(|r| LbaRange {
+                        slba: u64::from_le_bytes(r[8..16].try_into().expect("8")),
+                        nlb: u32::from_le_bytes(r[4..8].try_into().expect("4")) as u64,
+                    })
+                    .collect()
+            })
+        }
+        nvm::COPY => {
+            let n = (sqe.cdw12 & 0xff) as usize + 1;
+            let mut v: Vec<LbaRange> = range_list.map_or_else(Vec::new, |l| {
+                l.chunks_exact(32)
+                    .take(n)
+                    .map(|r| LbaRange {
+                        slba: u64::from_le_bytes(r[8..16].try_into().expect("8")),
+                        nlb: u16::from_le_bytes([r[16], r[17]]) as u64 + 1,
+                    })
+                    .collect()
+            });
+            let total: u64 = v.iter().map(|r| r.nlb).sum();
+            v.push(LbaRange {
+                slba: sqe.slba(),
+                nlb: total,
+            });
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Keeps the table true after a successful IO command: writes record digests (from `data`),
+/// write uncorrectable marks, write zeroes records zeroes (or, with DEAC, what deallocated blocks
+/// read as), deallocation records what DLFEAT says deallocated blocks read as, copy moves
+/// digests. A failed or timed-out command that may have changed media makes its LBAs unknown.
+pub fn after_io(
+    v: &NsVerify,
+    sqe: &Sqe,
+    cqe: &Cqe,
+    timed_out: bool,
+    data: Option<&[u8]>,
+    ranges: &[LbaRange],
+) {
+    let ok = cqe.status().is_success() && !timed_out;
+    let opc = sqe.opc();
+    let changes_media = matches!(
+        opc,
+        nvm::WRITE | nvm::WRITE_UNCORRECTABLE | nvm::WRITE_ZEROES | nvm::DSM | nvm::COPY
+    );
+    if !ok {
+        if changes_media {
+            let dest: &[LbaRange] = if opc == nvm::COPY {
+                &ranges[ranges.len().saturating_sub(1)..]
+            } else {
+                ranges
+            };
+            for r in dest {
+                v.fill(*r, UNKNOWN);
+            }
+        }
+        return;
+    }
+    match opc {
+        nvm::WRITE => {
+            if let Some(d) = data {
+                v.record(d, sqe.slba());
+            }
+        }
+        nvm::WRITE_UNCORRECTABLE => v.fill(ranges[0], UNCORRECTABLE),
+        nvm::WRITE_ZEROES => {
+            let deac = sqe.cdw12 & nvme_spec::cmd::io_flags::DEAC != 0;
+            let d = if deac && v.deallocated() == UNKNOWN {
+                UNKNOWN
+            } else {
+                v.zero_digest()
+            };
+            v.fill(ranges[0], d)
+        }
+        nvm::DSM if sqe.cdw11 & 4 != 0 => {
+            let d = v.deallocated();
+            ranges.iter().for_each(|r| v.fill(*r, d))
+        }
+        nvm::COPY => {
+            let (src, dst) = ranges.split_at(ranges.len() - 1);
+            let mut digests = Vec::new();
+            for r in src {
+                digests.extend((r.slba..r.slba + r.nlb).map(|l| v.get(l)));
+            }
+            for (i, d) in digests.into_iter().enumerate() {
+                v.set(dst[0].slba + i as u64, d);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether an admin command, completed successfully, invalidates verification state: Format NVM
+/// (of `nsid` or all), Sanitize (all), Namespace Management delete (of `nsid`). Returns the nsid
+/// affected, `Some(u32::MAX)` for all.
+pub fn admin_invalidates(sqe: &Sqe) -> Option<u32> {
+    match sqe.opc() {
+        admin::FORMAT_NVM => Some(if sqe.nsid == 0 { u32::MAX } else { sqe.nsid }),
+        admin::SANITIZE => Some(u32::MAX),
+        admin::NS_MANAGEMENT if sqe.cdw10 & 0xf == 1 => Some(sqe.nsid),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_parity_is_the_data_parity_so_single_bit_flips_are_always_caught() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..300 {
+            let mut d = vec![0u8; 512];
+            crate::buffer::fill_rng(&mut rng, &mut d);
+            let ones: u32 = d.iter().map(|b| b.count_ones()).sum();
+            assert_eq!(lba_digest(&d) & 1, (ones & 1) as u8);
+            let before = lba_digest(&d);
+            let bit = rng.usize(0..512 * 8);
+            d[bit / 8] ^= 1 << (bit % 8);
+            assert_ne!(lba_digest(&d), before);
+        }
+    }
+
+    #[test]
+    fn digests_are_never_the_special_values() {
+        for i in 0..2000u32 {
+            let d = lba_digest(&i.to_le_bytes().repeat(128));
+            assert!(d != UNKNOWN && d != UNCORRECTABLE);
+        }
+    }
+
+    #[test]
+    fn stamps_record_and_check() {
+        let v = NsVerify::new(1, 1000, 512);
+        let mut data = vec![0xa5u8; 512 * 4];
+        v.stamp_write(&mut data, 10);
+        assert_eq!(
+            u64::from_le_bytes(data[512..520].try_into().unwrap()),
+            lba_stamp(1, 11)
+        );
+        let t0 = u64::from_le_bytes(data[504..512].try_into().unwrap());
+        let t1 = u64::from_le_bytes(data[1016..1024].try_into().unwrap());
+        assert_eq!(t1, t0 + 1);
+        v.record(&data, 10);
+        assert!(v.check(&data, 10).is_none());
+        let mut bad = data.clone();
+        bad[600] ^= 1;
+        let m = v.check(&bad, 10).expect("a flipped bit is caught");
+        assert_eq!(m.lba, 11);
+        assert_eq!(m.claims, (1, 11));
+        // Data of LBA 10..14 read back as if it were at 20..24: misdirected.
+        v.record(&data, 20);
+        let mut other = vec![0u8; 512 * 4];
+        v.stamp_write(&mut other, 20);
+        let m = v
+            .check(&data[..512], 21)
+            .or_else(|| v.check(&other[..512], 10))
+            .unwrap();
+        assert!(m.to_string().contains("misdirected"), "{m}");
+    }
+
+    #[test]
+    fn locks_are_all_or_nothing() {
+        let v = NsVerify::new(1, 100_000, 512);
+        assert!(v.try_lock(&[LbaRange { slba: 60, nlb: 10 }]));
+        assert!(!v.try_lock(&[LbaRange { slba: 0, nlb: 61 }]));
+        assert!(
+            v.try_lock(&[LbaRange { slba: 0, nlb: 60 }]),
+            "a failed try leaves nothing locked"
+        );
+        assert!(
+            v.try_lock(&[
+                LbaRange { slba: 70, nlb: 200 },
+                LbaRange { slba: 100, nlb: 10 }
+            ]),
+            "overlaps inside one command"
+        );
+        v.unlock(&[LbaRange { slba: 60, nlb: 10 }]);
+        assert!(v.try_lock(&[LbaRange { slba: 65, nlb: 1 }]));
+    }
+
+    #[test]
+    fn a_huge_namespace_costs_memory_only_for_what_was_written() {
+        // 32 TiB of 512-byte LBAs, 1 GiB written.
+        let v = NsVerify::new(1, (32u64 << 40) / 512, 512);
+        let before = v.memory();
+        let lbas = (1u64 << 30) / 512;
+        for lba in 0..lbas {
+            v.set(lba * 7, 0x11);
+        }
+        let after = v.memory();
+        assert!(before < 1 << 20, "{before}");
+        assert!(after < 64 << 20, "{after}");
+    }
+
+    #[test]
+    fn save_and_load_round_trip() {
+        let v = NsVerify::new(3, 10_000, 512);
+        v.fill(LbaRange { slba: 5, nlb: 3 }, 0x42);
+        v.fill(LbaRange { slba: 9000, nlb: 1 }, UNCORRECTABLE);
+        let p = std::env::temp_dir().join(format!("crc-{}.bin", std::process::id()));
+        v.save(&p).unwrap();
+        let w = NsVerify::new(3, 10_000, 512);
+        w.load(&p).unwrap();
+        assert_eq!(
+            (w.get(5), w.get(7), w.get(8), w.get(9000)),
+            (0x42, 0x42, UNKNOWN, UNCORRECTABLE)
+        );
+        let other = NsVerify::new(4, 10_000, 512);
+        assert!(other.load(&p).is_err());
+        std::fs::remove_file(p).ok();
+    }
+}

@@ -1,0 +1,189 @@
+"""Transparent data verification, seen from a script: every read checked against what was
+written, LBA/token stamps, LBA locks, and detection of each kind of defective drive."""
+
+import logging
+import re
+
+import pytest
+
+import nvme
+from nvme import Buffer, Qpair
+
+pytestmark = pytest.mark.skipif(not nvme.native_available(), reason="nvme._native is not built")
+
+MISCOMPARE = "ERROR status: 07/81"
+
+
+@pytest.fixture
+def sim(pcie):
+    """The fault injection handle of the simulated SSD under test."""
+    s = pcie.sim
+    yield s
+    s.clear()
+
+
+def test_write_read_verified(nvme0n1, qpair, buf, verify):
+    assert verify is True
+    nvme0n1.write(qpair, buf, 0).waitdone()
+    nvme0n1.read(qpair, buf, 0).waitdone()
+
+
+def test_write_stamps_lba_and_token(nvme0n1, qpair):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss * 4, ptype=0xBEEF, pvalue=100)
+    nvme0n1.write(qpair, w, 16, 4).waitdone()
+    for i in range(4):
+        stamp = w.data(i * ss + 7, i * ss)
+        assert stamp & 0xFFFF_FFFF_FFFF == 16 + i
+        assert stamp >> 48 == nvme0n1.nsid
+    t0 = w.data(ss - 1, ss - 8)
+    assert [w.data((i + 1) * ss - 1, (i + 1) * ss - 8) for i in range(4)] == [
+        t0 + i for i in range(4)
+    ]
+    nvme0n1.write(qpair, w, 16, 1).waitdone()
+    assert w.data(ss - 1, ss - 8) == t0 + 4, "tokens grow with every LBA written"
+
+
+def test_stamps_can_be_turned_off(nvme0n1, qpair, verify):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss, ptype=32, pvalue=0x5A5A5A5A)
+    nvme0n1.inject_write_buffer_disable()
+    try:
+        nvme0n1.write(qpair, w, 3).waitdone()
+        assert w.data(7, 0) == 0x5A5A5A5A5A5A5A5A
+        r = Buffer(ss)
+        nvme0n1.read(qpair, r, 3).waitdone()
+        assert r == w
+    finally:
+        nvme0n1.inject_write_buffer_enable()
+
+
+@pytest.mark.parametrize(
+    ("fault", "value", "opcode", "count"),
+    [
+        ("flip_bits", 3, 2, 1),  # the next read returns 3 flipped bits
+        ("lost_write", None, 1, 1),  # the next write is not stored
+        ("stale_data", None, None, None),  # reads return the data before the latest write
+    ],
+)
+def test_a_defective_drive_is_caught_on_read(
+    nvme0n1, qpair, sim, verify, caplog, fault, value, opcode, count
+):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss * 8, ptype=0xBEEF, pvalue=100)
+    nvme0n1.write(qpair, w, 100, 8).waitdone()
+    sim.inject(fault, value, opcode=opcode, lba=(100, 108), count=count)
+    nvme0n1.write(qpair, w, 100, 8).waitdone()
+    r = Buffer(ss * 8)
+    with caplog.at_level(logging.ERROR, logger="nvme"):
+        with pytest.warns(UserWarning, match=MISCOMPARE):
+            nvme0n1.read(qpair, r, 100, 8).waitdone()
+    named = [
+        m for m in caplog.messages if re.search(r"data miscompare: nsid 1 lba 0x6[4-9a-b]:", m)
+    ]
+    assert named, caplog.messages
+
+
+def test_a_misdirected_write_is_caught_and_named(nvme0n1, qpair, sim, verify, caplog):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss, ptype=0xBEEF, pvalue=100)
+    nvme0n1.write(qpair, w, 200).waitdone()
+    nvme0n1.write(qpair, w, 210).waitdone()
+    sim.inject("misdirected_write", 10, opcode=1, count=1)
+    nvme0n1.write(qpair, w, 200).waitdone()  # lands on LBA 210
+    r = Buffer(ss)
+    with caplog.at_level(logging.ERROR, logger="nvme"):
+        with pytest.warns(UserWarning, match=MISCOMPARE):
+            nvme0n1.read(qpair, r, 210).waitdone()
+    assert any("lba 0xd2" in m and "claims nsid 1 lba 0xc8" in m for m in caplog.messages), (
+        caplog.messages
+    )
+
+
+def test_an_unflushed_write_lost_at_a_dirty_power_off_is_caught(
+    nvme0, nvme0n1, qpair, subsystem, verify
+):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss, ptype=0xBEEF, pvalue=100)
+    nvme0n1.write(qpair, w, 7).waitdone()
+    nvme0n1.flush(qpair).waitdone()
+    nvme0n1.write(qpair, w, 7).waitdone()  # only in the volatile cache
+    subsystem.poweroff()
+    subsystem.poweron()
+    nvme0.reset()
+    with pytest.warns(UserWarning, match=MISCOMPARE):
+        nvme0n1.read(qpair, Buffer(ss), 7).waitdone()
+
+
+def test_write_uncorrectable_then_read_fails_and_rewrite_heals(nvme0n1, qpair, buf, verify):
+    nvme0n1.write(qpair, buf, 5).waitdone()
+    nvme0n1.write_uncorrectable(qpair, 5).waitdone()
+    with pytest.warns(UserWarning, match="ERROR status: 02/81"):
+        nvme0n1.read(qpair, buf, 5).waitdone()
+    nvme0n1.write(qpair, buf, 5).waitdone()
+    nvme0n1.read(qpair, buf, 5).waitdone()
+
+
+def test_trim_write_zeroes_and_format_keep_the_table_true(nvme0n1, qpair, verify):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss * 4, ptype=0xBEEF, pvalue=100)
+    r = Buffer(ss * 4)
+    nvme0n1.write(qpair, w, 0, 4).waitdone()
+    nvme0n1.write_zeroes(qpair, 0, 2).waitdone()
+    nvme0n1.read(qpair, r, 0, 4).waitdone()
+    assert r[: ss * 2] == bytes(ss * 2)
+    d = Buffer(4096)
+    d.set_dsm_range(0, 2, 2)
+    nvme0n1.dsm(qpair, d, 1).waitdone()
+    nvme0n1.read(qpair, r, 0, 4).waitdone()
+    nvme0n1.write(qpair, w, 0, 4).waitdone()
+    nvme0n1.format(ss)
+    nvme0n1.read(qpair, r, 0, 4).waitdone()
+
+
+def test_overlapping_io_waits_for_the_lock_not_fails(nvme0n1, qpair, verify):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss * 8, ptype=0xBEEF, pvalue=100)
+    r = Buffer(ss * 8)
+    for _ in range(50):
+        nvme0n1.write(qpair, w, 0, 8)
+        nvme0n1.read(qpair, r, 4, 8)
+        qpair.waitdone(2)
+    assert r[: ss * 4] == w[ss * 4 :]
+
+
+def test_overlapping_io_on_two_qpairs(nvme0, nvme0n1, qpair, verify):
+    ss = nvme0n1.sector_size
+    q2 = Qpair(nvme0, 16)
+    try:
+        w = Buffer(ss * 8, ptype=0xBEEF, pvalue=100)
+        r = Buffer(ss * 8)
+        for i in range(100):
+            nvme0n1.write(qpair, w, i % 4, 8)
+            nvme0n1.read(q2, r, 0, 8)
+            qpair.waitdone(1)
+            q2.waitdone(1)
+    finally:
+        q2.delete()
+
+
+def test_crc_table_survives_across_namespace_objects_via_save_and_load(
+    nvme0, nvme0n1, qpair, tmp_path, verify
+):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss, ptype=0xBEEF, pvalue=100)
+    nvme0n1.write(qpair, w, 9).waitdone()
+    path = tmp_path / "crc.bin"
+    nvme0n1.save_crc(str(path))
+    assert path.stat().st_size > 0
+    nvme0n1.format(ss)  # forgets everything
+    nvme0n1.load_crc(str(path))  # the table says LBA 9 holds w, the drive has zeroes
+    with pytest.warns(UserWarning, match=MISCOMPARE):
+        nvme0n1.read(qpair, Buffer(ss), 9).waitdone()
+
+
+def test_load_crc_rejects_a_table_of_another_namespace(nvme0n1, tmp_path):
+    p = tmp_path / "bad.bin"
+    p.write_bytes(b"not a table")
+    with pytest.raises(ValueError, match="path"):
+        nvme0n1.load_crc(str(p))
