@@ -91,10 +91,10 @@ pub fn get_log_page(lid: u32, size: usize, offset: u64, nsid: u32, lsi: u32) -> 
     check("lid", lid <= 0xffff, || {
         format!("{lid:#x} is not 0..=0xffff (log id in bits 7:0, LSP and RAE above)")
     })?;
-    check("size", size >= 4 && size % 4 == 0, || {
+    check("size", size >= 4 && size.is_multiple_of(4), || {
         format!("{size} is not a non-zero multiple of 4 bytes")
     })?;
-    check("offset", offset % 4 == 0, || {
+    check("offset", offset.is_multiple_of(4), || {
         format!("{offset} is not a multiple of 4 bytes")
     })?;
     let numd = (size / 4 - 1) as u32;
@@ -163,12 +163,12 @@ pub fn dst(stc: u32, nsid: u32) -> Result<Sqe> {
 
 /// Firmware Image Download (11h): cdw10 = dwords − 1, cdw11 = offset in dwords.
 pub fn fw_download(size: usize, offset: u64) -> Result<Sqe> {
-    check("size", size >= 4 && size % 4 == 0, || {
+    check("size", size >= 4 && size.is_multiple_of(4), || {
         format!("{size} is not a non-zero multiple of 4 bytes")
     })?;
     check(
         "offset",
-        offset % 4 == 0 && offset / 4 <= u32::MAX as u64,
+        offset.is_multiple_of(4) && offset / 4 <= u32::MAX as u64,
         || format!("{offset} is not a dword-aligned offset below 16 GiB"),
     )?;
     let mut s = Sqe::new(admin::FW_DOWNLOAD, 0);

@@ -61,8 +61,8 @@ pub fn completion_warnings(qid: u16, sqe: &Sqe, cqe: &Cqe, timed_out: bool) -> W
     if is_aer && st.is_success() {
         w.after
             .push(format!("AER notification is triggered: {:#x}", cqe.dw0));
-    } else if !st.is_success()
-        && !(is_aer && st == Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION))
+    } else if !(st.is_success()
+        || is_aer && st == Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION))
     {
         w.after
             .push(format!("ERROR status: {:02x}/{:02x}", st.sct, st.sc));
@@ -144,7 +144,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
 
     /// Reads the 32-bit register at `offset` (a multiple of 4) of BAR0.
     pub fn reg_read32(&self, offset: u32) -> Result<u32> {
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return Err(DriverError::invalid(
                 "offset",
                 format!("{offset:#x} is not a multiple of 4"),
@@ -155,7 +155,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
 
     /// Writes the 32-bit register at `offset` (a multiple of 4) of BAR0.
     pub fn reg_write32(&self, offset: u32, value: u32) -> Result<()> {
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return Err(DriverError::invalid(
                 "offset",
                 format!("{offset:#x} is not a multiple of 4"),
@@ -216,10 +216,10 @@ impl<C: Clone + Send + 'static> Controller<C> {
         }
         self.deferred.lock().clear();
         self.aer_outstanding.store(0, Ordering::Relaxed);
-        if self.irq.lock().is_none() {
-            let irq = self.pci.clone().msix_enable(2048)?;
-            *self.irq.lock() = Some(irq);
-        }
+        // Programmed every time: a function level, hot or subsystem reset or a power cycle
+        // clears the device's MSI-X table and enable bit.
+        let irq = self.pci.clone().msix_enable(2048)?;
+        *self.irq.lock() = Some(irq);
         Ok(())
     }
 
@@ -531,12 +531,8 @@ impl<C: Clone + Send + 'static> Controller<C> {
         interrupt_enabled: bool,
         deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
     ) -> Result<u32> {
-        if self.in_wait.swap(true, Ordering::Acquire) {
-            return Err(DriverError::Reentry(0));
-        }
-        let r = self.waitdone_inner(expected, interrupt_enabled, deliver);
-        self.in_wait.store(false, Ordering::Release);
-        r
+        let _guard = WaitGuard::enter(&self.in_wait, 0)?;
+        self.waitdone_inner(expected, interrupt_enabled, deliver)
     }
 
     fn waitdone_inner(
@@ -657,7 +653,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
         for qp in self.live_qpairs() {
             all.extend(qp.cmdlog(count, 0));
         }
-        all.sort_by(|a, b| b.submit_ns.cmp(&a.submit_ns));
+        all.sort_by_key(|e| std::cmp::Reverse(e.submit_ns));
         all.truncate(count);
         all
     }
@@ -761,6 +757,34 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// Reads CSTS; all ones means the device is gone.
     pub fn csts(&self) -> u32 {
         self.pci.bar_read32(0, regs::CSTS as u64)
+    }
+}
+
+thread_local! {
+    /// Whether this thread is inside a `waitdone` (of any queue): its callbacks run there.
+    static IN_WAITDONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks a `waitdone` in progress on one queue and on this thread; refuses re-entry from a
+/// completion callback (of any queue, as pynvme does) and a second waiter on the same queue.
+pub(crate) struct WaitGuard<'a> {
+    queue: &'a AtomicBool,
+}
+
+impl<'a> WaitGuard<'a> {
+    pub(crate) fn enter(queue: &'a AtomicBool, qid: u16) -> Result<WaitGuard<'a>> {
+        if IN_WAITDONE.get() || queue.swap(true, Ordering::Acquire) {
+            return Err(DriverError::Reentry(qid));
+        }
+        IN_WAITDONE.set(true);
+        Ok(WaitGuard { queue })
+    }
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        self.queue.store(false, Ordering::Release);
+        IN_WAITDONE.set(false);
     }
 }
 

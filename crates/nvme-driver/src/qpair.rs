@@ -8,7 +8,7 @@
 
 use crate::cmdlog::CmdLogEntry;
 use crate::commands;
-use crate::controller::{backoff, Controller};
+use crate::controller::{backoff, Controller, WaitGuard};
 use crate::error::{DriverError, Result};
 use crate::queue::{Completion, DataRef, QueuePair, QueueParams, TIMEOUT_STATUS};
 use crate::verify::{self, LbaRange, Miscompare, NsVerify};
@@ -127,6 +127,15 @@ impl<C: Clone + Send + 'static> Qpair<C> {
                 "prio",
                 format!("{} is not a priority class 0..=3", cfg.prio),
             ));
+        }
+        if cfg.prio != 0 {
+            let cc = ctrl.pci().bar_read32(0, nvme_spec::regs::CC as u64);
+            if nvme_spec::regs::cc::ams(cc) != 1 {
+                return Err(DriverError::QpairCreation(format!(
+                    "qpair create fail: prio {} needs weighted round robin arbitration (CC.AMS = 1)",
+                    cfg.prio
+                )));
+            }
         }
         let qid = ctrl.alloc_qid(cfg.sqid)?;
         match Self::create(ctrl, cfg, qid) {
@@ -374,12 +383,8 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         expected: usize,
         deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
     ) -> Result<u32> {
-        if self.in_wait.swap(true, Ordering::Acquire) {
-            return Err(DriverError::Reentry(self.qid));
-        }
-        let r = self.waitdone_inner(expected, deliver);
-        self.in_wait.store(false, Ordering::Release);
-        r
+        let _guard = WaitGuard::enter(&self.in_wait, self.qid)?;
+        self.waitdone_inner(expected, deliver)
     }
 
     fn waitdone_inner(

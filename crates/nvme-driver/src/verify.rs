@@ -69,9 +69,14 @@ pub fn next_tokens(n: u64) -> u64 {
 const PAGE: usize = 4096;
 const GROUP: usize = 4096;
 
+/// A lazily allocated page of a sparse array.
+type Page<A> = OnceLock<Box<[A]>>;
+/// A lazily allocated group of pages.
+type Group<A> = OnceLock<Box<[Page<A>]>>;
+
 /// A sparse array of atomics: two levels of lazily allocated pages.
 struct Sparse<A> {
-    groups: Box<[OnceLock<Box<[OnceLock<Box<[A]>>]>>]>,
+    groups: Box<[Group<A>]>,
     len: u64,
 }
 
@@ -134,7 +139,7 @@ impl<A: Default> Sparse<A> {
         let mut total =
             self.groups.len() * std::mem::size_of::<OnceLock<Box<[OnceLock<Box<[A]>>]>>>();
         for gr in self.groups.iter().filter_map(|g| g.get()) {
-            total += GROUP * std::mem::size_of::<OnceLock<Box<[A]>>>();
+            total += GROUP * std::mem::size_of::<Page<A>>();
             total +=
                 gr.iter().filter(|p| p.get().is_some()).count() * PAGE * std::mem::size_of::<A>();
         }

@@ -150,7 +150,7 @@ impl HostMemory for SimBus {
 
     #[inline]
     fn write_dword_release(&self, addr: u64, value: u32) -> Result<(), DmaFault> {
-        if addr % 4 != 0 {
+        if !addr.is_multiple_of(4) {
             self.faults.fetch_add(1, Ordering::Relaxed);
             return Err(DmaFault { addr, len: 4 });
         }
