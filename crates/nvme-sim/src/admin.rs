@@ -647,8 +647,13 @@ impl Controller {
                 if nsqr == 0xffff || ncqr == 0xffff {
                     return invalid_field();
                 }
-                let max = self.cfg.queues as u32 - 1;
-                ft.nq = ncqr.min(max) << 16 | nsqr.min(max);
+                // "The value allocated shall not change between resets": a second request
+                // before the next reset is answered with what was allocated.
+                if !ft.nq_allocated {
+                    let max = self.cfg.queues as u32 - 1;
+                    ft.nq = ncqr.min(max) << 16 | nsqr.min(max);
+                    ft.nq_allocated = true;
+                }
                 return Done::dw0(ft.nq);
             }
             fid::INTERRUPT_COALESCING => ft.int_coalescing = v & 0xffff,

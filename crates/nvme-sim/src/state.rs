@@ -41,6 +41,9 @@ pub(crate) struct Features {
     pub vwc: bool,
     /// Allocated queue counts, 0-based: completion (31:16), submission (15:0).
     pub nq: u32,
+    /// Whether Set Features Number of Queues already allocated them since the last reset: the
+    /// allocation does not change until the next reset.
+    pub nq_allocated: bool,
     pub int_coalescing: u32,
     /// Per vector: coalescing disable.
     pub iv_cd: Vec<bool>,
@@ -64,6 +67,7 @@ impl Features {
             error_recovery: 0,
             vwc: c.volatile_write_cache,
             nq: q << 16 | q,
+            nq_allocated: false,
             int_coalescing: 0,
             iv_cd: vec![false; c.msix_vectors as usize],
             write_atomicity: 0,

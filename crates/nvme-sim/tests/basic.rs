@@ -103,12 +103,16 @@ fn identify_controller_and_namespace() {
 fn number_of_queues_and_io_queue_errors() {
     let mut rig = Rig::new();
     rig.enable();
-    let c = rig.set_features(0x07, 3 | 3 << 16);
-    assert!(c.status().is_success());
-    assert_eq!(c.dw0, 3 | 3 << 16);
-    assert_eq!(rig.get_features(0x07, 0, 0).dw0, 3 | 3 << 16);
     let c = rig.set_features(0x07, 100 | 100 << 16);
+    assert!(c.status().is_success());
     assert_eq!(c.dw0, 63 | 63 << 16, "capped at the maximum");
+    assert_eq!(rig.get_features(0x07, 0, 0).dw0, 63 | 63 << 16);
+    let c = rig.set_features(0x07, 3 | 3 << 16);
+    assert_eq!(
+        c.dw0,
+        63 | 63 << 16,
+        "the allocation does not change until a reset"
+    );
     assert_eq!(
         rig.set_features(0x07, 0xffff).status().sc,
         sc::INVALID_FIELD

@@ -103,6 +103,19 @@ impl Status {
                 "SGL DATA BLOCK GRANULARITY INVALID"
             }
             (sct::GENERIC, NAMESPACE_IS_WRITE_PROTECTED) => "NAMESPACE IS WRITE PROTECTED",
+            (sct::GENERIC, INVALID_USE_OF_CMB) => "INVALID USE OF CONTROLLER MEMORY BUFFER",
+            (sct::GENERIC, ATOMIC_WRITE_UNIT_EXCEEDED) => "ATOMIC WRITE UNIT EXCEEDED",
+            (sct::GENERIC, OPERATION_DENIED) => "OPERATION DENIED",
+            (sct::GENERIC, HOST_ID_INCONSISTENT_FORMAT) => "HOST IDENTIFIER INCONSISTENT FORMAT",
+            (sct::GENERIC, KEEP_ALIVE_TIMER_EXPIRED) => "KEEP ALIVE TIMER EXPIRED",
+            (sct::GENERIC, KEEP_ALIVE_TIMEOUT_INVALID) => "KEEP ALIVE TIMEOUT INVALID",
+            (sct::GENERIC, ABORTED_PREEMPT) => "ABORTED - PREEMPT AND ABORT",
+            (sct::GENERIC, CMD_NOT_SUPPORTED_FOR_CMB_QUEUE) => {
+                "COMMAND NOT SUPPORTED FOR QUEUE IN CMB"
+            }
+            (sct::GENERIC, COMMAND_INTERRUPTED) => "COMMAND INTERRUPTED",
+            (sct::GENERIC, TRANSIENT_TRANSPORT_ERROR) => "TRANSIENT TRANSPORT ERROR",
+            (sct::GENERIC, RESERVATION_CONFLICT) => "RESERVATION CONFLICT",
             (sct::GENERIC, LBA_OUT_OF_RANGE) => "LBA OUT OF RANGE",
             (sct::GENERIC, CAPACITY_EXCEEDED) => "CAPACITY EXCEEDED",
             (sct::GENERIC, NAMESPACE_NOT_READY) => "NAMESPACE NOT READY",
@@ -141,6 +154,45 @@ impl Status {
             (sct::COMMAND_SPECIFIC, cs::NAMESPACE_INSUFFICIENT_CAPACITY) => {
                 "NAMESPACE INSUFFICIENT CAPACITY"
             }
+            (sct::COMMAND_SPECIFIC, cs::FIRMWARE_ACTIVATION_REQUIRES_MAX_TIME_VIOLATION) => {
+                "FIRMWARE ACTIVATION REQUIRES MAXIMUM TIME VIOLATION"
+            }
+            (sct::COMMAND_SPECIFIC, cs::FIRMWARE_ACTIVATION_PROHIBITED) => {
+                "FIRMWARE ACTIVATION PROHIBITED"
+            }
+            (sct::COMMAND_SPECIFIC, cs::OVERLAPPING_RANGE) => "OVERLAPPING RANGE",
+            (sct::COMMAND_SPECIFIC, cs::NAMESPACE_IS_PRIVATE) => "NAMESPACE IS PRIVATE",
+            (sct::COMMAND_SPECIFIC, cs::THIN_PROVISIONING_NOT_SUPPORTED) => {
+                "THIN PROVISIONING NOT SUPPORTED"
+            }
+            (sct::COMMAND_SPECIFIC, cs::BOOT_PARTITION_WRITE_PROHIBITED) => {
+                "BOOT PARTITION WRITE PROHIBITED"
+            }
+            (sct::COMMAND_SPECIFIC, cs::INVALID_CONTROLLER_IDENTIFIER) => {
+                "INVALID CONTROLLER IDENTIFIER"
+            }
+            (sct::COMMAND_SPECIFIC, cs::INVALID_SECONDARY_CONTROLLER_STATE) => {
+                "INVALID SECONDARY CONTROLLER STATE"
+            }
+            (sct::COMMAND_SPECIFIC, cs::INVALID_NUMBER_OF_CONTROLLER_RESOURCES) => {
+                "INVALID NUMBER OF CONTROLLER RESOURCES"
+            }
+            (sct::COMMAND_SPECIFIC, cs::INVALID_RESOURCE_IDENTIFIER) => {
+                "INVALID RESOURCE IDENTIFIER"
+            }
+            (sct::COMMAND_SPECIFIC, cs::SANITIZE_PROHIBITED_PMR) => {
+                "SANITIZE PROHIBITED WHILE PMR IS ENABLED"
+            }
+            (sct::COMMAND_SPECIFIC, cs::ANA_GROUP_IDENTIFIER_INVALID) => {
+                "ANA GROUP IDENTIFIER INVALID"
+            }
+            (sct::COMMAND_SPECIFIC, cs::ANA_ATTACH_FAILED) => "ANA ATTACH FAILED",
+            (sct::COMMAND_SPECIFIC, cs::ATTEMPTED_WRITE_TO_READ_ONLY_RANGE) => {
+                "ATTEMPTED WRITE TO READ ONLY RANGE"
+            }
+            (sct::COMMAND_SPECIFIC, cs::COMMAND_SIZE_LIMIT_EXCEEDED) => {
+                "COMMAND SIZE LIMIT EXCEEDED"
+            }
             (sct::COMMAND_SPECIFIC, cs::NAMESPACE_IDENTIFIER_UNAVAILABLE) => {
                 "NAMESPACE IDENTIFIER UNAVAILABLE"
             }
@@ -156,6 +208,13 @@ impl Status {
             }
             (sct::MEDIA_ERROR, media::WRITE_FAULT) => "WRITE FAULT",
             (sct::MEDIA_ERROR, media::UNRECOVERED_READ_ERROR) => "UNRECOVERED READ ERROR",
+            (sct::MEDIA_ERROR, media::GUARD_CHECK_ERROR) => "END-TO-END GUARD CHECK ERROR",
+            (sct::MEDIA_ERROR, media::APPLICATION_TAG_CHECK_ERROR) => {
+                "END-TO-END APPLICATION TAG CHECK ERROR"
+            }
+            (sct::MEDIA_ERROR, media::REFERENCE_TAG_CHECK_ERROR) => {
+                "END-TO-END REFERENCE TAG CHECK ERROR"
+            }
             (sct::MEDIA_ERROR, media::COMPARE_FAILURE) => "COMPARE FAILURE",
             (sct::MEDIA_ERROR, media::ACCESS_DENIED) => "ACCESS DENIED",
             (sct::MEDIA_ERROR, media::DEALLOCATED_OR_UNWRITTEN_BLOCK) => {
@@ -384,6 +443,32 @@ mod tests {
     fn every_field_value_round_trips() {
         for f in 0..0x8000u16 {
             assert_eq!(Status::from_field(f).field(), f);
+        }
+    }
+
+    #[test]
+    fn every_defined_status_has_a_name() {
+        let src = include_str!("status.rs");
+        for (module, sct) in [
+            ("sc", sct::GENERIC),
+            ("cs", sct::COMMAND_SPECIFIC),
+            ("media", sct::MEDIA_ERROR),
+        ] {
+            let body = src
+                .split(&format!("pub mod {module} {{"))
+                .nth(1)
+                .unwrap()
+                .split("\n}")
+                .next()
+                .unwrap();
+            for line in body
+                .lines()
+                .filter(|l| l.trim_start().starts_with("pub const"))
+            {
+                let hex = line.rsplit("0x").next().unwrap().trim_end_matches(';');
+                let code = u8::from_str_radix(hex, 16).unwrap();
+                assert_ne!(Status::new(sct, code).name(), "UNKNOWN", "{module}: {line}");
+            }
         }
     }
 
