@@ -11,13 +11,6 @@ import pytest
 
 from nvme import *
 
-MSIX_AFTER_RESET = (
-    "after a PCIe FLR/hot reset, power cycle or NVM subsystem reset, Controller.reset() leaves "
-    "MSI-X disabled (MSI-X Control bit 15 stays 0), so Controller.waitdone() waits for an admin "
-    "interrupt that never comes: admin commands end with 'drive timeout' and 07/ff although the "
-    "device completed them (whether the first completion is caught races)"
-)
-
 
 def admin_answers(nvme0):
     """Get Features (Number of Queues) with a 2 s timeout; the warnings it raised."""
@@ -48,11 +41,6 @@ def test_config_space_slice(pcie):
     assert pcie.cfg_dword_read(0) == int.from_bytes(bytes(pcie[0:4]), "little")
 
 
-@pytest.mark.xfail(
-    reason="Pcie slice read returns bytes (PyO3 converts the Vec<u8>); pynvme returns a list "
-    "of ints, so `pcie[0:4] == [0x86, 0x80, ...]` is False",
-    strict=True,
-)
 def test_config_space_slice_is_a_list(pcie):
     assert pcie[0:2] == [pcie[0], pcie[1]]
 
@@ -139,7 +127,6 @@ def test_bar0_write(pcie, nvme0):
     assert pcie.mem_dword_read(0x14) == 0x00460001
 
 
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_flr_then_controller_reset(pcie, nvme0, nvme0n1, buf):
     w = Buffer(512, ptype=32, pvalue=0xF1F1F1F1)
     q = Qpair(nvme0, 8)
@@ -156,7 +143,6 @@ def test_flr_then_controller_reset(pcie, nvme0, nvme0n1, buf):
     assert r == w
 
 
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_hot_reset_then_controller_reset(pcie, nvme0, nvme0n1, buf):
     assert pcie.reset() is True
     assert nvme0[0x14] & 1 == 0
@@ -167,7 +153,6 @@ def test_hot_reset_then_controller_reset(pcie, nvme0, nvme0n1, buf):
     q.delete()
 
 
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=True)
 def test_msix_enabled_after_flr_and_reset(pcie, nvme0):
     off = pcie.cap_offset(0x11)
     assert pcie.register(off + 2, 2) & 0x8000, "MSI-X enable after init"

@@ -123,12 +123,6 @@ def test_waitdone_reentry_from_callback_raises(nvme0n1, qpair, buf):
     assert len(errors) == 1 and errors[0].startswith("cannot re-entry waitdone()")
 
 
-@pytest.mark.xfail(
-    reason="Controller.waitdone() called inside a Qpair callback runs instead of raising "
-    "'cannot re-entry waitdone()': pynvme's guard is process wide and the guide says "
-    "Controller.waitdone() can not be called inside any callback function",
-    strict=True,
-)
 def test_controller_waitdone_from_io_callback_raises(nvme0, nvme0n1, qpair, buf):
     errors = []
 
@@ -239,11 +233,6 @@ def test_garbage_collected_qpair_is_deleted(nvme0):
     q2.delete()
 
 
-@pytest.mark.xfail(
-    reason="Qpair(prio=1) is created under round robin arbitration (CC.AMS=0); pynvme raises "
-    "QpairCreationError for a priority without weighted round robin",
-    strict=True,
-)
 def test_prio_without_wrr_fails(nvme0):
     # The default init selects round robin arbitration: SQ priorities need WRR.
     with pytest.raises(QpairCreationError):

@@ -11,13 +11,6 @@ import pytest
 
 from nvme import *
 
-MSIX_AFTER_RESET = (
-    "after a PCIe FLR/hot reset, power cycle or NVM subsystem reset, Controller.reset() leaves "
-    "MSI-X disabled (MSI-X Control bit 15 stays 0), so Controller.waitdone() waits for an admin "
-    "interrupt that never comes: admin commands end with 'drive timeout' and 07/ff although the "
-    "device completed them (whether the first completion is caught races)"
-)
-
 
 def admin_answers(nvme0):
     """Get Features (Number of Queues) with a 2 s timeout; the warnings it raised."""
@@ -66,7 +59,6 @@ def test_abrupt_shutdown_notify(nvme0, nvme0n1, subsystem):
     assert write_read(nvme0, nvme0n1, 2, 0x1) == 0x1
 
 
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_power_cycle_keeps_flushed_data(nvme0, nvme0n1, subsystem):
     write_read(nvme0, nvme0n1, 3, 0xC001D00D)
     subsystem.shutdown_notify()
@@ -76,7 +68,6 @@ def test_power_cycle_keeps_flushed_data(nvme0, nvme0n1, subsystem):
     assert write_read(nvme0, nvme0n1, 3) == 0xC001D00D
 
 
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_clean_shutdown_is_not_unsafe(nvme0, subsystem):
     before = unsafe_shutdowns(nvme0)
     subsystem.shutdown_notify()
@@ -86,7 +77,6 @@ def test_clean_shutdown_is_not_unsafe(nvme0, subsystem):
     assert unsafe_shutdowns(nvme0) == before
 
 
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=True)
 def test_power_loss_is_an_unsafe_shutdown(nvme0, subsystem):
     before = unsafe_shutdowns(nvme0)
     subsystem.poweroff()
@@ -96,7 +86,6 @@ def test_power_loss_is_an_unsafe_shutdown(nvme0, subsystem):
     assert unsafe_shutdowns(nvme0) == before + 1
 
 
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=True)
 def test_power_cycle_counts_in_smart(nvme0, subsystem):
     b = Buffer(512)
     nvme0.getlogpage(2, b, 512).waitdone()
@@ -108,7 +97,6 @@ def test_power_cycle_counts_in_smart(nvme0, subsystem):
     assert b.data(127, 112) == before + 1
 
 
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_poweroff_poweron(nvme0, nvme0n1, subsystem):
     write_read(nvme0, nvme0n1, 4, 0x12121212)
     assert subsystem.poweroff() is True
@@ -131,7 +119,6 @@ def test_power_callbacks_are_called(nvme0):
     assert nvme0.getfeatures(7).waitdone() == 0x003F003F
 
 
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_subsystem_reset(nvme0, nvme0n1, subsystem):
     assert (nvme0.cap >> 36) & 1, "the simulated SSD supports NSSR"
     assert subsystem.reset() is True
@@ -141,7 +128,6 @@ def test_subsystem_reset(nvme0, nvme0n1, subsystem):
     assert write_read(nvme0, nvme0n1, 6, 0x56565656) == 0x56565656
 
 
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=True)
 def test_io_qpair_usable_after_reset_following_power_cycle(nvme0, nvme0n1, subsystem, qpair, buf):
     subsystem.power_cycle(1)
     nvme0.reset()
@@ -163,7 +149,6 @@ def test_shutdown_notify_when_disabled_times_out_or_completes(nvme0, subsystem):
 
 
 @pytest.mark.parametrize("sec", [0, 1])
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_power_cycle_seconds(subsystem, nvme0, sec):
     assert subsystem.power_cycle(sec)
     nvme0.reset()

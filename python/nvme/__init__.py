@@ -43,6 +43,7 @@ __all__ = [
     "Qpair",
     "QpairCreationError",
     "QpairDeletionError",
+    "Simulator",
     "Subsystem",
     "__version__",
     "srand",

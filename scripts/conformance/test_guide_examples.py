@@ -12,13 +12,6 @@ import pytest
 
 from nvme import *
 
-MSIX_AFTER_RESET = (
-    "after a PCIe FLR/hot reset, power cycle or NVM subsystem reset, Controller.reset() leaves "
-    "MSI-X disabled (MSI-X Control bit 15 stays 0), so Controller.waitdone() waits for an admin "
-    "interrupt that never comes: admin commands end with 'drive timeout' and 07/ff although the "
-    "device completed them (whether the first completion is caught races)"
-)
-
 
 @pytest.mark.device
 def test_dut_firmware_and_model_name(nvme0: Controller, nvme0n1: Namespace):
@@ -131,7 +124,6 @@ def test_bar0_access(pcie, nvme0):
 
 
 @pytest.mark.device
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_pcie_flr_reset(pcie, nvme0):
     pcie.flr()
     nvme0.reset()

@@ -20,6 +20,39 @@ pub struct PyBuffer {
     pub(crate) inner: Buffer,
 }
 
+/// The field in bytes [begin, end] of `buf` as `type` wants it: int (default), str or bytes.
+pub fn field(
+    py: Python<'_>,
+    buf: &Buffer,
+    byte_end: usize,
+    byte_begin: Option<usize>,
+    r#type: Option<&Bound<'_, PyType>>,
+) -> PyResult<PyObject> {
+    match r#type {
+        Some(t) if t.is(py.get_type::<PyString>()) => Ok(buf
+            .data_str(byte_end, byte_begin)
+            .py()?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind()),
+        Some(t) if t.is(py.get_type::<PyBytes>()) => {
+            let b = byte_begin.unwrap_or(byte_end);
+            let mut v = vec![0u8; byte_end.saturating_sub(b) + 1];
+            buf.read(b, &mut v).py()?;
+            Ok(PyBytes::new(py, &v).into_any().unbind())
+        }
+        Some(t) if !t.is(py.get_type::<pyo3::types::PyInt>()) => {
+            Err(bad_arg("type", "int, str or bytes"))
+        }
+        _ => Ok(buf
+            .data_int(byte_end, byte_begin)
+            .py()?
+            .into_pyobject(py)?
+            .into_any()
+            .unbind()),
+    }
+}
+
 #[pymethods]
 impl PyBuffer {
     #[new]
@@ -186,8 +219,9 @@ impl PyBuffer {
     }
 
     /// The field in bytes [byte_begin, byte_end] (inclusive; begin defaults to end): a
-    /// little-endian int, or with `type=str` an ASCII string without trailing spaces.
-    #[pyo3(signature = (byte_end, byte_begin=None, r#type=None))]
+    /// little-endian int, or with `type=str` an ASCII string without trailing spaces, or with
+    /// `type=bytes` the raw bytes.
+    #[pyo3(signature = (byte_end, byte_begin=None, r#type=None), text_signature = "(self, byte_end, byte_begin=None, type=None)")]
     fn data(
         &self,
         py: Python<'_>,
@@ -195,31 +229,7 @@ impl PyBuffer {
         byte_begin: Option<usize>,
         r#type: Option<&Bound<'_, PyType>>,
     ) -> PyResult<PyObject> {
-        match r#type {
-            Some(t) if t.is(py.get_type::<PyString>()) => Ok(self
-                .inner
-                .data_str(byte_end, byte_begin)
-                .py()?
-                .into_pyobject(py)?
-                .into_any()
-                .unbind()),
-            Some(t) if t.is(py.get_type::<PyBytes>()) => {
-                let b = byte_begin.unwrap_or(byte_end);
-                let mut v = vec![0u8; byte_end.saturating_sub(b) + 1];
-                self.inner.read(b, &mut v).py()?;
-                Ok(PyBytes::new(py, &v).into_any().unbind())
-            }
-            Some(t) if !t.is(py.get_type::<pyo3::types::PyInt>()) => {
-                Err(bad_arg("type", "int, str or bytes"))
-            }
-            _ => Ok(self
-                .inner
-                .data_int(byte_end, byte_begin)
-                .py()?
-                .into_pyobject(py)?
-                .into_any()
-                .unbind()),
-        }
+        field(py, &self.inner, byte_end, byte_begin, r#type)
     }
 
     /// A hexdump of the first `size` bytes (all by default), after a line with the name.

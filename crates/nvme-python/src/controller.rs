@@ -527,7 +527,10 @@ impl PyController {
 
     /// The field in bytes [byte_begin, byte_end] of Identify data (controller by default), as
     /// an int or, with `type=str`, a string.
-    #[pyo3(signature = (byte_end, byte_begin=None, r#type=None, nsid=0, cns=1, cntid=0, csi=0, nvmsetid=0))]
+    #[pyo3(
+        signature = (byte_end, byte_begin=None, r#type=None, nsid=0, cns=1, cntid=0, csi=0, nvmsetid=0),
+        text_signature = "(self, byte_end, byte_begin=None, type=None, nsid=0, cns=1, cntid=0, csi=0, nvmsetid=0)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn id_data(
         &self,
@@ -546,21 +549,7 @@ impl PyController {
         if !cqe.status().is_success() {
             crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
         }
-        if r#type.is_some_and(|t| t.is(py.get_type::<PyString>())) {
-            Ok(buf
-                .data_str(byte_end, byte_begin)
-                .py()?
-                .into_pyobject(py)?
-                .into_any()
-                .unbind())
-        } else {
-            Ok(buf
-                .data_int(byte_end, byte_begin)
-                .py()?
-                .into_pyobject(py)?
-                .into_any()
-                .unbind())
-        }
+        crate::buffer::field(py, &buf, byte_end, byte_begin, r#type)
     }
 
     /// Identify Controller data with fields named by the spec's abbreviations (`.mdts`, `.sn` ...).

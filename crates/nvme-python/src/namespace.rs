@@ -118,8 +118,9 @@ impl PyNamespace {
         ))
     }
 
-    /// The field in bytes [byte_begin, byte_end] of this namespace's Identify data.
-    #[pyo3(signature = (byte_end, byte_begin=None, r#type=None))]
+    /// The field in bytes [byte_begin, byte_end] of this namespace's Identify data (int, or str
+    /// or bytes with `type=`).
+    #[pyo3(signature = (byte_end, byte_begin=None, r#type=None), text_signature = "(self, byte_end, byte_begin=None, type=None)")]
     fn id_data(
         &self,
         py: Python<'_>,
@@ -132,19 +133,7 @@ impl PyNamespace {
         let mem = nvme_pci::dma_alloc(4096).py()?;
         mem.write(0, self.ns.id().as_bytes());
         let b = nvme_driver::Buffer::wrap(mem, 4096, "identify");
-        if r#type.is_some_and(|t| t.is(py.get_type::<PyString>())) {
-            Ok(b.data_str(byte_end, byte_begin)
-                .py()?
-                .into_pyobject(py)?
-                .into_any()
-                .unbind())
-        } else {
-            Ok(b.data_int(byte_end, byte_begin)
-                .py()?
-                .into_pyobject(py)?
-                .into_any()
-                .unbind())
-        }
+        crate::buffer::field(py, &b, byte_end, byte_begin, r#type)
     }
 
     /// The LBA format index with this data and metadata size, or None.

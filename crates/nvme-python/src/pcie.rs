@@ -93,7 +93,8 @@ impl PyPcie {
                 out.push(space[i as usize]);
                 i += ind.step;
             }
-            return Ok(out.into_pyobject(py)?.into_any().unbind());
+            // A list of ints, as pynvme returns (bytes would not compare equal to a list).
+            return Ok(pyo3::types::PyList::new(py, out)?.into_any().unbind());
         }
         let i: isize = index
             .extract()
@@ -176,7 +177,7 @@ impl PyPcie {
 
     /// BAR0 word read (2-byte aligned).
     fn mem_word_read(&self, addr: u64) -> PyResult<u16> {
-        if addr % 2 != 0 {
+        if !addr.is_multiple_of(2) {
             return Err(bad_arg("addr", format!("{addr:#x} is not 2-byte aligned")));
         }
         let d = self.get()?.bar_read32(0, addr & !3);
@@ -185,7 +186,7 @@ impl PyPcie {
 
     /// BAR0 dword read (4-byte aligned).
     fn mem_dword_read(&self, addr: u64) -> PyResult<u32> {
-        if addr % 4 != 0 {
+        if !addr.is_multiple_of(4) {
             return Err(bad_arg("addr", format!("{addr:#x} is not 4-byte aligned")));
         }
         Ok(self.get()?.bar_read32(0, addr))
@@ -193,7 +194,7 @@ impl PyPcie {
 
     /// BAR0 qword read (8-byte aligned).
     fn mem_qword_read(&self, addr: u64) -> PyResult<u64> {
-        if addr % 8 != 0 {
+        if !addr.is_multiple_of(8) {
             return Err(bad_arg("addr", format!("{addr:#x} is not 8-byte aligned")));
         }
         Ok(self.get()?.bar_read64(0, addr))
@@ -201,7 +202,7 @@ impl PyPcie {
 
     /// BAR0 dword write (4-byte aligned).
     fn mem_dword_write(&self, addr: u64, value: u32) -> PyResult<()> {
-        if addr % 4 != 0 {
+        if !addr.is_multiple_of(4) {
             return Err(bad_arg("addr", format!("{addr:#x} is not 4-byte aligned")));
         }
         self.get()?.bar_write32(0, addr, value);
@@ -210,7 +211,7 @@ impl PyPcie {
 
     /// BAR0 qword write (8-byte aligned).
     fn mem_qword_write(&self, addr: u64, value: u64) -> PyResult<()> {
-        if addr % 8 != 0 {
+        if !addr.is_multiple_of(8) {
             return Err(bad_arg("addr", format!("{addr:#x} is not 8-byte aligned")));
         }
         self.get()?.bar_write64(0, addr, value);

@@ -75,8 +75,8 @@ impl PySubsystem {
         Ok(true)
     }
 
-    /// Power off, wait `sec` seconds with the power off, power on. The simulated SSD keeps no
-    /// charge, so the wait only matters on hardware (it is capped at 1 s there).
+    /// Power off, wait `sec` seconds with the power off, power on. On the simulated SSD, which
+    /// keeps no charge, the wait is capped at 1 s.
     #[pyo3(signature = (sec=15))]
     fn power_cycle(&self, py: Python<'_>, sec: u64) -> PyResult<bool> {
         self.poweroff(py)?;

@@ -37,12 +37,6 @@ def test_number_of_queues_allocated(nvme0):
 
 
 @pytest.mark.device
-@pytest.mark.xfail(
-    ON_SIMULATOR,
-    reason="simulator: Set Features Number of Queues before any IO queue re-allocates the "
-    "queues (returns the new request) instead of keeping the allocation until the next reset",
-    strict=True,
-)
 def test_number_of_queues_unchanged_between_resets(nvme0):
     before = nvme0.getfeatures(7).waitdone()
     # No IO queue exists yet: the command is allowed, but the allocation stays what it was.

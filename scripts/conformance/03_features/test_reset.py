@@ -12,13 +12,6 @@ import pytest
 
 from nvme import *
 
-MSIX_AFTER_RESET = (
-    "after a PCIe FLR/hot reset, power cycle or NVM subsystem reset, Controller.reset() leaves "
-    "MSI-X disabled (MSI-X Control bit 15 stays 0), so Controller.waitdone() waits for an admin "
-    "interrupt that never comes: admin commands end with 'drive timeout' and 07/ff although the "
-    "device completed them (whether the first completion is caught races)"
-)
-
 
 def io_works(nvme0, nvme0n1, lba=0):
     # The admin queue answers in time (no timeout warning) and raises its interrupt.
@@ -70,7 +63,6 @@ def test_cc_en_clears_csts_rdy(nvme0, nvme0n1):
 
 
 @pytest.mark.device
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_pcie_flr_reset(pcie, nvme0, nvme0n1):
     pcie.flr()
     nvme0.reset()
@@ -78,7 +70,6 @@ def test_pcie_flr_reset(pcie, nvme0, nvme0n1):
 
 
 @pytest.mark.device
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_pcie_hot_reset(pcie, nvme0, nvme0n1):
     pcie.reset()
     nvme0.reset()
@@ -86,7 +77,6 @@ def test_pcie_hot_reset(pcie, nvme0, nvme0n1):
 
 
 @pytest.mark.device
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_subsystem_reset(nvme0, nvme0n1, subsystem):
     if not (nvme0.cap >> 36) & 1:
         pytest.skip("NVM subsystem reset not supported (CAP.NSSRS)")
@@ -110,7 +100,6 @@ def test_shutdown_notification(nvme0, nvme0n1, subsystem, abrupt):
 
 
 @pytest.mark.device
-@pytest.mark.xfail(reason=MSIX_AFTER_RESET, strict=False)
 def test_data_persists_across_power_cycle(nvme0, nvme0n1, subsystem):
     w = Buffer(nvme0n1.sector_size, ptype=32, pvalue=0xFEEDC0DE)
     q = Qpair(nvme0, 8)
