@@ -11,7 +11,7 @@ use nvme_spec::identify::IdentifyController;
 use nvme_spec::Sqe;
 use pyo3::exceptions::PySystemError;
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyType};
+use pyo3::types::PyType;
 use std::sync::Arc;
 
 /// The driver's controller type as the Python face uses it.

@@ -11,7 +11,7 @@ use nvme_spec::cmd::nvm;
 use nvme_spec::identify::IdentifyNamespace;
 use nvme_spec::Sqe;
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyType};
+use pyo3::types::PyType;
 use std::sync::Arc;
 use zerocopy::IntoBytes;
 
