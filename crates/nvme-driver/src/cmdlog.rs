@@ -8,9 +8,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 /// Entries kept per queue, as pynvme keeps about 2000.
 pub const CMDLOG_ENTRIES: usize = 2048;
 
-/// Nanoseconds since the UNIX epoch, from the monotonic clock (so entries of all queues sort
-/// consistently even if the wall clock is adjusted during a run).
-pub fn now_ns() -> u64 {
+/// Nanoseconds since the UNIX epoch at monotonic instant `at` (so entries of all queues sort
+/// consistently even if the wall clock is adjusted during a run). It reads no clock itself, so a
+/// caller that already has an `Instant` pays nothing more.
+pub fn ns_at(at: Instant) -> u64 {
     static BASE: OnceLock<(Instant, u64)> = OnceLock::new();
     let (i0, t0) = BASE.get_or_init(|| {
         let t = SystemTime::now()
@@ -19,7 +20,15 @@ pub fn now_ns() -> u64 {
             .unwrap_or(0);
         (Instant::now(), t)
     });
-    t0 + i0.elapsed().as_nanos() as u64
+    match at.checked_duration_since(*i0) {
+        Some(d) => t0 + d.as_nanos() as u64,
+        None => t0.saturating_sub(i0.duration_since(at).as_nanos() as u64),
+    }
+}
+
+/// Nanoseconds since the UNIX epoch, now.
+pub fn now_ns() -> u64 {
+    ns_at(Instant::now())
 }
 
 /// One command in the log.

@@ -11,7 +11,7 @@
 //! skipped, never trusted; a command that does not complete in time is completed by the host
 //! with status 07/ff and its slot stays reserved until the device answers or the queue goes.
 
-use crate::cmdlog::{now_ns, CmdLog};
+use crate::cmdlog::{ns_at, CmdLog};
 use crate::error::{DriverError, Result};
 use nvme_pci::{DmaMemory, PciFunction};
 use nvme_spec::sgl::SglDescriptor;
@@ -369,7 +369,7 @@ impl<C> QueuePair<C> {
         if let Some(d) = deadline {
             self.next_deadline = Some(self.next_deadline.map_or(d, |n| n.min(d)));
         }
-        let log_seq = self.cmdlog.submit(self.qid, &sqe, now_ns());
+        let log_seq = self.cmdlog.submit(self.qid, &sqe, ns_at(now));
         let t = &mut self.trackers[cid as usize];
         *t = Tracker {
             slot: Slot::Busy,
@@ -415,6 +415,8 @@ impl<C> QueuePair<C> {
         self.ring();
         let mut delivered = 0;
         let mut consumed = false;
+        // One clock read per batch of completions: they were all seen at the same poll.
+        let mut batch_time: Option<Instant> = None;
         while delivered < max && self.cq_pending() {
             let off = self.cq_head as usize * 16;
             let cqe = self
@@ -426,7 +428,8 @@ impl<C> QueuePair<C> {
                 self.phase = !self.phase;
             }
             consumed = true;
-            if let Some(c) = self.accept(cqe) {
+            let now = *batch_time.get_or_insert_with(Instant::now);
+            if let Some(c) = self.accept(cqe, now) {
                 on(c);
                 delivered += 1;
             }
@@ -438,7 +441,7 @@ impl<C> QueuePair<C> {
     }
 
     /// Checks one CQE against what is outstanding; returns the completion it ends, if any.
-    fn accept(&mut self, cqe: Cqe) -> Option<Completion<C>> {
+    fn accept(&mut self, cqe: Cqe, now: Instant) -> Option<Completion<C>> {
         if cqe.sqid != self.qid {
             self.anomalies.push(format!(
                 "completion on CQ {} names SQ {} (cid {}, status {}): ignored",
@@ -487,7 +490,6 @@ impl<C> QueuePair<C> {
                 None
             }
             Slot::Busy => {
-                let now = Instant::now();
                 let latency_us = now.duration_since(t.submitted).as_micros() as u64;
                 t.slot = Slot::Free;
                 let c = Completion {
@@ -498,7 +500,7 @@ impl<C> QueuePair<C> {
                     latency_us,
                     timed_out: false,
                 };
-                self.cmdlog.complete(t.log_seq, &cqe, now_ns(), false);
+                self.cmdlog.complete(t.log_seq, &cqe, ns_at(now), false);
                 self.free.push_back(cqe.cid);
                 self.outstanding -= 1;
                 self.latest_latency_us = latency_us;
@@ -540,7 +542,7 @@ impl<C> QueuePair<C> {
                 cid: cid as u16,
                 status: TIMEOUT_STATUS,
             };
-            self.cmdlog.complete(t.log_seq, &cqe, now_ns(), true);
+            self.cmdlog.complete(t.log_seq, &cqe, ns_at(now), true);
             let latency_us = now.duration_since(t.submitted).as_micros() as u64;
             let c = Completion {
                 cqe,
@@ -578,7 +580,7 @@ impl<C> QueuePair<C> {
                     cid: cid as u16,
                     status: status.status1(self.phase),
                 };
-                self.cmdlog.complete(t.log_seq, &cqe, now_ns(), false);
+                self.cmdlog.complete(t.log_seq, &cqe, ns_at(now), false);
                 let c = Completion {
                     cqe,
                     sqe: t.sqe,

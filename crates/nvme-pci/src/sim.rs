@@ -11,16 +11,18 @@ use crate::{DmaMemory, Interrupts, PciError, PciFunction};
 use arc_swap::ArcSwap;
 use nvme_sim::{DmaFault, HostMemory, SimConfig, SimDevice};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 
 /// First bus address handed out: far from typical user-space virtual addresses.
 const IOVA_BASE: u64 = 0x0000_00c0_0000_0000;
 
+/// One mapped region. The table holds the region strongly: a device access under a loaded
+/// snapshot of the table keeps the memory alive without any per-access reference counting.
 #[derive(Clone)]
 struct Mapping {
     iova: u64,
     len: usize,
-    region: Weak<Region>,
+    region: Arc<Region>,
 }
 
 /// The simulator's view of host memory: the regions the host mapped, by bus address.
@@ -59,20 +61,16 @@ impl SimBus {
         let iova = self.next_iova.fetch_add(len + 4096, Ordering::Relaxed);
         let unmap: Arc<dyn DmaUnmap> = self.clone();
         mem.set_mapping(iova, unmap);
-        let weak = mem.weak_region();
+        let region = mem.region();
         self.maps.rcu(|maps| {
-            let mut v: Vec<Mapping> = maps
-                .iter()
-                .filter(|m| m.region.strong_count() > 0)
-                .cloned()
-                .collect();
+            let mut v: Vec<Mapping> = maps.iter().cloned().collect();
             let at = v.partition_point(|m| m.iova < iova);
             v.insert(
                 at,
                 Mapping {
                     iova,
                     len: len as usize,
-                    region: weak.clone(),
+                    region: region.clone(),
                 },
             );
             v
@@ -91,7 +89,7 @@ impl SimBus {
         &self,
         addr: u64,
         len: usize,
-        mut f: impl FnMut(&DmaMemory, usize, usize, usize),
+        mut f: impl FnMut(&crate::dma::RawMem, usize, usize, usize),
     ) -> Result<(), DmaFault> {
         let maps = self.maps.load();
         let mut done = 0usize;
@@ -108,13 +106,9 @@ impl SimBus {
                 self.faults.fetch_add(1, Ordering::Relaxed);
                 return Err(DmaFault { addr, len });
             };
-            let Some(mem) = m.region.upgrade().map(DmaMemory::from_region) else {
-                self.faults.fetch_add(1, Ordering::Relaxed);
-                return Err(DmaFault { addr, len });
-            };
             let off = (a - m.iova) as usize;
             let n = (m.len - off).min(len - done);
-            f(&mem, off, done, n);
+            f(&m.region.mem, off, done, n);
             done += n;
         }
         Ok(())
@@ -125,7 +119,7 @@ impl DmaUnmap for SimBus {
     fn unmap(&self, iova: u64, _len: usize) {
         self.maps.rcu(|maps| {
             maps.iter()
-                .filter(|m| m.iova != iova && m.region.strong_count() > 0)
+                .filter(|m| m.iova != iova)
                 .cloned()
                 .collect::<Vec<_>>()
         });
