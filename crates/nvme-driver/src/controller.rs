@@ -88,6 +88,10 @@ pub struct Controller<C: Clone + Send + 'static> {
     aer_outstanding: AtomicU32,
     qpairs: Mutex<Vec<Weak<crate::qpair::Qpair<C>>>>,
     qid_used: Mutex<Vec<bool>>,
+    /// IO queue ids held by metamode queues, with how many queues (an SQ and a CQ) share each.
+    meta_qids: Mutex<std::collections::HashMap<u16, u32>>,
+    /// Memory of metamode queues dropped while still existing on the device, kept until a reset.
+    parked: Mutex<Vec<DmaMemory>>,
     latest_cid: AtomicU16,
     latest_latency_us: AtomicU32,
     latest_dw0: AtomicU32,
@@ -120,6 +124,8 @@ impl<C: Clone + Send + 'static> Controller<C> {
             aer_outstanding: AtomicU32::new(0),
             qpairs: Mutex::new(Vec::new()),
             qid_used: Mutex::new(Vec::new()),
+            meta_qids: Mutex::new(std::collections::HashMap::new()),
+            parked: Mutex::new(Vec::new()),
             latest_cid: AtomicU16::new(0),
             latest_latency_us: AtomicU32::new(0),
             latest_dw0: AtomicU32::new(0),
@@ -700,6 +706,120 @@ impl<C: Clone + Send + 'static> Controller<C> {
         }
     }
 
+    /// Reserves IO queue id `qid` for a metamode queue, so that no [`crate::qpair::Qpair`] takes
+    /// it; an SQ and a CQ of the same id share one reservation. Ids outside the allocated range
+    /// reserve nothing (the device judges them): returns whether `qid` was reserved.
+    pub(crate) fn reserve_meta_qid(&self, qid: u16) -> Result<bool> {
+        if qid == 0 || qid > self.num_io_queues() {
+            return Ok(false);
+        }
+        let mut meta = self.meta_qids.lock();
+        if let Some(n) = meta.get_mut(&qid) {
+            *n += 1;
+            return Ok(true);
+        }
+        self.alloc_qid(Some(qid)).map_err(|_| {
+            DriverError::QpairCreation(format!(
+                "qid {qid} is used by a Qpair of this controller; metamode queues need another id"
+            ))
+        })?;
+        meta.insert(qid, 1);
+        Ok(true)
+    }
+
+    /// Gives back one metamode reservation of `qid` (see [`Controller::reserve_meta_qid`]).
+    pub(crate) fn release_meta_qid(&self, qid: u16) {
+        let mut meta = self.meta_qids.lock();
+        if let Some(n) = meta.get_mut(&qid) {
+            *n -= 1;
+            if *n == 0 {
+                meta.remove(&qid);
+                self.free_qid(qid);
+            }
+        }
+    }
+
+    /// Keeps memory the device may still use (a metamode queue dropped without deletion) until the
+    /// next controller reset.
+    pub(crate) fn park_until_reset(&self, mem: impl IntoIterator<Item = DmaMemory>) {
+        self.parked.lock().extend(mem);
+    }
+
+    /// Delivers the AER completions waiting on the admin queue, or arriving within `wait` (it
+    /// returns at the first), re-arming each successful one; other completions stay for the next
+    /// `waitdone`. Does nothing from inside a `waitdone` callback or without an outstanding AER.
+    /// Metamode doorbell writes use it, so that the event a device raises for an invalid doorbell
+    /// value reaches the script at the write, as the PyNVMe3 guide shows.
+    pub fn reap_async_events(
+        &self,
+        wait: Duration,
+        deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
+    ) -> Result<usize> {
+        let Ok(_guard) = WaitGuard::enter(&self.in_wait, 0) else {
+            return Ok(0);
+        };
+        let limit = Instant::now() + wait;
+        let mut spins = 0u32;
+        let mut delivered = 0;
+        loop {
+            let mut got: Vec<Completion<AdminCtx<C>>> = Vec::new();
+            {
+                let mut deferred = self.deferred.lock();
+                let (aers, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut *deferred)
+                    .into_iter()
+                    .partition(|c| c.sqe.opc() == admin::ASYNC_EVENT_REQUEST);
+                *deferred = rest;
+                got.extend(aers);
+            }
+            if got.is_empty() && self.aer_outstanding.load(Ordering::Relaxed) == 0 {
+                return Ok(delivered);
+            }
+            if let Some(q) = self.admin.lock().as_mut() {
+                q.poll(usize::MAX, &mut |c| got.push(c));
+            }
+            let mut got = std::collections::VecDeque::from(got);
+            while let Some(c) = got.pop_front() {
+                self.observe(&c);
+                let ctx = match c.ctx {
+                    AdminCtx::Sync(t) => {
+                        self.sync_done.lock().insert(t, c.cqe);
+                        continue;
+                    }
+                    AdminCtx::User(_) if c.sqe.opc() != admin::ASYNC_EVENT_REQUEST => {
+                        self.deferred.lock().push(c);
+                        continue;
+                    }
+                    AdminCtx::User(ctx) => ctx,
+                };
+                self.aer_outstanding.fetch_sub(1, Ordering::Relaxed);
+                let rearm = c.cqe.status().is_success() && !c.timed_out;
+                delivered += 1;
+                let user = Completion {
+                    cqe: c.cqe,
+                    sqe: c.sqe,
+                    ctx,
+                    data: c.data,
+                    latency_us: c.latency_us,
+                    timed_out: c.timed_out,
+                };
+                if let Err(e) = deliver(user) {
+                    self.deferred.lock().extend(got);
+                    return Err(e);
+                }
+                if rearm {
+                    let ctx = self.aer_ctx.lock().clone();
+                    if let Some(ctx) = ctx {
+                        self.submit(commands::aer(), None, false, ctx)?;
+                    }
+                }
+            }
+            if delivered > 0 || Instant::now() >= limit {
+                return Ok(delivered);
+            }
+            backoff(&mut spins);
+        }
+    }
+
     /// First half of a controller reset: every IO queue pair and the admin queue drop their
     /// outstanding commands (completed with 00/08 through `deliver`'s queue), CC.EN is cleared
     /// and timeouts return to their defaults. The caller then runs the init function (default or
@@ -736,12 +856,15 @@ impl<C: Clone + Send + 'static> Controller<C> {
         self.aer_outstanding.store(0, Ordering::Relaxed);
         self.timeouts.restore();
         self.qid_used.lock().clear();
+        self.meta_qids.lock().clear();
         self.pci.bar_write32(0, regs::CC as u64, 0);
         if !self.wait_csts(false, None) {
             return Err(DriverError::Enumerate(
                 "csts.rdy timeout after clearing cc.en".into(),
             ));
         }
+        // The disabled controller has no IO queue left that could use parked memory.
+        self.parked.lock().clear();
         Ok(())
     }
 

@@ -11,6 +11,7 @@
 //! - [`qpair::Qpair`] and [`namespace::Namespace`]: IO queue pairs and the NVM commands.
 //! - [`buffer::Buffer`]: DMA memory with patterns, offset and size, as scripts use it.
 //! - [`commands`]: the SQE of every command, with argument checks.
+//! - [`metamode`]: IO queues, SQEs, PRP lists and SGLs the script builds and rings itself.
 //!
 //! A failing device status is a completion like any other; the layer above turns it into a warning.
 //! A misbehaving device (unknown CID, duplicate completion, wrong SQ id, no completion) never makes
@@ -22,6 +23,7 @@ pub mod cmdlog;
 pub mod commands;
 pub mod controller;
 pub mod error;
+pub mod metamode;
 pub mod namespace;
 pub mod qpair;
 pub mod queue;
