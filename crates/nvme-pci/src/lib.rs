@@ -6,8 +6,12 @@
 //! | backend | device | how |
 //! | --- | --- | --- |
 //! | [`sim::SimFunction`] | the simulated SSD (`nvme-sim`) in this process | BAR access is a method call, DMA goes through an IOMMU-like table of mapped regions |
-//! | vfio | a real or QEMU-emulated function bound to `vfio-pci` | (to come) |
-//! | uio | a function bound to `uio_pci_generic`, no IOMMU | (to come) |
+//! | [`vfio::VfioFunction`] | a real or QEMU-emulated function bound to `vfio-pci` | container/group/device fds, BARs mmapped, DMA memory mapped in the IOMMU, MSI-X as eventfds |
+//! | [`uio::UioFunction`] | a function bound to `uio_pci_generic`, no IOMMU | sysfs `resourceN` mmap and `config`, hugepage memory at its physical address, software MSI-X |
+//!
+//! [`open`] picks the backend from the address: empty or `sim:` opens the simulator, a PCI
+//! address the backend of the driver it is bound to (`pynvme setup` binds it). DMA memory comes
+//! from one process-wide domain that every backend can reach ([`domain`]).
 //!
 //! All `unsafe` code of the project lives in this crate; every block carries a `SAFETY:` note.
 //!
@@ -16,8 +20,16 @@
 //! interrupts like it polls completions ([`msix::SoftMsix`]).
 
 pub mod dma;
+pub mod domain;
+pub mod hugepage;
+mod ioctl;
+mod mmio;
 pub mod msix;
+pub mod power;
 pub mod sim;
+pub mod sysfs;
+pub mod uio;
+pub mod vfio;
 
 use std::sync::Arc;
 
@@ -183,20 +195,50 @@ pub trait PciFunction: Send + Sync {
 /// Zeroed DMA memory of at least `len` bytes from the process's DMA domain: mapped for every
 /// device the process opens, as pynvme's buffers come from one pool of hugepages. Usable before
 /// any device is opened.
+///
+/// See [`domain`] for where the memory comes from (heap, or hugepages for uio).
 pub fn dma_alloc(len: usize) -> Result<DmaMemory, PciError> {
-    sim::SimBus::global().alloc(len)
+    domain::alloc(len)
 }
 
 /// Opens the function at `addr`: a simulator URI (`sim://...`, or empty for the default simulated
-/// SSD) or, in the future, a PCI address bound to vfio-pci or uio_pci_generic.
+/// SSD) or a PCI address (`0000:01:00.0`, `01:00.0`) bound to vfio-pci or uio_pci_generic.
 pub fn open(addr: &str) -> Result<Arc<dyn PciFunction>, PciError> {
+    open_in(&sysfs::Sysfs::system(), addr)
+}
+
+/// [`open`] with the PCI functions of the sysfs tree `sys`.
+pub fn open_in(sys: &sysfs::Sysfs, addr: &str) -> Result<Arc<dyn PciFunction>, PciError> {
     if addr.is_empty() || addr.starts_with("sim:") {
         let f: Arc<dyn PciFunction> = sim::SimFunction::open(addr)?;
         return Ok(f);
     }
-    Err(PciError::Open {
-        addr: addr.to_string(),
-        reason: "only the simulated SSD (empty address or sim://...) can be opened by this build"
-            .into(),
-    })
+    let (bdf, binding) = sys.binding(addr)?;
+    let f: Arc<dyn PciFunction> = match binding {
+        sysfs::Binding::Vfio => vfio::VfioFunction::open(sys, &bdf)?,
+        sysfs::Binding::Uio => uio::UioFunction::open(sys, &bdf)?,
+    };
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_dispatches_on_the_address_and_the_driver() {
+        assert_eq!(open("").unwrap().backend(), "sim");
+        assert_eq!(open("sim://?namespaces=2").unwrap().backend(), "sim");
+        let (_t, sys) = sysfs::tests::fake_sysfs(Some("nvme"));
+        let e = open_in(&sys, "0000:01:00.0").err().unwrap().to_string();
+        assert!(e.contains("pynvme setup"), "{e}");
+        // Bound to uio in the fake tree: the uio backend is chosen and fails on the missing
+        // resource0 file, not on the binding.
+        let (_t, sys) = sysfs::tests::fake_sysfs(Some("uio_pci_generic"));
+        let e = open_in(&sys, "01:00.0").err().unwrap().to_string();
+        assert!(e.contains("resource0"), "{e}");
+        let (_t, sys) = sysfs::tests::fake_sysfs(Some("vfio-pci"));
+        let e = open_in(&sys, "01:00.0").err().unwrap().to_string();
+        assert!(e.contains("vfio"), "{e}");
+    }
 }

@@ -1,0 +1,151 @@
+//! The uio backend: a function bound to `uio_pci_generic`, on a machine without an IOMMU (or
+//! with it off).
+//!
+//! uio_pci_generic only keeps the kernel's nvme driver away and enables the function; everything
+//! else is done through sysfs as root: BARs by `mmap` of `resourceN`, config space through the
+//! `config` file. The device sees physical addresses, so DMA memory comes from hugepages
+//! ([`crate::hugepage`], chosen by [`crate::domain`] once a uio device is opened). The MSI-X
+//! table is an ordinary part of a BAR here, so interrupts use the software scheme
+//! ([`crate::msix::SoftMsix`]): each vector writes a dword of host memory.
+
+use crate::mmio::Mmio;
+use crate::msix::SoftMsix;
+use crate::sysfs::{ConfigFile, Sysfs};
+use crate::{domain, Interrupts, PciError, PciFunction};
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A function bound to uio_pci_generic.
+pub struct UioFunction {
+    addr: String,
+    sys: Sysfs,
+    config: ConfigFile,
+    bars: [Option<Mmio>; 6],
+}
+
+impl UioFunction {
+    /// Opens `bdf` (canonical form), which must be bound to uio_pci_generic.
+    pub fn open(sys: &Sysfs, bdf: &str) -> Result<Arc<UioFunction>, PciError> {
+        let config = sys.config(bdf)?;
+        let resources = sys.resources(bdf)?;
+        let mut bars: [Option<Mmio>; 6] = Default::default();
+        for (i, r) in resources.iter().enumerate().take(6) {
+            if r.size == 0 || !r.is_memory() {
+                continue;
+            }
+            let path = sys.device_dir(bdf).join(format!("resource{i}"));
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path);
+            match file.and_then(|f| Mmio::map(f.as_fd(), r.size as usize, 0)) {
+                Ok(m) => bars[i] = Some(m),
+                Err(e) if i == 0 => {
+                    return Err(PciError::Open {
+                        addr: bdf.to_string(),
+                        reason: format!("cannot map {}: {e} (as root?)", path.display()),
+                    })
+                }
+                Err(_) => {}
+            }
+        }
+        if bars[0].is_none() {
+            return Err(PciError::Open {
+                addr: bdf.to_string(),
+                reason: "BAR0 is not a memory BAR".into(),
+            });
+        }
+        domain::uio_opened();
+        let f = UioFunction {
+            addr: bdf.to_string(),
+            sys: sys.clone(),
+            config,
+            bars,
+        };
+        let cmd = f.config_read16(0x04)?;
+        // Memory space and bus master on, INTx off (interrupts are MSI-X only).
+        f.config_write16(0x04, cmd | 0x6 | 1 << 10)?;
+        Ok(Arc::new(f))
+    }
+
+    fn bar(&self, bar: u8) -> Option<&Mmio> {
+        self.bars.get(bar as usize)?.as_ref()
+    }
+}
+
+impl PciFunction for UioFunction {
+    fn address(&self) -> &str {
+        &self.addr
+    }
+
+    fn backend(&self) -> &'static str {
+        "uio"
+    }
+
+    fn config_read(&self, offset: u16, buf: &mut [u8]) -> Result<(), PciError> {
+        self.config.read(offset, buf)
+    }
+
+    fn config_write(&self, offset: u16, data: &[u8]) -> Result<(), PciError> {
+        self.config.write(offset, data)
+    }
+
+    fn bar_size(&self, bar: u8) -> u64 {
+        self.bar(bar).map_or(0, |m| m.len() as u64)
+    }
+
+    fn bar_read32(&self, bar: u8, offset: u64) -> u32 {
+        self.bar(bar).map_or(u32::MAX, |m| m.read32(offset))
+    }
+
+    fn bar_write32(&self, bar: u8, offset: u64, value: u32) {
+        if let Some(m) = self.bar(bar) {
+            m.write32(offset, value)
+        }
+    }
+
+    fn bar_read64(&self, bar: u8, offset: u64) -> u64 {
+        self.bar(bar).map_or(u64::MAX, |m| m.read64(offset))
+    }
+
+    fn bar_write64(&self, bar: u8, offset: u64, value: u64) {
+        if let Some(m) = self.bar(bar) {
+            m.write64(offset, value)
+        }
+    }
+
+    fn msix_enable(self: Arc<Self>, nvec: u16) -> Result<Arc<dyn Interrupts>, PciError> {
+        let dev: Arc<dyn PciFunction> = self;
+        Ok(Arc::new(SoftMsix::enable(dev, nvec)?))
+    }
+
+    fn flr(&self) -> Result<(), PciError> {
+        let cap = crate::msix::find_capability(self, nvme_spec::pci::cap_id::PCIE)?
+            .ok_or(PciError::NoCapability("PCI Express"))?;
+        if self.config_read32(cap + 4)? & (1 << 28) == 0 {
+            return Err(PciError::NoCapability("function level reset"));
+        }
+        let saved = crate::sysfs::save_header(self)?;
+        let devctl = self.config_read16(cap + 8)?;
+        self.config_write16(cap + 8, devctl | (1 << 15))?;
+        // A function has 100 ms to complete an FLR before it must answer config requests.
+        std::thread::sleep(Duration::from_millis(100));
+        crate::sysfs::restore_header(self, &saved)?;
+        self.config_write16(cap + 8, devctl & !(1 << 15))
+    }
+
+    fn hot_reset(&self) -> Result<(), PciError> {
+        crate::sysfs::secondary_bus_reset(&self.sys, &self.addr, self)
+    }
+
+    fn power_off(&self) -> Result<(), PciError> {
+        crate::power::controller().power_off(&self.sys, &self.addr)
+    }
+
+    fn power_on(&self) -> Result<(), PciError> {
+        let saved = crate::sysfs::save_header(self)?;
+        crate::power::controller().power_on(&self.sys, &self.addr)?;
+        crate::sysfs::restore_header(self, &saved)
+    }
+}
