@@ -1,7 +1,8 @@
-//! 4 KiB reads in null-media mode through the driver's public API, as a Rust program would send
-//! them: `Namespace::read` on a `Qpair` (its lock, a `DataRef` clone, PRPs, the command log, a
-//! host timeout) and `Qpair::waitdone` to reap, with the qpair's default settings except a lazy
-//! doorbell (rung by `waitdone`, so one ring per batch).
+//! 4 KiB reads in null-media mode through the driver's public API, as an IO generator sends
+//! them: commands built by `Namespace::rw_command`, submitted a batch at a time under one lock
+//! with `Qpair::submit_batch` (LBA locks and the verification table in the path, a `DataRef`
+//! clone, PRPs, the command log, a host timeout) and reaped with `Qpair::waitdone`, with the
+//! qpair's default settings except a lazy doorbell (rung by `waitdone`, so one ring per batch).
 //!
 //! The loop keeps `qd` reads outstanding and reaps in batches of a quarter of the depth.
 
@@ -39,12 +40,17 @@ fn main() {
         let batch = o.batch(qd);
         let mut next = 0u64;
         let mut errors = 0u64;
+        // One lock per batch, as an IO generator submits (Qpair::submit_batch).
         let read = |n: usize, next: &mut u64| {
-            for _ in 0..n {
+            let cmds = (0..n).map(|_| {
                 let lba = *next % span * nlb as u64;
                 *next += 1;
-                ns.read(&qp, &buf, lba, nlb, 0, 0, 0, 0, ()).expect("read");
-            }
+                let (sqe, d) = ns
+                    .rw_command(nvme_spec::cmd::nvm::READ, &buf, lba, nlb, 0, 0, 0, 0)
+                    .expect("read");
+                (sqe, Some(d), ())
+            });
+            qp.submit_batch(cmds, false).expect("submit");
         };
         read(qd as usize, &mut next);
         let s = measure(&o, || {

@@ -11,7 +11,7 @@ use crate::commands;
 use crate::controller::{backoff, Controller, WaitGuard};
 use crate::error::{DriverError, Result};
 use crate::queue::{Completion, DataRef, QueuePair, QueueParams, TIMEOUT_STATUS};
-use crate::verify::{self, LbaRange, Miscompare, NsVerify};
+use crate::verify::{self, Miscompare, NsVerify};
 use nvme_spec::cmd::nvm;
 use nvme_spec::status::{sc, sct};
 use nvme_spec::{Cqe, Sqe, Status};
@@ -54,7 +54,7 @@ impl Default for QpairConfig {
 /// The LBAs an IO command holds locked, and the namespace they belong to.
 pub struct Verifying {
     ns: Arc<NsVerify>,
-    ranges: Vec<LbaRange>,
+    ranges: verify::Ranges,
 }
 
 /// What an IO command carries through its queue: the submitter's context and its verification.
@@ -241,21 +241,73 @@ impl<C: Clone + Send + 'static> Qpair<C> {
                 self.qid
             )));
         }
+        let ctx = self.prepare(&sqe, data.as_ref(), ctx, stamp);
+        let mut inner = self.inner.lock();
+        self.enqueue(&mut inner, sqe, data, raw_dptr, ctx)
+    }
+
+    /// Submits commands under one lock, as an IO generator does: taking the lock per command
+    /// would make every command wait for the previous one's SQE to reach the device's core.
+    /// Each item is (command, data, context); `stamp` as for [`Qpair::submit`]. Returns how many
+    /// entered the queue or wait for their LBAs; stops at the first error.
+    pub fn submit_batch(
+        &self,
+        cmds: impl IntoIterator<Item = (Sqe, Option<DataRef>, C)>,
+        stamp: bool,
+    ) -> Result<usize> {
+        if self.is_deleted() {
+            return Err(DriverError::Submit(format!(
+                "error in submitting io commands: qpair {} was deleted",
+                self.qid
+            )));
+        }
+        let mut inner = self.inner.lock();
+        let mut n = 0;
+        for (sqe, data, ctx) in cmds {
+            let ctx = self.prepare(&sqe, data.as_ref(), ctx, stamp);
+            self.enqueue(&mut inner, sqe, data, false, ctx)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// What verification needs of a command before it is queued: its LBA ranges, and its stamps.
+    fn prepare(&self, sqe: &Sqe, data: Option<&DataRef>, ctx: C, stamp: bool) -> IoCtx<C> {
         let verify = self.ctrl.verifier(sqe.nsid).and_then(|ns| {
             let list = if matches!(sqe.opc(), nvm::DSM | nvm::COPY) {
-                data.as_ref().map(|d| d.mem.to_vec(d.offset, d.len))
+                data.map(|d| d.mem.to_vec(d.offset, d.len))
             } else {
                 None
             };
-            let ranges = verify::command_ranges(&sqe, list.as_deref());
+            let ranges = verify::command_ranges(sqe, list.as_deref());
             (!ranges.is_empty()).then_some(Verifying { ns, ranges })
         });
-        if let (Some(v), Some(d), true) = (&verify, &data, stamp && sqe.opc() == nvm::WRITE) {
+        if let (Some(v), Some(d), true) = (&verify, data, stamp && sqe.opc() == nvm::WRITE) {
             d.mem
                 .with_bytes_mut(d.offset, d.len, |b| v.ns.stamp_write(b, sqe.slba()));
         }
-        let ctx = IoCtx { user: ctx, verify };
-        let mut inner = self.inner.lock();
+        IoCtx { user: ctx, verify }
+    }
+
+    /// Queues a prepared command, or lets it wait (in order) for its LBAs.
+    fn enqueue(
+        &self,
+        inner: &mut Inner<C>,
+        sqe: Sqe,
+        data: Option<DataRef>,
+        raw_dptr: bool,
+        ctx: IoCtx<C>,
+    ) -> Result<Option<u16>> {
+        // Refused before any LBA is locked, so a refusal leaves no lock behind.
+        if let Some(d) = data.as_ref().filter(|_| !raw_dptr) {
+            inner.q.check_data(d)?;
+        }
+        inner.q.check_submit().map_err(|e| match e {
+            DriverError::Submit(m) => {
+                DriverError::Submit(format!("error in submitting io commands: {m}"))
+            }
+            e => e,
+        })?;
         let go = inner.deferred.is_empty()
             && ctx.verify.as_ref().is_none_or(|v| v.ns.try_lock(&v.ranges));
         if !go {
@@ -271,13 +323,15 @@ impl<C: Clone + Send + 'static> Qpair<C> {
             });
             return Ok(None);
         }
-        let r = inner.q.submit(sqe, data, raw_dptr, ctx, true);
-        r.map(Some).map_err(|e| match e {
-            DriverError::Submit(m) => {
-                DriverError::Submit(format!("error in submitting io commands: {m}"))
-            }
-            e => e,
-        })
+        match inner.q.submit(sqe, data, raw_dptr, ctx, true) {
+            Ok(cid) => Ok(Some(cid)),
+            Err(e) => Err(match e {
+                DriverError::Submit(m) => {
+                    DriverError::Submit(format!("error in submitting io commands: {m}"))
+                }
+                e => e,
+            }),
+        }
     }
 
     /// Enters waiting commands whose LBAs are free now, in order.

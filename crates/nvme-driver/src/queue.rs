@@ -315,14 +315,7 @@ impl<C> QueuePair<C> {
         let n = rest.div_ceil(self.page_size);
         let per_list = self.page_size / 8;
         if n > per_list {
-            return Err(DriverError::invalid(
-                "buf",
-                format!(
-                    "{} bytes need {} PRP entries; the driver builds at most {per_list} (2 MiB)",
-                    data.len,
-                    n + 1
-                ),
-            ));
+            return Err(self.check_data(data).expect_err("too many PRP entries"));
         }
         let list_off = cid as usize * self.page_size;
         self.lists.with_bytes_mut(list_off, n * 8, |l| {
@@ -331,6 +324,42 @@ impl<C> QueuePair<C> {
             }
         });
         sqe.prp2 = self.lists.iova() + list_off as u64;
+        Ok(())
+    }
+
+    /// Whether the driver can describe `data` for a command: PRPs fit one list page per command.
+    pub fn check_data(&self, data: &DataRef) -> Result<()> {
+        let ps = self.page_size;
+        let addr = data.mem.iova() as usize + data.offset;
+        let pages = (addr % ps + data.len).div_ceil(ps);
+        let per_list = ps / 8;
+        if !data.sgl && pages > per_list + 1 {
+            return Err(DriverError::invalid(
+                "buf",
+                format!(
+                    "{} bytes need {pages} PRP entries; the driver builds at most {} (2 MiB)",
+                    data.len,
+                    per_list + 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a command can be posted now: the queue is alive and has a free slot.
+    pub fn check_submit(&self) -> Result<()> {
+        if !self.alive {
+            return Err(DriverError::Submit(format!(
+                "queue {} was deleted or reset",
+                self.qid
+            )));
+        }
+        if (self.sq_tail + 1) % self.entries == self.sq_head || self.free.is_empty() {
+            return Err(DriverError::Submit(format!(
+                "queue {} is full: {} commands outstanding in a queue of {} entries",
+                self.qid, self.outstanding, self.entries
+            )));
+        }
         Ok(())
     }
 
@@ -344,18 +373,7 @@ impl<C> QueuePair<C> {
         ctx: C,
         timeout: bool,
     ) -> Result<u16> {
-        if !self.alive {
-            return Err(DriverError::Submit(format!(
-                "queue {} was deleted or reset",
-                self.qid
-            )));
-        }
-        if (self.sq_tail + 1) % self.entries == self.sq_head || self.free.is_empty() {
-            return Err(DriverError::Submit(format!(
-                "queue {} is full: {} commands outstanding in a queue of {} entries",
-                self.qid, self.outstanding, self.entries
-            )));
-        }
+        self.check_submit()?;
         let cid = *self.free.front().expect("checked above");
         sqe.set_cid(cid);
         if let Some(d) = data.as_ref().filter(|_| !raw_dptr) {

@@ -386,6 +386,10 @@ impl NsVerify {
 
     /// Tries to lock every LBA of `ranges` (overlaps inside the list are fine); all or nothing.
     pub fn try_lock(&self, ranges: &[LbaRange]) -> bool {
+        if let [r] = ranges {
+            // The common case (read, write ...): no merging, no allocation.
+            return r.nlb == 0 || r.slba >= self.nlba || self.lock_range(self.clip(*r));
+        }
         let mut merged: Vec<LbaRange> = ranges
             .iter()
             .copied()
@@ -416,6 +420,12 @@ impl NsVerify {
 
     /// Unlocks every LBA of `ranges` (as passed to a successful `try_lock`).
     pub fn unlock(&self, ranges: &[LbaRange]) {
+        if let [r] = ranges {
+            if r.nlb > 0 && r.slba < self.nlba {
+                self.unlock_range(self.clip(*r));
+            }
+            return;
+        }
         let mut v: Vec<LbaRange> = ranges
             .iter()
             .copied()
@@ -456,16 +466,24 @@ impl NsVerify {
         })
     }
 
+    /// `r` cut at the end of the table.
+    fn clip(&self, r: LbaRange) -> LbaRange {
+        LbaRange {
+            slba: r.slba,
+            nlb: r.nlb.min(self.nlba - r.slba),
+        }
+    }
+
     fn lock_range(&self, r: LbaRange) -> bool {
-        let mut taken: Vec<(u64, u64)> = Vec::new();
-        for (w, mask) in Self::words(r) {
+        for (i, (w, mask)) in Self::words(r).enumerate() {
             let Some(word) = self.locks.get_or_alloc(w) else {
                 continue;
             };
             let mut cur = word.load(Ordering::Relaxed);
             loop {
                 if cur & mask != 0 {
-                    for (tw, tm) in taken {
+                    // Give back the words taken so far: the first `i` words of the range.
+                    for (tw, tm) in Self::words(r).take(i) {
                         if let Some(x) = self.locks.get(tw) {
                             x.fetch_and(!tm, Ordering::Release);
                         }
@@ -482,7 +500,6 @@ impl NsVerify {
                     Err(now) => cur = now,
                 }
             }
-            taken.push((w, mask));
         }
         true
     }
@@ -565,19 +582,39 @@ impl NsVerify {
     }
 }
 
+/// The LBA ranges of one command: one range without allocating (read, write ...), or a list
+/// (DSM, Copy).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ranges {
+    /// A single range.
+    One(LbaRange),
+    /// Several ranges.
+    Many(Vec<LbaRange>),
+}
+
+impl std::ops::Deref for Ranges {
+    type Target = [LbaRange];
+    fn deref(&self) -> &[LbaRange] {
+        match self {
+            Ranges::One(r) => std::slice::from_ref(r),
+            Ranges::Many(v) => v,
+        }
+    }
+}
+
 /// The LBA ranges an IO command locks, from its SQE (and for DSM/Copy, its range list).
-pub fn command_ranges(sqe: &Sqe, range_list: Option<&[u8]>) -> Vec<LbaRange> {
-    match sqe.opc() {
+pub fn command_ranges(sqe: &Sqe, range_list: Option<&[u8]>) -> Ranges {
+    Ranges::Many(match sqe.opc() {
         nvm::READ
         | nvm::WRITE
         | nvm::COMPARE
         | nvm::WRITE_UNCORRECTABLE
         | nvm::WRITE_ZEROES
         | nvm::VERIFY => {
-            vec![LbaRange {
+            return Ranges::One(LbaRange {
                 slba: sqe.slba(),
                 nlb: sqe.nlb() as u64,
-            }]
+            })
         }
         nvm::DSM => {
             let n = (sqe.cdw10 & 0xff) as usize + 1;
@@ -610,7 +647,7 @@ pub fn command_ranges(sqe: &Sqe, range_list: Option<&[u8]>) -> Vec<LbaRange> {
             v
         }
         _ => Vec::new(),
-    }
+    })
 }
 
 /// Keeps the table true after a successful IO command: writes record digests (from `data`),

@@ -108,3 +108,72 @@ fn every_bit_flip_is_caught_with_its_lba() {
         assert_eq!(f[0].lba, lba);
     }
 }
+
+#[test]
+fn a_refused_command_leaves_no_lba_locked() {
+    let (ctrl, ns) = setup();
+    let qp = Qpair::new(
+        &ctrl,
+        QpairConfig {
+            depth: 4,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let ss = ns.sector_size();
+    let big = (3 << 20) / ss;
+    let b = Buffer::new(nvme_pci::dma_alloc(big * ss).unwrap(), big * ss, "b", 0, 0).unwrap();
+    let e = ns
+        .write(&qp, &b, 0, big as u32, 0, 0, 0, 0, None)
+        .unwrap_err();
+    assert!(e.to_string().starts_with("buf:"), "{e}");
+    // Fill the queue (3 slots), then one more is refused as full.
+    for i in 0..3 {
+        ns.read(&qp, &b, 100 + i, 1, 0, 0, 0, 0, None).unwrap();
+    }
+    assert!(ns
+        .read(&qp, &b, 0, 1, 0, 0, 0, 0, None)
+        .unwrap_err()
+        .to_string()
+        .contains("full"));
+    qp.waitdone(3, &mut |_| Ok(())).unwrap();
+    // LBA 0 is free: this write enters the queue at once.
+    assert!(ns.write(&qp, &b, 0, 8, 0, 0, 0, 0, None).unwrap().is_some());
+    qp.waitdone(1, &mut |c| {
+        assert!(c.cqe.status().is_success());
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_batch_is_submitted_under_one_lock_and_verified_like_single_commands() {
+    let (ctrl, ns) = setup();
+    let qp = Qpair::new(
+        &ctrl,
+        QpairConfig {
+            depth: 64,
+            lazy_doorbell: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let ss = ns.sector_size();
+    let w = Buffer::new(nvme_pci::dma_alloc(ss).unwrap(), ss, "w", 100, 0xbeef).unwrap();
+    let cmds = (0..32u64).map(|lba| {
+        let (sqe, d) = ns
+            .rw_command(nvme_spec::cmd::nvm::WRITE, &w, lba, 1, 0, 0, 0, 0)
+            .unwrap();
+        (sqe, Some(d), Some(lba as u32))
+    });
+    // Not stamped (stamp = false): all 32 LBAs receive the same data from the one buffer.
+    assert_eq!(qp.submit_batch(cmds, false).unwrap(), 32);
+    let mut seen = 0;
+    qp.waitdone(32, &mut |c| {
+        assert!(c.cqe.status().is_success());
+        seen += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, 32);
+}
