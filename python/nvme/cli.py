@@ -4,15 +4,19 @@
     pynvme setup [--pciaddr=BDF] [--memsize=MB]
     pynvme reset [--pciaddr=BDF]
 
-`list` reads /sys/bus/pci/devices and needs no privileges. `setup` (hand a real device to the
-user-space driver, reserve DMA memory) and `reset` (give it back to the kernel's nvme driver)
-are not implemented yet: the simulated SSD, which needs neither, is the only device so far.
+`list` reads /sys/bus/pci/devices and needs no privileges. `setup` (root) binds NVMe functions
+to vfio-pci when the kernel runs an IOMMU, else to uio_pci_generic with `--memsize` MB of 2 MiB
+hugepages; it refuses a device that is mounted, used as swap, held by LVM/RAID or that carries
+the running system, unless `--force`. `reset` (root) gives them back to the kernel's nvme driver.
+The simulated SSD needs neither.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,15 +93,243 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_not_implemented(args: argparse.Namespace) -> int:
-    """Refuse `setup` / `reset` clearly until real devices are supported."""
-    target = args.pciaddr or "all NVMe functions"
-    print(
-        f"pynvme {args.command}: not implemented yet for real devices ({target}); "
-        "the simulated SSD (--pciaddr= or sim://...) needs no setup",
-        file=sys.stderr,
+# --------------------------------------------------------------------------------------------
+# setup / reset
+
+#: Drivers that hand a function to the user-space driver.
+TEST_DRIVERS = ("vfio-pci", "uio_pci_generic")
+#: Where Linux lists PCI drivers.
+SYSFS_PCI_DRIVERS = Path("/sys/bus/pci/drivers")
+#: 2 MiB hugepages: reserved here, counted in MB by `--memsize`.
+HUGEPAGES = Path("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")
+
+
+class SetupError(Exception):
+    """A refusal or failure of `setup` / `reset`, with what to do about it."""
+
+
+def normalize_bdf(addr: str) -> str | None:
+    """`01:00.0` or `0000:01:00.0` in canonical form, or None if it is not a PCI address."""
+    m = re.fullmatch(
+        r"(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])", addr
     )
-    return 2
+    if not m or int(m.group(3), 16) > 0x1F:
+        return None
+    domain = int(m.group(1) or "0", 16)
+    return f"{domain:04x}:{int(m.group(2), 16):02x}:{int(m.group(3), 16):02x}.{m.group(4)}"
+
+
+def block_devices(bdf: str, root: Path = SYSFS_PCI_DEVICES) -> list[str]:
+    """Names of the block devices (namespaces) of the NVMe function, e.g. ['nvme0n1']."""
+    names: set[str] = set()
+    for ctrl in sorted((root / bdf / "nvme").glob("nvme*")):
+        for ns in ctrl.glob(ctrl.name + "*n*"):
+            # A multipath path node nvme0c0n1 belongs to the block device nvme0n1.
+            names.add(re.sub(r"c\d+n", "n", ns.name))
+    return sorted(names)
+
+
+def in_use(
+    devices: list[str], mounts: str, swaps: str, holders: dict[str, list[str]]
+) -> str | None:
+    """Why the block devices of a function may not be taken from the kernel, or None.
+
+    `mounts` and `swaps` are the texts of /proc/mounts and /proc/swaps, `holders` the entries of
+    /sys/block/<dev>/holders (LVM, md, dm-crypt).
+    """
+    for dev in devices:
+        pattern = re.compile(rf"^/dev/{re.escape(dev)}(p\d+)?$")
+        for line in mounts.splitlines():
+            fields = line.split()
+            if len(fields) >= 2 and pattern.match(fields[0]):
+                where = fields[1]
+                if where == "/":
+                    return f"/dev/{dev} carries the running system (mounted on /)"
+                return f"{fields[0]} is mounted on {where}"
+        for line in swaps.splitlines()[1:]:
+            fields = line.split()
+            if fields and pattern.match(fields[0]):
+                return f"{fields[0]} is in use as swap"
+        if holders.get(dev):
+            return f"/dev/{dev} is held by {', '.join(holders[dev])} (LVM, RAID or dm-crypt)"
+    return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _holders(devices: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for dev in devices:
+        block = Path("/sys/block") / dev
+        names = [h.name for h in (block / "holders").glob("*")]
+        for part in block.glob(dev + "p*"):
+            names += [h.name for h in (part / "holders").glob("*")]
+        found[dev] = names
+    return found
+
+
+def refusal(bdf: str, root: Path = SYSFS_PCI_DEVICES) -> str | None:
+    """Why `setup` must not take this function from the running system (None: it may)."""
+    devices = block_devices(bdf, root)
+    return in_use(
+        devices, _read(Path("/proc/mounts")), _read(Path("/proc/swaps")), _holders(devices)
+    )
+
+
+def iommu_enabled(root: Path = SYSFS_PCI_DEVICES) -> bool:
+    """Whether the kernel runs an IOMMU (it then puts devices into IOMMU groups)."""
+    groups = root.parent.parent.parent / "kernel" / "iommu_groups"
+    try:
+        return any(groups.iterdir())
+    except OSError:
+        return False
+
+
+def choose_driver(function: PciFunction, iommu: bool) -> str:
+    """vfio-pci behind an IOMMU, else uio_pci_generic."""
+    return "vfio-pci" if iommu and function.iommu_group else "uio_pci_generic"
+
+
+def _write(path: Path, value: str) -> None:
+    try:
+        path.write_text(value)
+    except OSError as e:
+        raise SetupError(f"cannot write {value.strip()!r} to {path}: {e.strerror or e}") from e
+
+
+def _modprobe(module: str) -> None:
+    if (Path("/sys/module") / module.replace("-", "_")).exists():
+        return
+    try:
+        subprocess.run(["modprobe", module], check=True, capture_output=True, text=True)
+    except FileNotFoundError as e:
+        raise SetupError(f"cannot load kernel module {module}: modprobe not found") from e
+    except subprocess.CalledProcessError as e:
+        raise SetupError(f"cannot load kernel module {module}: {e.stderr.strip()}") from e
+
+
+def bind(bdf: str, driver: str, root: Path = SYSFS_PCI_DEVICES) -> None:
+    """Bind the function to `driver` (through driver_override) and check that it took it."""
+    dev = root / bdf
+    current = _link_name(dev / "driver")
+    if current == driver:
+        return
+    if current:
+        _write(dev / "driver" / "unbind", bdf)
+    _write(dev / "driver_override", driver)
+    try:
+        (root.parent / "drivers_probe").write_text(bdf)
+    except OSError:
+        pass
+    now = _link_name(dev / "driver")
+    if now != driver:
+        raise SetupError(f"{bdf}: {driver} did not take the function (driver now: {now or 'none'})")
+
+
+def reserve_hugepages(memsize_mb: int, path: Path = HUGEPAGES) -> int:
+    """Reserve at least `memsize_mb` MB of 2 MiB hugepages; return the number granted."""
+    want = max(1, (memsize_mb + 1) // 2)
+    have = int(_read(path).strip() or 0)
+    if have < want:
+        _write(path, str(want))
+        have = int(_read(path).strip() or 0)
+    if have == 0:
+        raise SetupError(
+            "no hugepages could be reserved (memory too fragmented? reserve them at boot with "
+            "hugepages=N on the kernel command line)"
+        )
+    if have < want:
+        print(
+            f"warning: only {have} of {want} hugepages (2 MiB) could be reserved", file=sys.stderr
+        )
+    return have
+
+
+def _selected(pciaddr: str, root: Path) -> list[PciFunction]:
+    functions = nvme_functions(root)
+    if not pciaddr:
+        return functions
+    bdf = normalize_bdf(pciaddr)
+    if bdf is None:
+        raise SetupError(f"{pciaddr!r} is not a PCI address like 0000:01:00.0")
+    chosen = [f for f in functions if f.bdf == bdf]
+    if not chosen:
+        raise SetupError(f"{bdf} is not an NVMe function on this machine (see `pynvme list`)")
+    return chosen
+
+
+def _need_root(command: str) -> None:
+    if os.geteuid() != 0:
+        raise SetupError(f"pynvme {command} must run as root (sudo make {command} ...)")
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Hand NVMe functions to the user-space driver: vfio-pci, or uio_pci_generic + hugepages."""
+    root = Path(args.sysfs)
+    try:
+        _need_root("setup")
+        functions = _selected(args.pciaddr, root)
+        if not functions:
+            raise SetupError("no NVMe function found on this machine")
+        iommu = iommu_enabled(root)
+        done = 0
+        for function in functions:
+            why = refusal(function.bdf, root)
+            if why and not args.force:
+                print(
+                    f"{function.bdf}: not taken: {why} (unmount it first, or --force)",
+                    file=sys.stderr,
+                )
+                continue
+            driver = choose_driver(function, iommu)
+            _modprobe(driver)
+            if driver == "uio_pci_generic":
+                granted = reserve_hugepages(args.memsize)
+                print(f"hugepages: {granted} x 2 MiB reserved (no IOMMU: uio_pci_generic)")
+            bind(function.bdf, driver, root)
+            print(f"{function.bdf}: bound to {driver}")
+            done += 1
+        if done == 0:
+            raise SetupError("no NVMe function was set up")
+    except SetupError as e:
+        print(f"pynvme setup: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    """Give NVMe functions bound for testing back to the kernel's nvme driver."""
+    root = Path(args.sysfs)
+    try:
+        _need_root("reset")
+        functions = [f for f in _selected(args.pciaddr, root) if f.driver in TEST_DRIVERS]
+        _modprobe("nvme")
+        for function in functions:
+            dev = root / function.bdf
+            _write(dev / "driver" / "unbind", function.bdf)
+            _write(dev / "driver_override", "\n")
+            try:
+                (root.parent / "drivers_probe").write_text(function.bdf)
+            except OSError:
+                pass
+            now = _link_name(dev / "driver")
+            print(f"{function.bdf}: bound to {now or 'no driver'}")
+        if not functions:
+            print("no NVMe function is bound for testing")
+    except SetupError as e:
+        print(f"pynvme reset: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def bound_for_testing(root: Path = SYSFS_PCI_DEVICES) -> list[PciFunction]:
+    """The NVMe functions bound to vfio-pci or uio_pci_generic."""
+    return [f for f in nvme_functions(root) if f.driver in TEST_DRIVERS]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,17 +344,23 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=cmd_list)
 
     setup = commands.add_parser(
-        "setup", help="hand NVMe devices to the user-space driver (not implemented yet)"
+        "setup",
+        help="hand NVMe devices to the user-space driver (vfio-pci, or uio_pci_generic)",
     )
     setup.add_argument("--pciaddr", default="", help="one device (default: all)")
-    setup.add_argument("--memsize", type=int, default=10000, help="DMA memory to reserve, MB")
-    setup.set_defaults(func=cmd_not_implemented)
-
-    reset = commands.add_parser(
-        "reset", help="give NVMe devices back to the kernel's nvme driver (not implemented yet)"
+    setup.add_argument(
+        "--memsize", type=int, default=10000, help="hugepages to reserve without an IOMMU, MB"
     )
+    setup.add_argument(
+        "--force", action="store_true", help="take a device even if it is mounted or in use"
+    )
+    setup.add_argument("--sysfs", default=str(SYSFS_PCI_DEVICES), help=argparse.SUPPRESS)
+    setup.set_defaults(func=cmd_setup)
+
+    reset = commands.add_parser("reset", help="give NVMe devices back to the kernel's nvme driver")
     reset.add_argument("--pciaddr", default="", help="one device (default: all)")
-    reset.set_defaults(func=cmd_not_implemented)
+    reset.add_argument("--sysfs", default=str(SYSFS_PCI_DEVICES), help=argparse.SUPPRESS)
+    reset.set_defaults(func=cmd_reset)
     return parser
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import inspect
 import logging
+import os
 import random
 import re
 import textwrap
@@ -38,6 +39,7 @@ from typing import Any, Callable
 import pytest
 
 import nvme
+from nvme import cli
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +143,35 @@ def device_tag(pciaddr: str) -> str:
 # configuration, markers, reports
 
 
+def default_device(pciaddr: str, root: Path | None = None) -> str:
+    """The device under test when `--pciaddr` is empty: the one NVMe function bound for testing.
+
+    With exactly one function bound to vfio-pci or uio_pci_generic (`pynvme setup`), it is the
+    default; otherwise (none, or several) the simulated SSD stays the default. `sim://` always
+    names the simulated SSD.
+    """
+    if pciaddr:
+        return pciaddr
+    bound = cli.bound_for_testing(root or cli.SYSFS_PCI_DEVICES)
+    return bound[0].bdf if len(bound) == 1 else ""
+
+
+def _choose_device(config: pytest.Config) -> None:
+    """Fill in the default device and, for a uio device, make DMA memory come from hugepages."""
+    if not hasattr(config.option, "pciaddr"):
+        return
+    config.option.pciaddr = default_device(config.option.pciaddr or "")
+    if not is_simulator(config.option.pciaddr):
+        bdf = cli.normalize_bdf(config.option.pciaddr)
+        driver = cli._link_name(cli.SYSFS_PCI_DEVICES / (bdf or "-") / "driver")
+        if driver == "uio_pci_generic":
+            # Without an IOMMU, buffers made before the device is opened must be hugepages too.
+            os.environ.setdefault("PYNVME_DMA_MEMORY", "hugepage")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers and, unless disabled, the results log of this run."""
+    _choose_device(config)
     config.addinivalue_line(
         "markers", "device: runs on any device, no simulator-only feature is needed"
     )
