@@ -209,6 +209,15 @@ impl Mapper {
         Ok(())
     }
 
+    /// A cursor that writes data to the mapped segments piece by piece, in order.
+    pub fn cursor(&self) -> ScatterCursor<'_> {
+        ScatterCursor {
+            segs: &self.segs,
+            seg: 0,
+            off: 0,
+        }
+    }
+
     /// Fills `data` from the mapped segments.
     pub fn gather(&self, bus: &Bus, mut data: &mut [u8]) -> Result<(), Status> {
         for &(addr, len) in &self.segs {
@@ -219,6 +228,37 @@ impl Mapper {
                     .map_err(|_| st(sc::DATA_TRANSFER_ERROR))?;
             }
             data = rest;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a transfer to its segments in pieces, as they come from storage (see
+/// [`Mapper::cursor`]): no staging copy of the whole transfer.
+pub struct ScatterCursor<'a> {
+    segs: &'a [(u64, u32)],
+    seg: usize,
+    off: usize,
+}
+
+impl ScatterCursor<'_> {
+    /// Writes the next `data.len()` bytes of the transfer.
+    pub fn put(&mut self, bus: &Bus, mut data: &[u8]) -> Result<(), Status> {
+        while !data.is_empty() {
+            let Some(&(addr, len)) = self.segs.get(self.seg) else {
+                return Ok(());
+            };
+            let n = (len as usize - self.off).min(data.len());
+            if addr != BIT_BUCKET {
+                bus.write(addr + self.off as u64, &data[..n])
+                    .map_err(|_| st(sc::DATA_TRANSFER_ERROR))?;
+            }
+            self.off += n;
+            if self.off == len as usize {
+                self.seg += 1;
+                self.off = 0;
+            }
+            data = &data[n..];
         }
         Ok(())
     }

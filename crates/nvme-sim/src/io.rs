@@ -204,6 +204,19 @@ impl Controller {
             self.st.smart.media_errors += 1;
             return Done::media(media::UNRECOVERED_READ_ERROR);
         }
+        if !stale && flip == 0 && ms == 0 {
+            // Straight from the store to host memory: no staging copy.
+            let mut cursor = self.map.cursor();
+            let bus = &self.bus;
+            match ns
+                .data
+                .visit(slba * bs, len, |piece| cursor.put(bus, piece))
+            {
+                Ok(true) => return Done::ok(),
+                Ok(false) => {}
+                Err(s) => return Done::err(s),
+            }
+        }
         ns.data.read(slba * bs, data);
         if stale && !ns.history.is_empty() {
             for i in 0..nlb {

@@ -101,6 +101,35 @@ impl Sparse {
         }
     }
 
+    /// Hands the `len` bytes at `pos` to `f` as slices of the storage itself (the cache, the
+    /// memory chunks, or zeroes for what was never written), in order, without copying them.
+    /// Returns false, calling nothing, for a file-backed store: the caller reads instead.
+    pub fn visit<E>(
+        &self,
+        mut pos: u64,
+        mut len: usize,
+        mut f: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        static ZERO: [u8; CHUNK as usize] = [0; CHUNK as usize];
+        let Backend::Memory(m) = &self.backend else {
+            return Ok(false);
+        };
+        while len > 0 {
+            let c = pos / CHUNK;
+            let off = (pos % CHUNK) as usize;
+            let n = len.min(CHUNK as usize - off);
+            let chunk: &[u8] = match self.cache.get(&c) {
+                Some(Some(d)) => d,
+                Some(None) => &ZERO,
+                None => m.get(&c).map_or(&ZERO[..], |d| d),
+            };
+            f(&chunk[off..off + n])?;
+            len -= n;
+            pos += n as u64;
+        }
+        Ok(true)
+    }
+
     /// Reads `out.len()` bytes at byte offset `pos`.
     pub fn read(&self, mut pos: u64, mut out: &mut [u8]) {
         while !out.is_empty() {
