@@ -96,6 +96,8 @@ def stub_params(fn: ast.FunctionDef) -> list[Param]:
     defaults: list[Any] = [NO_DEFAULT] * (len(positional) - len(a.defaults))
     defaults += [_literal(d) for d in a.defaults]
     params = [Param(p.arg, d) for p, d in zip(positional, defaults)]
+    if a.vararg is not None:
+        params.append(Param(a.vararg.arg, NO_DEFAULT))
     params += [
         Param(p.arg, _literal(d), keyword_only=True) for p, d in zip(a.kwonlyargs, a.kw_defaults)
     ]
@@ -298,6 +300,19 @@ def test_final_classes_are_the_runtime_ones(native_stub):
     assert not problems, "\n".join(problems)
 
 
+def stub_member(stub: Stub, name: str, attr: str) -> Member | None:
+    """`attr` of stub class `name` or, as at runtime, of its bases declared in the same stub."""
+    stub_cls = stub.classes.get(name)
+    if stub_cls is None:
+        return None
+    if attr in stub_cls.members:
+        return stub_cls.members[attr]
+    for base in stub_cls.bases:
+        if base != name and (m := stub_member(stub, base, attr)) is not None:
+            return m
+    return None
+
+
 def test_every_runtime_member_is_declared(native_stub):
     problems = []
     for name, cls in public_classes().items():
@@ -307,7 +322,7 @@ def test_every_runtime_member_is_declared(native_stub):
         for attr, value in own_members(cls).items():
             if attr.startswith("_"):
                 continue
-            member = stub_cls.members.get(attr)
+            member = stub_member(native_stub, name, attr)
             if member is None:
                 problems.append(f"{name}.{attr} is not declared")
             elif is_property(value) and not (member.is_property or member.is_attribute):
@@ -350,7 +365,7 @@ def test_unhashable_classes_are_declared_so(native_stub):
         stub_cls = native_stub.classes.get(name)
         if stub_cls is None or issubclass(cls, BaseException):
             continue
-        if cls.__hash__ is None and "__hash__" not in stub_cls.members:
+        if cls.__hash__ is None and stub_member(native_stub, name, "__hash__") is None:
             problems.append(f"{name} is unhashable: declare `__hash__: ClassVar[None]`")
     assert not problems, "\n".join(problems)
 
@@ -370,7 +385,7 @@ def test_signatures_match(native_stub):
             checked += 1
         for attr, value in own_members(cls).items():
             params = runtime_params(value) if callable(value) else None
-            member = stub_cls.members.get(attr)
+            member = stub_member(native_stub, name, attr)
             if params is None or member is None or not member.functions:
                 continue
             if attr.startswith("__"):
@@ -427,8 +442,21 @@ def instances():
         "CQE": native.CQE(),
         "Simulator": pcie.sim,
         "IdentifyData": nvme0.id_ctrl(),
+        "PRP": native.PRP(),
+        "PRPList": native.PRPList(),
+        "SGL": native.SGL(512),
+        "DataBlockSGL": native.DataBlockSGL(512),
+        "BitBucketSGL": native.BitBucketSGL(512),
+        "SegmentSGL": native.SegmentSGL(32),
+        "LastSegmentSGL": native.LastSegmentSGL(16),
     }
+    sqe = native.SQE(2, 1)
+    sqe.sgl = objects["DataBlockSGL"]
+    cq = native.IOCQ(nvme0, 2, 4, native.PRP())
+    objects |= {"SQE": sqe, "IOCQ": cq, "IOSQ": native.IOSQ(nvme0, 2, 4, native.PRP(), cq=cq)}
     yield objects
+    objects["IOSQ"].delete()
+    cq.delete()
     ns.close()
     qpair.delete()
     pcie.close()
@@ -446,7 +474,7 @@ def test_settable_properties_match(native_stub, instances):
             for attr, value in own_members(cls).items()
             if not attr.startswith("_")
             and is_property(value)
-            and (member := stub_cls.members.get(attr)) is not None
+            and (member := stub_member(native_stub, name, attr)) is not None
         }
         if not properties:
             continue

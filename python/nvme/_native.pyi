@@ -28,16 +28,24 @@ Conventions of the whole API:
 """
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import ClassVar, final, overload
 
 from typing_extensions import Self, TypeAlias
 
 __all__ = [
     "CQE",
+    "IOCQ",
+    "IOSQ",
+    "PRP",
+    "SGL",
+    "SQE",
+    "BitBucketSGL",
     "Buffer",
     "Controller",
+    "DataBlockSGL",
     "IdentifyData",
+    "LastSegmentSGL",
     "Namespace",
     "NamespaceCreationError",
     "NamespaceDeletionError",
@@ -45,10 +53,12 @@ __all__ = [
     "NvmeDeletionError",
     "NvmeEnumerateError",
     "NvmeShutdownStatusTimeoutError",
+    "PRPList",
     "Pcie",
     "Qpair",
     "QpairCreationError",
     "QpairDeletionError",
+    "SegmentSGL",
     "Simulator",
     "Subsystem",
     "__version__",
@@ -1383,3 +1393,421 @@ class IdentifyData:
     @property
     def raw(self) -> bytes:
         """The whole identify page (4096 bytes)."""
+
+# ---- metamode: queues, commands, PRP lists and SGLs built by the script ------------------------
+
+class PRP(Buffer):
+    """A Buffer for a data pointer or a queue: `PRP(length=4096, name="PRP", pvalue=0, ptype=0)`.
+
+    An `SQE`'s `prp1`/`prp2`, the metamode commands of `IOSQ` and the `prp1` of `IOCQ`/`IOSQ`
+    take it by its `phys_addr` (memory start + `offset`) and keep it alive.
+
+    Example: `buf = PRP(ptype=32, pvalue=0xffffffff); buf.offset = 0x10; buf.size -= 0x10`.
+    """
+
+    def __init__(
+        self, length: int = 4096, name: str = "PRP", pvalue: int = 0, ptype: int = 0
+    ) -> None:
+        """Allocate `length` bytes filled with a pattern (see `Buffer`)."""
+
+@final
+class PRPList(PRP):
+    """A PRP list page: `PRPList(length=4096, name="PRPList")`, length/8 entries (512).
+
+    `lst[i] = prp` writes the `phys_addr` of `prp` (a Buffer) into entry i, at bytes i*8 from the
+    start of the memory whatever the `offset`, and keeps it; `lst[i]` gives it back (None if
+    unset). A command's PRP2 (or a non-contiguous queue's PRP1) points at `phys_addr`, so an
+    `offset` makes the list start at entry offset/8. The last entry may hold another PRPList.
+
+    Example: `lst = PRPList(); lst[0] = PRP(); sqe.prp2 = lst`.
+    """
+
+    def __init__(self, length: int = 4096, name: str = "PRPList") -> None:
+        """Allocate an empty (zeroed) PRP list of `length` bytes."""
+    def __getitem__(self, index: int, /) -> Buffer | None:  # type: ignore[override]
+        """The Buffer in entry `index`, or None."""
+    def __setitem__(self, index: int, value: Buffer, /) -> None:  # type: ignore[override]
+        """Write the `phys_addr` of `value` into entry `index` (0..entry_count); a larger index
+        raises NvmeArgumentError."""
+    @property
+    def entry_count(self) -> int:
+        """Number of entries (length / 8)."""
+
+class SGL(Buffer):
+    """An SGL descriptor object, a Buffer: `SGL(length=4096, name="SGL", pvalue=0, ptype=0)` is a
+    data block of its own memory (`size` bytes from `offset`). The kinds are the subclasses
+    `DataBlockSGL`, `BitBucketSGL`, `SegmentSGL` and `LastSegmentSGL`; `SQE.sgl`, the `sgl` of
+    the `IOSQ` commands and segment entries take any of them.
+    """
+
+    def __init__(
+        self, length: int = 4096, name: str = "SGL", pvalue: int = 0, ptype: int = 0
+    ) -> None:
+        """Allocate `length` bytes filled with a pattern (see `Buffer`)."""
+    @property
+    def desc(self) -> int:
+        """The 16-byte SGL descriptor of this object, as a little-endian int."""
+
+@final
+class DataBlockSGL(SGL):
+    """An SGL Data Block: `DataBlockSGL(length=4096, name="DataBlockSGL", pvalue=0, ptype=0)`,
+    the memory the data of a command goes to or comes from.
+    """
+
+    def __init__(
+        self, length: int = 4096, name: str = "DataBlockSGL", pvalue: int = 0, ptype: int = 0
+    ) -> None:
+        """Allocate `length` bytes filled with a pattern (see `Buffer`)."""
+
+@final
+class BitBucketSGL(SGL):
+    """An SGL Bit Bucket: `BitBucketSGL(length=4096, name="BitBucketSGL")`: `size` bytes of a
+    read are discarded (the device must support bit buckets: Identify Controller SGLS bit 16).
+    """
+
+    def __init__(self, length: int = 4096, name: str = "BitBucketSGL") -> None:
+        """A bit bucket of `length` bytes."""
+
+@final
+class SegmentSGL(SGL):
+    """An SGL Segment: `SegmentSGL(length=4096, name="SegmentSGL")`, a list of length/16
+    descriptors.
+
+    `seg[i] = sgl` writes the descriptor of `sgl` into entry i and keeps it; a `SegmentSGL` or
+    `LastSegmentSGL` as the last entry chains the next segment.
+
+    Example: `seg = SegmentSGL(16 * 2); seg[0] = DataBlockSGL(512 * 6)`, then
+    `seg[1] = LastSegmentSGL(16)`.
+    """
+
+    def __init__(self, length: int = 4096, name: str = "SegmentSGL") -> None:
+        """An empty segment of `length` bytes (length/16 descriptors)."""
+    def __getitem__(self, index: int, /) -> SGL | None:  # type: ignore[override]
+        """The SGL object in entry `index`, or None."""
+    def __setitem__(self, index: int, value: SGL, /) -> None:  # type: ignore[override]
+        """Write the descriptor of `value` into entry `index` (0..length/16)."""
+
+@final
+class LastSegmentSGL(SGL):
+    """The last SGL Segment: `LastSegmentSGL(length=4096, name="LastSegmentSGL")`, like
+    `SegmentSGL`, but its descriptor tells the device that no segment follows.
+    """
+
+    def __init__(self, length: int = 4096, name: str = "LastSegmentSGL") -> None:
+        """An empty last segment of `length` bytes (length/16 descriptors)."""
+    def __getitem__(self, index: int, /) -> SGL | None:  # type: ignore[override]
+        """The SGL object in entry `index`, or None."""
+    def __setitem__(self, index: int, value: SGL, /) -> None:  # type: ignore[override]
+        """Write the descriptor of `value` into entry `index` (0..length/16)."""
+
+@final
+class SQE:
+    """A submission queue entry: `SQE(*dwords)`, 16 dwords (the missing ones 0), list-like.
+
+    `sqe[i]` reads and writes dword i, `len(sqe)` is 16, `SQE(*sqe)` copies it. `prp1`, `prp2` and
+    `mptr` take an int or a Buffer (its `phys_addr`; the SQE then keeps the Buffer alive), `sgl`
+    an SGL object (its descriptor goes into dwords 9:6 and PSDT becomes 1).
+
+    Example: `cmd = SQE(2, 1); cmd.cid = 0; cmd.prp1 = PRP(4096); cmd[12] = 0; sq[0] = cmd`.
+    """
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __init__(self, *dwords: int) -> None:
+        """An SQE from up to 16 dwords (dword 0: opcode, FUSE, PSDT, CID; dword 1: NSID ...)."""
+    def __len__(self) -> int:
+        """16: the number of dwords."""
+    def __getitem__(self, index: int, /) -> int:
+        """Dword `index` (0..15, or -16..-1)."""
+    def __setitem__(self, index: int, value: int, /) -> None:
+        """Set dword `index`."""
+    def __iter__(self) -> Iterator[int]:
+        """The 16 dwords."""
+    def __eq__(self, other: object, /) -> bool:
+        """True if `other` is an SQE (or a sequence of 16 ints) with the same dwords."""
+    @property
+    def opc(self) -> int:
+        """Opcode (bits 7:0 of dword 0)."""
+    @opc.setter
+    def opc(self, value: int) -> None: ...
+    @property
+    def opcode(self) -> int:
+        """Opcode, the same as `opc`."""
+    @opcode.setter
+    def opcode(self, value: int) -> None: ...
+    @property
+    def cid(self) -> int:
+        """Command identifier (bits 31:16 of dword 0)."""
+    @cid.setter
+    def cid(self, value: int) -> None: ...
+    @property
+    def nsid(self) -> int:
+        """Namespace identifier (dword 1)."""
+    @nsid.setter
+    def nsid(self, value: int) -> None: ...
+    @property
+    def prp1(self) -> int:
+        """PRP entry 1 (dwords 7:6); set it from an int or a Buffer."""
+    @prp1.setter
+    def prp1(self, value: int | Buffer) -> None: ...
+    @property
+    def prp2(self) -> int:
+        """PRP entry 2 or the address of a PRP list (dwords 9:8); set it from an int or a
+        Buffer/PRPList."""
+    @prp2.setter
+    def prp2(self, value: int | Buffer) -> None: ...
+    @property
+    def mptr(self) -> int:
+        """Metadata pointer (dwords 5:4); set it from an int or a Buffer."""
+    @mptr.setter
+    def mptr(self, value: int | Buffer) -> None: ...
+    @property
+    def sgl(self) -> SGL | None:
+        """The SGL object set as the data pointer, or None."""
+    @sgl.setter
+    def sgl(self, value: SGL) -> None: ...
+    @property
+    def slba(self) -> int:
+        """Starting LBA (dwords 11:10)."""
+    @slba.setter
+    def slba(self, value: int) -> None: ...
+    @property
+    def nlb(self) -> int:
+        """Number of logical blocks, 1-based (dword 12 bits 15:0 hold it 0-based)."""
+    @nlb.setter
+    def nlb(self, value: int) -> None: ...
+
+@final
+class IOCQ:
+    """An IO completion queue in memory the script gives (metamode):
+    `IOCQ(ctrlr, qid, qsize, prp1, iv=0, ien=False, pc=True)`.
+
+    Creating it sends Create I/O Completion Queue; a failing status is the warning "ERROR status:
+    SCT/SC", and the object then exists only on the host. The queue id is reserved, so no `Qpair`
+    takes it. `cq[i]` reads entry i as a `CQE` (phase tag first), `cq.head = n` writes the head
+    doorbell with any value, `wait_pbit()` and `waitdone()` wait for completions.
+
+    Example: `cq = IOCQ(nvme0, 1, 10, PRP(10*16)); ...; cq.wait_pbit(cq.head, 1); cq.head = 1`.
+    """
+
+    def __init__(
+        self,
+        ctrlr: Controller,
+        qid: int,
+        qsize: int,
+        prp1: Buffer,
+        iv: int = 0,
+        ien: bool = False,
+        pc: bool = True,
+    ) -> None:
+        """Create the queue on the device.
+
+        Args:
+            ctrlr: the controller.
+            qid: queue id (any 16-bit value: the device judges it).
+            qsize: number of entries, 1-based (1..=65536; the device judges it).
+            prp1: the queue's memory: a Buffer (PRP), physically contiguous, or a PRPList of
+                pages for a non-contiguous queue (with `pc=False`).
+            iv: interrupt vector.
+            ien: interrupts enabled.
+            pc: physically contiguous.
+
+        Raises:
+            QpairCreationError: `qid` is used by a `Qpair` of this controller.
+            NvmeArgumentError: `qsize` is 0 or above 65536, `prp1` is not a Buffer.
+        """
+    def __len__(self) -> int:
+        """`qsize`."""
+    def __getitem__(self, index: int, /) -> CQE:
+        """Entry `index` (0..qsize) as it is in memory; IndexError beyond the queue."""
+    @property
+    def id(self) -> int:
+        """Queue identifier."""
+    @property
+    def qid(self) -> int:
+        """Queue identifier, the same as `id`."""
+    @property
+    def qsize(self) -> int:
+        """Number of entries."""
+    @property
+    def prp1(self) -> Buffer:
+        """The memory given as `prp1`."""
+    @property
+    def head(self) -> int:
+        """The head doorbell value last written. Writing it rings the CQ head doorbell with any
+        value; a value beyond the queue waits up to 0.5 s for the asynchronous event the device
+        raises, so its warning "AER notification is triggered: 0x10100" comes from the write."""
+    @head.setter
+    def head(self, value: int) -> None: ...
+    @property
+    def rpointer(self) -> int:
+        """The next entry `waitdone()` reads (back to 0 after the last entry)."""
+    def wait_pbit(self, index: int, expected: int, timeout: float = 10.0) -> bool:
+        """Wait until the phase tag of entry `index` is `expected` (0 or 1).
+
+        Args:
+            index: the entry (0..qsize).
+            expected: the phase tag to wait for.
+            timeout: seconds to wait at most.
+
+        Returns:
+            True when the phase tag is `expected`, False if `timeout` passed first.
+        """
+    def waitdone(self, expected: int = 1, timeout: float = 10.0) -> None:
+        """Wait for `expected` new completions from `rpointer` on, advancing it.
+
+        The `cb` given to the IOSQ command that completed is called with the `CQE`, and an error
+        status warns "ERROR status: SCT/SC". The head doorbell stays the script's to write:
+        `cq.head = cq.rpointer`.
+
+        Raises:
+            TimeoutError: fewer than `expected` completions arrived within `timeout` seconds.
+        """
+    def delete(self, qid: int | None = None) -> None:
+        """Send Delete I/O Completion Queue for this queue, or for `qid` (to test the device);
+        a failing status is a warning."""
+
+@final
+class IOSQ:
+    """An IO submission queue in memory the script gives (metamode):
+    `IOSQ(ctrlr, qid, qsize, prp1, cqid=None, pc=True, qprio=0, nvmsetid=0, cq=None)`.
+
+    Creating it sends Create I/O Submission Queue bound to CQ `cq.id` (or `cqid`, or `qid`); a
+    failing status is a warning. `sq[i] = sqe` writes an `SQE` (or 16 ints) into slot i and keeps
+    its Buffers alive, `sq.tail = n` writes the tail doorbell with any value. `read()`, `write()`,
+    `flush()` and `send_cmd()` fill the slot at `wpointer` and advance it; ringing stays the
+    script's: `sq.tail = sq.wpointer`.
+
+    Example: `sq = IOSQ(nvme0, 1, 10, PRP(10*64), cq=cq)`, then
+    `sq.read(0, 1, 0, 1, prp1=PRP()); sq.tail = 1`.
+    """
+
+    def __init__(
+        self,
+        ctrlr: Controller,
+        qid: int,
+        qsize: int,
+        prp1: Buffer,
+        cqid: int | None = None,
+        pc: bool = True,
+        qprio: int = 0,
+        nvmsetid: int = 0,
+        cq: IOCQ | None = None,
+    ) -> None:
+        """Create the queue on the device.
+
+        Args:
+            ctrlr: the controller.
+            qid: queue id (any 16-bit value: the device judges it).
+            qsize: number of entries, 1-based (1..=65536).
+            prp1: the queue's memory: a Buffer (PRP), or a PRPList of pages (with `pc=False`).
+            cqid: the CQ id (pynvme's way; `cq` is preferred).
+            pc: physically contiguous.
+            qprio: priority class for weighted round robin, 0..=3.
+            nvmsetid: NVM set identifier.
+            cq: the IOCQ its completions go to; its `waitdone()` then calls the commands' `cb`.
+
+        Raises:
+            QpairCreationError: `qid` is used by a `Qpair` of this controller.
+            NvmeArgumentError: a bad `qsize` or `qprio`, or `cqid` differs from `cq.id`.
+        """
+    def __len__(self) -> int:
+        """`qsize`."""
+    def __getitem__(self, index: int, /) -> SQE:
+        """The SQE in slot `index` as it is in memory."""
+    def __setitem__(self, index: int, value: SQE | Iterable[int], /) -> None:
+        """Write an SQE (or 16 dwords) into slot `index`."""
+    @property
+    def id(self) -> int:
+        """Queue identifier."""
+    @property
+    def qid(self) -> int:
+        """Queue identifier, the same as `id`."""
+    @property
+    def qsize(self) -> int:
+        """Number of entries."""
+    @property
+    def cqid(self) -> int:
+        """The id of the CQ this SQ posts to."""
+    @property
+    def cq(self) -> IOCQ | None:
+        """The IOCQ given at creation, or None."""
+    @property
+    def prp1(self) -> Buffer:
+        """The memory given as `prp1`."""
+    @property
+    def tail(self) -> int:
+        """The tail doorbell value last written. Writing it rings the SQ tail doorbell with any
+        value; a value beyond the queue waits up to 0.5 s for the asynchronous event the device
+        raises, so its warning "AER notification is triggered: 0x10100" comes from the write."""
+    @tail.setter
+    def tail(self, value: int) -> None: ...
+    @property
+    def wpointer(self) -> int:
+        """The slot `read()`, `write()`, `flush()` and `send_cmd()` fill next."""
+    @wpointer.setter
+    def wpointer(self, value: int) -> None: ...
+    def read(
+        self,
+        cid: int,
+        nsid: int,
+        lba: int,
+        lba_count: int = 1,
+        mptr: int | Buffer | None = None,
+        prp1: int | Buffer | None = None,
+        prp2: int | Buffer | None = None,
+        sgl: SGL | None = None,
+        cb: _Callback | None = None,
+    ) -> None:
+        """Fill the next slot with a Read of `lba_count` blocks (1-based) at `lba`.
+
+        Args:
+            cid: the command identifier, any (duplicates on purpose are allowed).
+            nsid: namespace id.
+            lba: starting LBA.
+            lba_count: number of blocks, 1..=65536.
+            mptr: metadata pointer: an int or a Buffer.
+            prp1: PRP entry 1: an int or a Buffer.
+            prp2: PRP entry 2 or a PRP list: an int or a Buffer/PRPList.
+            sgl: an SGL object instead of PRPs (PSDT 1).
+            cb: called by the IOCQ's `waitdone()` with the completion.
+        """
+    def write(
+        self,
+        cid: int,
+        nsid: int,
+        lba: int,
+        lba_count: int = 1,
+        mptr: int | Buffer | None = None,
+        prp1: int | Buffer | None = None,
+        prp2: int | Buffer | None = None,
+        sgl: SGL | None = None,
+        cb: _Callback | None = None,
+    ) -> None:
+        """Fill the next slot with a Write; the arguments are those of `read()`."""
+    def flush(self, cid: int, nsid: int, cb: _Callback | None = None) -> None:
+        """Fill the next slot with a Flush."""
+    def send_cmd(
+        self,
+        opcode: int,
+        cid: int,
+        nsid: int,
+        mptr: int | Buffer | None = None,
+        prp1: int | Buffer | None = None,
+        prp2: int | Buffer | None = None,
+        sgl: SGL | None = None,
+        psdt: int = 0,
+        cdw10: int = 0,
+        cdw11: int = 0,
+        cdw12: int = 0,
+        cdw13: int = 0,
+        cdw14: int = 0,
+        cdw15: int = 0,
+        cdw02: int = 0,
+        cdw03: int = 0,
+        cb: _Callback | None = None,
+    ) -> None:
+        """Fill the next slot with any IO command: `opcode` (bits 7:0 of dword 0), `cid`, the
+        data pointer as in `read()`, `psdt` (1 by itself when `sgl` is given) and dwords."""
+    def delete(self, qid: int | None = None) -> None:
+        """Send Delete I/O Submission Queue for this queue, or for `qid`; a failing status is a
+        warning."""
