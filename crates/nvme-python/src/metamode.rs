@@ -8,9 +8,7 @@ use crate::buffer::PyBuffer;
 use crate::controller::PyController;
 use crate::cqe::{deliver, finish, warn, Ctx, PyCqe};
 use crate::errors::{bad_arg, IntoPy};
-use nvme_driver::metamode::{
-    self, Chunk, DataPointer, IoCq, IoSq, QueueMemory, SglKind, SqConfig,
-};
+use nvme_driver::metamode::{self, Chunk, DataPointer, IoCq, IoSq, QueueMemory, SglKind, SqConfig};
 use nvme_driver::{completion_warnings, Buffer};
 use nvme_pci::DmaMemory;
 use nvme_spec::sgl::SglDescriptor;
@@ -43,11 +41,7 @@ fn new_buffer(length: usize, name: &str, pvalue: u64, ptype: u32) -> PyResult<Py
 
 /// The bus address an argument names: an int as is, a Buffer (PRP, PRPList, SGL ...) by its
 /// `phys_addr`, whose memory then goes into `keep`.
-fn address(
-    arg: &'static str,
-    v: &Bound<'_, PyAny>,
-    keep: &mut Vec<DmaMemory>,
-) -> PyResult<u64> {
+fn address(arg: &'static str, v: &Bound<'_, PyAny>, keep: &mut Vec<DmaMemory>) -> PyResult<u64> {
     if let Ok(b) = v.downcast::<PyBuffer>() {
         collect_memory(v, keep);
         return Ok(b.borrow().inner.phys_addr());
@@ -67,9 +61,19 @@ fn collect_memory(v: &Bound<'_, PyAny>, keep: &mut Vec<DmaMemory>) {
     }
     keep.push(mem);
     let children: Vec<PyObject> = if let Ok(l) = v.downcast::<PyPrpList>() {
-        l.borrow().entries.iter().flatten().map(|o| o.clone_ref(v.py())).collect()
+        l.borrow()
+            .entries
+            .iter()
+            .flatten()
+            .map(|o| o.clone_ref(v.py()))
+            .collect()
     } else if let Ok(s) = v.downcast::<PySgl>() {
-        s.borrow().items.iter().flatten().map(|o| o.clone_ref(v.py())).collect()
+        s.borrow()
+            .items
+            .iter()
+            .flatten()
+            .map(|o| o.clone_ref(v.py()))
+            .collect()
     } else {
         Vec::new()
     };
@@ -181,11 +185,7 @@ impl PyPrpList {
             }))
     }
 
-    fn __setitem__(
-        slf: &Bound<'_, Self>,
-        index: usize,
-        value: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
+    fn __setitem__(slf: &Bound<'_, Self>, index: usize, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let addr = value
             .downcast::<PyBuffer>()
             .map_err(|_| bad_arg("value", "a PRP list entry is a Buffer (PRP or PRPList)"))?
@@ -718,10 +718,14 @@ impl PyIocq {
     fn wait_pbit(&self, py: Python<'_>, index: u32, expected: u32, timeout: f64) -> PyResult<bool> {
         let t = secs("timeout", timeout)?;
         if expected > 1 {
-            return Err(bad_arg("expected", format!("{expected} is not a phase tag 0 or 1")));
+            return Err(bad_arg(
+                "expected",
+                format!("{expected} is not a phase tag 0 or 1"),
+            ));
         }
         let cq = self.cq.clone();
-        py.allow_threads(|| cq.wait_pbit(index, expected == 1, t)).py()
+        py.allow_threads(|| cq.wait_pbit(index, expected == 1, t))
+            .py()
     }
 
     /// Waits for `expected` completions from `rpointer` on (advancing it), up to `timeout`
@@ -884,9 +888,9 @@ impl PyIosq {
             let d: Vec<u32> = sqe
                 .extract()
                 .map_err(|_| PyTypeError::new_err("an SQE, or a sequence of 16 dwords"))?;
-            let d: [u32; 16] = d
-                .try_into()
-                .map_err(|v: Vec<u32>| bad_arg("sqe", format!("{} dwords: an SQE has 16", v.len())))?;
+            let d: [u32; 16] = d.try_into().map_err(|v: Vec<u32>| {
+                bad_arg("sqe", format!("{} dwords: an SQE has 16", v.len()))
+            })?;
             (Sqe::from_dwords(&d), Vec::new())
         };
         self.sq.set_entry(index, &s, keep).py()
@@ -975,8 +979,8 @@ impl PyIosq {
         let mut keep = Vec::new();
         let dptr = dptr_args(prp1, prp2, sgl, &mut keep)?;
         let mptr = mptr.map(|m| address("mptr", m, &mut keep)).transpose()?;
-        let sqe = metamode::rw_command(false, cid, nsid, lba, lba_count, dptr, mptr.unwrap_or(0))
-            .py()?;
+        let sqe =
+            metamode::rw_command(false, cid, nsid, lba, lba_count, dptr, mptr.unwrap_or(0)).py()?;
         self.fill(sqe, keep, cb)
     }
 
@@ -998,8 +1002,8 @@ impl PyIosq {
         let mut keep = Vec::new();
         let dptr = dptr_args(prp1, prp2, sgl, &mut keep)?;
         let mptr = mptr.map(|m| address("mptr", m, &mut keep)).transpose()?;
-        let sqe = metamode::rw_command(true, cid, nsid, lba, lba_count, dptr, mptr.unwrap_or(0))
-            .py()?;
+        let sqe =
+            metamode::rw_command(true, cid, nsid, lba, lba_count, dptr, mptr.unwrap_or(0)).py()?;
         self.fill(sqe, keep, cb)
     }
 
