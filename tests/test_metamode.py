@@ -301,3 +301,15 @@ def test_sgl_read_with_a_bit_bucket(nvme0):
     sq.delete()
     cq.delete()
     ns.close()
+
+
+def test_a_queue_in_pages_of_a_prp_list(nvme0):
+    """The host reads a non-contiguous CQ through its PRP list; the simulated SSD requires
+    contiguous queues (CAP.CQR), so it refuses to create it with Invalid Field."""
+    lst = PRPList()
+    pages = [PRP(), PRP()]
+    lst[0], lst[1] = pages
+    with pytest.warns(UserWarning, match="ERROR status: 00/02"):
+        cq = IOCQ(nvme0, 1, 512, lst, pc=False)
+    pages[1][256 * 16 - 4096 + 12 : 256 * 16 - 4096 + 16] = b"\x05\x00\x01\x00"
+    assert (cq[0].p, cq[256].cid, cq[256].p) == (0, 5, 1)

@@ -21,6 +21,23 @@ def _sgls(nvme0: Controller) -> int:
 
 
 @pytest.mark.device
+def test_metamode_write(nvme0):
+    cq = IOCQ(nvme0, 1, 10, PRP(10 * 16))
+    sq = IOSQ(nvme0, 1, 10, PRP(10 * 64), cq=cq)
+    sqe = SQE(1 << 16, 1)
+    sq[0] = sqe
+    sq[1] = sqe
+    sq.tail = 2
+
+    # Two Flush commands with the same CID: the device answers both, whatever the status.
+    assert cq.wait_pbit(1, 1)
+    assert cq[0].cid == cq[1].cid == 1
+    cq.head = 2
+    sq.delete()
+    cq.delete()
+
+
+@pytest.mark.device
 def test_metamode_read_command(nvme0):
     # Create an IOCQ and IOSQ
     cq = IOCQ(nvme0, 1, 10, PRP(10 * 16))
