@@ -848,6 +848,36 @@ class Controller:
         """
     def cmdlog_merged(self, count: int = 1000) -> list[str]:
         """The command logs of all queues (admin and IO) merged, newest first, up to `count`."""
+    def iostat(self) -> tuple[int, int]:
+        """Read/write throughput of all IO queue pairs since the previous call:
+        `(bytes per second, IOs per second)`.
+
+        Example: `speed, iops = nvme0.iostat()`.
+        """
+    def ns_create(
+        self, nsze: int, ncap: int | None = None, flbas: int = 0, dps: int = 0, nmic: int = 0
+    ) -> int:
+        """Namespace Management create: a namespace of `nsze` blocks (`ncap` allocated, default
+        `nsze`) in LBA format `flbas`, protection `dps`, sharing `nmic`.
+
+        Returns the new nsid, or 0 after the warning "ERROR status: SCT/SC" if the controller
+        refused (01/15: insufficient capacity). Attach it with `ns_attach` before use.
+        """
+    def ns_delete(self, nsid: int) -> bool:
+        """Namespace Management delete of `nsid` (0xffffffff: all); False after the warning
+        "ERROR status: SCT/SC" if the controller refused."""
+    def ns_attach(self, nsid: int, *cntlids: int) -> bool:
+        """Namespace Attachment: attaches `nsid` to the controllers `cntlids` (default: this one,
+        its CNTLID from Identify); False after the warning "ERROR status: SCT/SC" if refused.
+
+        Example: `nvme0.ns_attach(2)`.
+        """
+    def ns_detach(self, nsid: int, *cntlids: int) -> bool:
+        """Namespace Attachment: detaches `nsid` from the controllers `cntlids` (default: this
+        one); False after the warning "ERROR status: SCT/SC" if refused.
+
+        Example: `nvme0.ns_detach(1, nvme0.id_data(79, 78))`.
+        """
 
 # ---- Namespace --------------------------------------------------------------------------------
 

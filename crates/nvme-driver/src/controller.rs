@@ -96,6 +96,8 @@ pub struct Controller<C: Clone + Send + 'static> {
     latest_latency_us: AtomicU32,
     latest_dw0: AtomicU32,
     verifiers: arc_swap::ArcSwap<Vec<Arc<crate::verify::NsVerify>>>,
+    retired_io: Mutex<(u64, u64)>,
+    iostat_last: Mutex<(Instant, u64, u64)>,
 }
 
 impl<C: Clone + Send + 'static> Controller<C> {
@@ -130,6 +132,8 @@ impl<C: Clone + Send + 'static> Controller<C> {
             latest_latency_us: AtomicU32::new(0),
             latest_dw0: AtomicU32::new(0),
             verifiers: arc_swap::ArcSwap::from_pointee(Vec::new()),
+            retired_io: Mutex::new((0, 0)),
+            iostat_last: Mutex::new((Instant::now(), 0, 0)),
         }))
     }
 
@@ -952,5 +956,84 @@ impl<C: Clone + Send + 'static> Controller<C> {
         }
         self.pci.bar_write32(0, regs::NSSR as u64, regs::NSSR_MAGIC);
         true
+    }
+}
+
+/// Throughput since the previous [`Controller::iostat`] call.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct IoStat {
+    /// Bytes read and written per second.
+    pub bytes_per_sec: f64,
+    /// Read and write commands completed per second.
+    pub ios_per_sec: f64,
+}
+
+impl<C: Clone + Send + 'static> Controller<C> {
+    /// Bytes and commands completed by reads and writes on every IO queue pair of this controller,
+    /// including deleted ones, since it was created.
+    pub fn io_totals(&self) -> (u64, u64) {
+        let (mut bytes, mut ios) = *self.retired_io.lock();
+        for qp in self.live_qpairs() {
+            let (b, n) = qp.io_counts();
+            bytes += b;
+            ios += n;
+        }
+        (bytes, ios)
+    }
+
+    pub(crate) fn retire_io(&self, bytes: u64, ios: u64) {
+        let mut r = self.retired_io.lock();
+        r.0 += bytes;
+        r.1 += ios;
+    }
+
+    /// Read/write throughput since the previous call (since creation for the first).
+    pub fn iostat(&self) -> IoStat {
+        let now = Instant::now();
+        let (bytes, ios) = self.io_totals();
+        let mut last = self.iostat_last.lock();
+        let (t0, b0, n0) = *last;
+        *last = (now, bytes, ios);
+        let secs = now.duration_since(t0).as_secs_f64().max(1e-9);
+        IoStat {
+            bytes_per_sec: (bytes - b0) as f64 / secs,
+            ios_per_sec: (ios - n0) as f64 / secs,
+        }
+    }
+
+    /// Namespace Management create: a namespace of `nsze` blocks (`ncap` allocated, LBA format
+    /// `flbas`, protection `dps`, sharing `nmic`). Returns the completion (dword 0: the new nsid).
+    pub fn ns_create(&self, nsze: u64, ncap: u64, flbas: u8, dps: u8, nmic: u8) -> Result<Cqe> {
+        let mem = self.pci.dma_alloc(4096)?;
+        mem.write(0, &nsze.to_le_bytes());
+        mem.write(8, &ncap.to_le_bytes());
+        mem.write(26, &[flbas]);
+        mem.write(29, &[dps, nmic]);
+        self.admin_sync(commands::ns_management(0, 0, 0)?, Some(&mem))
+    }
+
+    /// Namespace Management delete of `nsid` (0xffffffff: all).
+    pub fn ns_delete(&self, nsid: u32) -> Result<Cqe> {
+        self.admin_sync(commands::ns_management(1, nsid, 0)?, None)
+    }
+
+    /// Namespace Attachment: attach (`detach` false) or detach `nsid` to/from the controllers
+    /// `cntlids` (at most 2047).
+    pub fn ns_attachment(&self, nsid: u32, detach: bool, cntlids: &[u16]) -> Result<Cqe> {
+        if cntlids.len() > 2047 {
+            return Err(DriverError::invalid(
+                "cntlids",
+                format!("{} controllers: a list holds at most 2047", cntlids.len()),
+            ));
+        }
+        let mem = self.pci.dma_alloc(4096)?;
+        mem.write(0, &(cntlids.len() as u16).to_le_bytes());
+        for (i, c) in cntlids.iter().enumerate() {
+            mem.write(2 + 2 * i, &c.to_le_bytes());
+        }
+        self.admin_sync(
+            commands::ns_attachment(u32::from(detach), nsid)?,
+            Some(&mem),
+        )
     }
 }

@@ -91,6 +91,9 @@ pub struct Qpair<C: Clone + Send + 'static> {
     /// Completions reaped but not delivered because a callback failed; delivered first next time.
     leftover: Mutex<VecDeque<Completion<C>>>,
     findings: Mutex<Vec<Miscompare>>,
+    /// Bytes and commands completed by reads and writes (for `Controller::iostat`).
+    io_bytes: std::sync::atomic::AtomicU64,
+    io_count: std::sync::atomic::AtomicU64,
 }
 
 fn check_status(what: &str, st: Status) -> Result<()> {
@@ -153,6 +156,8 @@ impl<C: Clone + Send + 'static> Qpair<C> {
                     deleted: AtomicBool::new(false),
                     leftover: Mutex::new(VecDeque::new()),
                     findings: Mutex::new(Vec::new()),
+                    io_bytes: std::sync::atomic::AtomicU64::new(0),
+                    io_count: std::sync::atomic::AtomicU64::new(0),
                 });
                 ctrl.register_qpair(&qp);
                 Ok(qp)
@@ -385,6 +390,14 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         }
     }
 
+    /// Bytes and commands completed by reads and writes on this queue pair.
+    pub fn io_counts(&self) -> (u64, u64) {
+        (
+            self.io_bytes.load(Ordering::Relaxed),
+            self.io_count.load(Ordering::Relaxed),
+        )
+    }
+
     /// Verification at completion: checks a read, keeps the table true, releases the LBA locks.
     fn finish_io(&self, c: Completion<IoCtx<C>>) -> Completion<C> {
         let Completion {
@@ -395,6 +408,11 @@ impl<C: Clone + Send + 'static> Qpair<C> {
             latency_us,
             timed_out,
         } = c;
+        if matches!(sqe.opc(), nvm::READ | nvm::WRITE) && !timed_out && cqe.status().is_success() {
+            self.io_count.fetch_add(1, Ordering::Relaxed);
+            self.io_bytes
+                .fetch_add(data.as_ref().map_or(0, |d| d.len as u64), Ordering::Relaxed);
+        }
         if let Some(v) = ctx.verify {
             let ok = cqe.status().is_success() && !timed_out;
             let mut run = |bytes: Option<&[u8]>| {
@@ -565,6 +583,10 @@ impl<C: Clone + Send + 'static> Qpair<C> {
             return Ok(());
         }
         self.abandon(&mut |_, _| {});
+        let (bytes, ios) = self.io_counts();
+        self.ctrl.retire_io(bytes, ios);
+        self.io_bytes.store(0, Ordering::Relaxed);
+        self.io_count.store(0, Ordering::Relaxed);
         let sq = self
             .ctrl
             .admin_sync(commands::delete_io_queue(true, self.qid), None);

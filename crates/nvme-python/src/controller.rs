@@ -67,7 +67,37 @@ fn format_entries(py: Python<'_>, entries: Vec<CmdLogEntry>) -> PyResult<Vec<Str
     Ok(entries.iter().map(|e| e.format(off)).collect())
 }
 
+/// True for a successful completion; otherwise the pynvme warning and False.
+fn status_ok(py: Python<'_>, cqe: nvme_spec::Cqe) -> PyResult<bool> {
+    if cqe.status().is_success() {
+        return Ok(true);
+    }
+    crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+    Ok(false)
+}
+
 impl PyController {
+    fn attachment(
+        &self,
+        py: Python<'_>,
+        nsid: u32,
+        detach: bool,
+        cntlids: Vec<u16>,
+    ) -> PyResult<bool> {
+        let ctrl = self.ctrl.clone();
+        let ids = if cntlids.is_empty() {
+            vec![ctrl
+                .id_ctrl()
+                .map_or(0, |d| u16::from_le_bytes([d[78], d[79]]))]
+        } else {
+            cntlids
+        };
+        let cqe = py
+            .allow_threads(|| ctrl.ns_attachment(nsid, detach, &ids))
+            .py()?;
+        status_ok(py, cqe)
+    }
+
     fn submit(
         slf: &Bound<'_, Self>,
         sqe: Sqe,
@@ -648,6 +678,59 @@ impl PyController {
             crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
         }
         Ok(())
+    }
+
+    /// Read/write throughput of all IO queue pairs since the previous call:
+    /// `(bytes per second, IOs per second)`, as PyNVMe3's `speed, iops = nvme0.iostat()`.
+    fn iostat(&self) -> (u64, u64) {
+        let s = self.ctrl.iostat();
+        (s.bytes_per_sec as u64, s.ios_per_sec as u64)
+    }
+
+    /// Creates a namespace of `nsze` blocks (`ncap` allocated, default `nsze`) in LBA format
+    /// `flbas`; returns its nsid, or 0 after the warning "ERROR status: ..." if the controller
+    /// refused. Attach it with `ns_attach` before use.
+    #[pyo3(signature = (nsze, ncap=None, flbas=0, dps=0, nmic=0))]
+    fn ns_create(
+        &self,
+        py: Python<'_>,
+        nsze: u64,
+        ncap: Option<u64>,
+        flbas: u8,
+        dps: u8,
+        nmic: u8,
+    ) -> PyResult<u32> {
+        let ctrl = self.ctrl.clone();
+        let cqe = py
+            .allow_threads(|| ctrl.ns_create(nsze, ncap.unwrap_or(nsze), flbas, dps, nmic))
+            .py()?;
+        if !cqe.status().is_success() {
+            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+            return Ok(0);
+        }
+        Ok(cqe.dw0)
+    }
+
+    /// Deletes namespace `nsid` (0xffffffff: all); False after the warning "ERROR status: ..."
+    /// if the controller refused.
+    fn ns_delete(&self, py: Python<'_>, nsid: u32) -> PyResult<bool> {
+        let ctrl = self.ctrl.clone();
+        let cqe = py.allow_threads(|| ctrl.ns_delete(nsid)).py()?;
+        status_ok(py, cqe)
+    }
+
+    /// Attaches namespace `nsid` to the controllers `cntlids` (default: this one, CNTLID from
+    /// Identify); False after the warning "ERROR status: ..." if refused.
+    #[pyo3(signature = (nsid, *cntlids))]
+    fn ns_attach(&self, py: Python<'_>, nsid: u32, cntlids: Vec<u16>) -> PyResult<bool> {
+        self.attachment(py, nsid, false, cntlids)
+    }
+
+    /// Detaches namespace `nsid` from the controllers `cntlids` (default: this one); False after
+    /// the warning "ERROR status: ..." if refused.
+    #[pyo3(signature = (nsid, *cntlids))]
+    fn ns_detach(&self, py: Python<'_>, nsid: u32, cntlids: Vec<u16>) -> PyResult<bool> {
+        self.attachment(py, nsid, true, cntlids)
     }
 
     /// The admin queue's command log, newest first: one string per command (SQE, CQE, times).
