@@ -319,6 +319,7 @@ def test_sgl_segment_example(nvme0, nvme0n1):
 
 @pytest.mark.device
 def test_cmb_sqs_single_cmd(nvme0):
+    nvme0[0x50] = nvme0[0x50] | 1  # CMBMSC.CRE: CMBLOC and CMBSZ report the CMB
     if nvme0[0x3C] == 0:
         pytest.skip("no Controller Memory Buffer (CMBSZ is 0)")
     try:
