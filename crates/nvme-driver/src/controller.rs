@@ -582,13 +582,10 @@ impl<C: Clone + Send + 'static> Controller<C> {
             while let Some(c) = got.pop_front() {
                 self.observe(&c);
                 let latency_us = c.latency_us;
-                let ctx = match c.ctx {
-                    AdminCtx::User(ctx) => ctx,
-                    AdminCtx::Sync(t) => {
-                        self.sync_done.lock().insert(t, c.cqe);
-                        continue;
-                    }
-                };
+                if let AdminCtx::Sync(t) = c.ctx {
+                    self.sync_done.lock().insert(t, c.cqe);
+                    continue;
+                }
                 let is_aer = c.sqe.opc() == admin::ASYNC_EVENT_REQUEST;
                 let rearm = is_aer && c.cqe.status().is_success() && !c.timed_out;
                 if is_aer {
@@ -599,24 +596,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
                     self.latest_latency_us
                         .store(latency_us.min(u32::MAX as u64) as u32, Ordering::Relaxed);
                 }
-                let user = Completion {
-                    cqe: c.cqe,
-                    sqe: c.sqe,
-                    ctx,
-                    data: c.data,
-                    latency_us: c.latency_us,
-                    timed_out: c.timed_out,
-                };
-                if let Err(e) = deliver(user) {
-                    self.deferred.lock().extend(got);
-                    return Err(e);
-                }
-                if rearm {
-                    let ctx = self.aer_ctx.lock().clone();
-                    if let Some(ctx) = ctx {
-                        self.submit(commands::aer(), None, false, ctx)?;
-                    }
-                }
+                self.hand_over(c, rearm, &mut got, deliver)?;
             }
             if reaped >= expected {
                 return Ok(self.latest_dw0.load(Ordering::Relaxed));
@@ -749,6 +729,40 @@ impl<C: Clone + Send + 'static> Controller<C> {
         self.parked.lock().extend(mem);
     }
 
+    /// Gives a script's admin completion to `deliver`, then sends a new AER when `rearm` (a
+    /// successful AER). If the callback fails, the rest of the batch waits for the next
+    /// `waitdone`.
+    fn hand_over(
+        &self,
+        c: Completion<AdminCtx<C>>,
+        rearm: bool,
+        rest: &mut std::collections::VecDeque<Completion<AdminCtx<C>>>,
+        deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
+    ) -> Result<()> {
+        let AdminCtx::User(ctx) = c.ctx else {
+            return Ok(());
+        };
+        let user = Completion {
+            cqe: c.cqe,
+            sqe: c.sqe,
+            ctx,
+            data: c.data,
+            latency_us: c.latency_us,
+            timed_out: c.timed_out,
+        };
+        if let Err(e) = deliver(user) {
+            self.deferred.lock().extend(rest.drain(..));
+            return Err(e);
+        }
+        if rearm {
+            let ctx = self.aer_ctx.lock().clone();
+            if let Some(ctx) = ctx {
+                self.submit(commands::aer(), None, false, ctx)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Delivers the AER completions waiting on the admin queue, or arriving within `wait` (it
     /// returns at the first), re-arming each successful one; other completions stay for the next
     /// `waitdone`. Does nothing from inside a `waitdone` callback or without an outstanding AER.
@@ -784,38 +798,18 @@ impl<C: Clone + Send + 'static> Controller<C> {
             let mut got = std::collections::VecDeque::from(got);
             while let Some(c) = got.pop_front() {
                 self.observe(&c);
-                let ctx = match c.ctx {
-                    AdminCtx::Sync(t) => {
-                        self.sync_done.lock().insert(t, c.cqe);
-                        continue;
-                    }
-                    AdminCtx::User(_) if c.sqe.opc() != admin::ASYNC_EVENT_REQUEST => {
-                        self.deferred.lock().push(c);
-                        continue;
-                    }
-                    AdminCtx::User(ctx) => ctx,
-                };
+                if let AdminCtx::Sync(t) = c.ctx {
+                    self.sync_done.lock().insert(t, c.cqe);
+                    continue;
+                }
+                if c.sqe.opc() != admin::ASYNC_EVENT_REQUEST {
+                    self.deferred.lock().push(c);
+                    continue;
+                }
                 self.aer_outstanding.fetch_sub(1, Ordering::Relaxed);
                 let rearm = c.cqe.status().is_success() && !c.timed_out;
                 delivered += 1;
-                let user = Completion {
-                    cqe: c.cqe,
-                    sqe: c.sqe,
-                    ctx,
-                    data: c.data,
-                    latency_us: c.latency_us,
-                    timed_out: c.timed_out,
-                };
-                if let Err(e) = deliver(user) {
-                    self.deferred.lock().extend(got);
-                    return Err(e);
-                }
-                if rearm {
-                    let ctx = self.aer_ctx.lock().clone();
-                    if let Some(ctx) = ctx {
-                        self.submit(commands::aer(), None, false, ctx)?;
-                    }
-                }
+                self.hand_over(c, rearm, &mut got, deliver)?;
             }
             if delivered > 0 || Instant::now() >= limit {
                 return Ok(delivered);
@@ -1035,5 +1029,89 @@ impl<C: Clone + Send + 'static> Controller<C> {
             commands::ns_attachment(u32::from(detach), nsid)?,
             Some(&mem),
         )
+    }
+}
+
+impl<C: Clone + Send + 'static> Controller<C> {
+    /// A synchronous admin command that returns `len` bytes of data: the completion and the data.
+    pub fn admin_read(&self, sqe: Sqe, len: usize) -> Result<(Cqe, Vec<u8>)> {
+        let mem = self.pci.dma_alloc(len)?;
+        let cqe = self.admin_sync_data(
+            sqe,
+            DataRef {
+                mem: mem.clone(),
+                offset: 0,
+                len,
+                sgl: false,
+            },
+        )?;
+        Ok((cqe, mem.to_vec(0, len)))
+    }
+
+    /// Whether admin opcode `opcode` (0..=255), or IO opcode `opcode - 256`, is supported, from
+    /// CSUPP in the Commands Supported and Effects log page; with the log page's completion.
+    pub fn supports(&self, opcode: u32) -> Result<(Cqe, bool)> {
+        if opcode >= 512 {
+            return Err(DriverError::invalid(
+                "opcode",
+                format!("{opcode} is not 0..=511 (256 + n for IO opcode n)"),
+            ));
+        }
+        let (cqe, log) = self.admin_read(commands::get_log_page(5, 4096, 0, 0, 0)?, 4096)?;
+        let off = opcode as usize * 4;
+        let effects = u32::from_le_bytes(log[off..off + 4].try_into().expect("4 bytes"));
+        Ok((cqe, cqe.status().is_success() && effects & 1 != 0))
+    }
+
+    /// The index of namespace `nsid`'s LBA format with this data and metadata size, if any, from
+    /// Identify Namespace; with the identify completion.
+    pub fn lba_format_of(
+        &self,
+        nsid: u32,
+        data_size: usize,
+        meta_size: usize,
+    ) -> Result<(Cqe, Option<usize>)> {
+        use zerocopy::FromBytes;
+        let (cqe, data) = self.admin_read(commands::identify(nsid, 0, 0, 0, 0, 0, 0)?, 4096)?;
+        let id =
+            nvme_spec::identify::IdentifyNamespace::read_from_bytes(&data).expect("4096 bytes");
+        let found = (0..=id.nlbaf as usize).find(|&i| {
+            let f = id.lbaf(i);
+            f.lbads >= 9 && f.data_size() as usize == data_size && f.ms as usize == meta_size
+        });
+        Ok((cqe, found.filter(|_| cqe.status().is_success())))
+    }
+
+    /// The Timestamp feature: milliseconds since the epoch as the controller counts them; with
+    /// the Get Features completion.
+    pub fn timestamp(&self) -> Result<(Cqe, u64)> {
+        let (cqe, data) = self.admin_read(commands::get_features(0x0e, 0, 0, 0, 0, 0, 0, 0)?, 8)?;
+        let mut ms = [0u8; 8];
+        ms[..6].copy_from_slice(&data[..6]);
+        Ok((cqe, u64::from_le_bytes(ms)))
+    }
+
+    /// Firmware Image Download of `image` in 4 KiB pieces, then Firmware Commit to `slot` with
+    /// `action`. Returns the first failing completion, or the commit's.
+    pub fn download_firmware(&self, image: &[u8], slot: u32, action: u32) -> Result<Cqe> {
+        for (i, chunk) in image.chunks(4096).enumerate() {
+            let len = chunk.len().next_multiple_of(4);
+            let mem = self.pci.dma_alloc(len)?;
+            mem.write(0, chunk);
+            let sqe = commands::fw_download(len, (i * 4096) as u64)?;
+            let cqe = self.admin_sync_data(
+                sqe,
+                DataRef {
+                    mem,
+                    offset: 0,
+                    len,
+                    sgl: false,
+                },
+            )?;
+            if !cqe.status().is_success() {
+                return Ok(cqe);
+            }
+        }
+        self.admin_sync(commands::fw_commit(slot, action, 0)?, None)
     }
 }

@@ -599,20 +599,10 @@ impl PyController {
     /// Whether the controller supports admin opcode `opcode` (0..=255), or IO opcode `opcode - 256`,
     /// as the Commands Supported and Effects log page says.
     fn supports(&self, py: Python<'_>, opcode: u32) -> PyResult<bool> {
-        if opcode >= 512 {
-            return Err(bad_arg(
-                "opcode",
-                format!("{opcode} is not 0..=511 (256 + n for IO opcode n)"),
-            ));
-        }
-        let sqe = commands::get_log_page(5, 4096, 0, 0, 0).py()?;
-        let (cqe, buf) = self.sync_into_buffer(py, sqe, 4096)?;
-        if !cqe.status().is_success() {
-            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
-            return Ok(false);
-        }
-        let off = opcode as usize * 4;
-        Ok(buf.data_int(off + 3, Some(off)).py()? & 1 != 0)
+        let ctrl = self.ctrl.clone();
+        let (cqe, yes) = py.allow_threads(|| ctrl.supports(opcode)).py()?;
+        status_ok(py, cqe)?;
+        Ok(yes)
     }
 
     /// The LBA format index of namespace `nsid` with this data and metadata size, or None.
@@ -624,25 +614,20 @@ impl PyController {
         meta_size: usize,
         nsid: u32,
     ) -> PyResult<Option<usize>> {
-        let sqe = commands::identify(nsid, 0, 0, 0, 0, 0, 0).py()?;
-        let (_, buf) = self.sync_into_buffer(py, sqe, 4096)?;
-        let id = buf.to_vec();
-        let nlbaf = id[25] as usize;
-        Ok((0..=nlbaf.min(63)).find(|&i| {
-            let f = &id[128 + 4 * i..132 + 4 * i];
-            let ms = u16::from_le_bytes([f[0], f[1]]) as usize;
-            f[2] >= 9 && (1usize << f[2]) == data_size && ms == meta_size
-        }))
+        let ctrl = self.ctrl.clone();
+        let (cqe, index) = py
+            .allow_threads(|| ctrl.lba_format_of(nsid, data_size, meta_size))
+            .py()?;
+        status_ok(py, cqe)?;
+        Ok(index)
     }
 
     /// The controller's timestamp feature, ms since the epoch.
     fn timestamp(&self, py: Python<'_>) -> PyResult<u64> {
-        let sqe = commands::get_features(0x0e, 0, 0, 0, 0, 0, 0, 0).py()?;
-        let (cqe, buf) = self.sync_into_buffer(py, sqe, 8)?;
-        if !cqe.status().is_success() {
-            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
-        }
-        Ok(buf.data_int(5, Some(0)).py()? as u64)
+        let ctrl = self.ctrl.clone();
+        let (cqe, ms) = py.allow_threads(|| ctrl.timestamp()).py()?;
+        status_ok(py, cqe)?;
+        Ok(ms)
     }
 
     /// Downloads a firmware file in 4 KiB pieces and commits it to `slot` with `action`.
@@ -650,33 +635,11 @@ impl PyController {
     fn downfw(&self, py: Python<'_>, filename: &str, slot: u32, action: u32) -> PyResult<()> {
         let image =
             std::fs::read(filename).map_err(|e| bad_arg("filename", format!("{filename}: {e}")))?;
-        for (i, chunk) in image.chunks(4096).enumerate() {
-            let mut padded = chunk.to_vec();
-            padded.resize(chunk.len().next_multiple_of(4), 0);
-            let sqe = commands::fw_download(padded.len(), (i * 4096) as u64).py()?;
-            let mem = nvme_pci::dma_alloc(padded.len()).py()?;
-            mem.write(0, &padded);
-            let ctrl = self.ctrl.clone();
-            let d = DataRef {
-                mem,
-                offset: 0,
-                len: padded.len(),
-                sgl: false,
-            };
-            let cqe = py
-                .allow_threads(move || ctrl.admin_sync_data(sqe, d))
-                .py()?;
-            if !cqe.status().is_success() {
-                crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
-                return Ok(());
-            }
-        }
         let ctrl = self.ctrl.clone();
-        let sqe = commands::fw_commit(slot, action, 0).py()?;
-        let cqe = py.allow_threads(move || ctrl.admin_sync(sqe, None)).py()?;
-        if !cqe.status().is_success() {
-            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
-        }
+        let cqe = py
+            .allow_threads(|| ctrl.download_firmware(&image, slot, action))
+            .py()?;
+        status_ok(py, cqe)?;
         Ok(())
     }
 
