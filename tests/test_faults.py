@@ -97,3 +97,28 @@ def test_inject_rejects_unknown_actions_and_values(sim):
         sim.inject("delay")
     with pytest.raises(ValueError, match="probability"):
         sim.inject("drop", probability=2)
+
+
+class Interrupted(Exception):
+    """Raised by the test's SIGINT handler."""
+
+
+def test_a_signal_interrupts_a_long_wait(nvme0, nvme0n1, qpair, buf, sim):
+    import os
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise Interrupted("ctrl-c")
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        sim.inject("drop", opcode=2, count=1)  # the device never answers: 10 s timeout
+        nvme0n1.read(qpair, buf, 0)
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+        t0 = time.time()
+        with pytest.raises(Interrupted):
+            qpair.waitdone()
+        assert time.time() - t0 < 2, "the wait ended soon after the signal, not at the timeout"
+    finally:
+        signal.signal(signal.SIGINT, old)

@@ -507,7 +507,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
                 }
             }
             if mine.is_none() {
-                backoff(&mut spins);
+                backoff(&mut spins)?;
             }
         }
         Ok(mine.expect("loop ends with the completion"))
@@ -609,7 +609,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
                 )));
             }
             if !progressed {
-                backoff(&mut spins);
+                backoff(&mut spins)?;
             } else {
                 spins = 0;
             }
@@ -814,7 +814,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
             if delivered > 0 || Instant::now() >= limit {
                 return Ok(delivered);
             }
-            backoff(&mut spins);
+            backoff(&mut spins)?;
         }
     }
 
@@ -910,15 +910,40 @@ impl Drop for WaitGuard<'_> {
 }
 
 /// Waiting without burning a core forever: spin briefly, then yield, then sleep a little.
-pub(crate) fn backoff(spins: &mut u32) {
-    *spins += 1;
+pub(crate) fn backoff(spins: &mut u32) -> Result<()> {
+    *spins = spins.wrapping_add(1);
     if *spins < 2000 {
         std::hint::spin_loop();
     } else if *spins < 4000 {
         std::thread::yield_now();
     } else {
         std::thread::sleep(Duration::from_micros(50));
+        // About every 100 ms of sleeping, ask whether the waiter should give up (Ctrl-C).
+        if (*spins - 4000) % 2000 == 1999 && !interrupt_check() {
+            return Err(DriverError::Interrupted);
+        }
     }
+    Ok(())
+}
+
+thread_local! {
+    /// The check a long wait on this thread consults, installed by [`with_interrupt_check`].
+    static INTERRUPT_CHECK: std::cell::RefCell<Option<Box<dyn FnMut() -> bool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `check` consulted about every 100 ms while a wait of this thread sleeps: when it
+/// returns false the wait ends with [`DriverError::Interrupted`]. The Python face checks for
+/// Ctrl-C there, so a script can be stopped while it waits for a slow or silent device.
+pub fn with_interrupt_check<R>(check: impl FnMut() -> bool + 'static, f: impl FnOnce() -> R) -> R {
+    let old = INTERRUPT_CHECK.with(|c| c.borrow_mut().replace(Box::new(check)));
+    let r = f();
+    INTERRUPT_CHECK.with(|c| *c.borrow_mut() = old);
+    r
+}
+
+fn interrupt_check() -> bool {
+    INTERRUPT_CHECK.with(|c| c.borrow_mut().as_mut().is_none_or(|f| f()))
 }
 
 impl<C: Clone + Send + 'static> Controller<C> {

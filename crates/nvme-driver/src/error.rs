@@ -53,6 +53,9 @@ pub enum DriverError {
     /// The device does not answer on the bus any more (registers read all ones).
     #[error("the device does not respond: {0}")]
     DeviceGone(String),
+    /// A wait was interrupted on request (Ctrl-C); commands stay outstanding.
+    #[error("the wait was interrupted")]
+    Interrupted,
     /// A completion callback of the script failed; the caller holds the script's own error.
     #[error("a completion callback raised an exception")]
     Callback,

@@ -30,7 +30,7 @@ pub mod queue;
 pub mod verify;
 
 pub use buffer::Buffer;
-pub use controller::{completion_warnings, Controller, Warnings};
+pub use controller::{completion_warnings, with_interrupt_check, Controller, Warnings};
 pub use error::{DriverError, Result};
 pub use namespace::Namespace;
 pub use qpair::{Qpair, QpairConfig};

@@ -426,7 +426,7 @@ impl<C: Clone + Send + 'static> IoCq<C> {
             if Instant::now() >= limit {
                 return Ok(false);
             }
-            backoff(&mut spins);
+            backoff(&mut spins)?;
         }
     }
 
@@ -477,7 +477,7 @@ impl<C: Clone + Send + 'static> IoCq<C> {
                         timed_out: true,
                     });
                 }
-                backoff(&mut spins);
+                backoff(&mut spins)?;
                 continue;
             }
             let cqe = self.entry(rp)?;

@@ -491,7 +491,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
                         self.qid
                     )));
                 }
-                backoff(&mut spins);
+                backoff(&mut spins)?;
                 continue;
             }
             spins = 0;

@@ -1,7 +1,7 @@
 //! `Controller`: registers, admin commands, initialisation and reset.
 
 use crate::buffer::PyBuffer;
-use crate::cqe::{deliver, finish, warn_anomalies, Ctx};
+use crate::cqe::{deliver, finish, warn_anomalies, CtrlC, Ctx};
 use crate::errors::{bad_arg, IntoPy};
 use crate::identify::PyIdentify;
 use crate::pcie::PyPcie;
@@ -309,13 +309,16 @@ impl PyController {
     fn waitdone(&self, py: Python<'_>, expected: usize, interrupt_enabled: bool) -> PyResult<u32> {
         let ctrl = self.ctrl.clone();
         let mut err = None;
+        let ctrl_c = CtrlC::default();
         let r = py.allow_threads(|| {
-            ctrl.waitdone(expected, interrupt_enabled, &mut |c| {
-                deliver(0, c, &mut err)
+            ctrl_c.run(|| {
+                ctrl.waitdone(expected, interrupt_enabled, &mut |c| {
+                    deliver(0, c, &mut err)
+                })
             })
         });
         warn_anomalies(py, self.ctrl.take_anomalies())?;
-        finish(r, err)
+        finish(r, err.or_else(|| ctrl_c.take()))
     }
 
     /// Identify (06h) into `buf` (at least 4096 bytes).

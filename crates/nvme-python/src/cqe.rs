@@ -217,3 +217,33 @@ pub fn warn_anomalies(py: Python<'_>, list: Vec<String>) -> PyResult<()> {
     }
     Ok(())
 }
+
+/// Lets a long wait be interrupted by Ctrl-C: while the driver waits with the GIL released, it
+/// asks about every 100 ms; this takes the GIL then, runs Python's signal handlers, and keeps the
+/// exception they raise (KeyboardInterrupt) for the script.
+#[derive(Default)]
+pub struct CtrlC(std::sync::Arc<parking_lot::Mutex<Option<PyErr>>>);
+
+impl CtrlC {
+    /// Runs the wait `f` with the check installed.
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        let slot = self.0.clone();
+        nvme_driver::with_interrupt_check(
+            move || {
+                Python::with_gil(|py| match py.check_signals() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        *slot.lock() = Some(e);
+                        false
+                    }
+                })
+            },
+            f,
+        )
+    }
+
+    /// The exception a signal handler raised during the wait, if any.
+    pub fn take(&self) -> Option<PyErr> {
+        self.0.lock().take()
+    }
+}

@@ -103,6 +103,7 @@ pub fn to_py(e: DriverError) -> PyErr {
         | DriverError::Reentry(_)
         | DriverError::Callback => PyAssertionError::new_err(msg),
         DriverError::Timeout(_) => PyTimeoutError::new_err(msg),
+        DriverError::Interrupted => pyo3::exceptions::PyKeyboardInterrupt::new_err(msg),
         DriverError::DeviceGone(_) => PySystemError::new_err(msg),
         DriverError::Pci(e) => PyOSError::new_err(e.to_string()),
     }

@@ -1,7 +1,7 @@
 //! `Qpair`: an IO submission/completion queue pair.
 
 use crate::controller::PyController;
-use crate::cqe::{deliver, finish, warn_anomalies, Ctx};
+use crate::cqe::{deliver, finish, warn_anomalies, CtrlC, Ctx};
 use crate::errors::IntoPy;
 use nvme_driver::{Qpair, QpairConfig};
 use pyo3::exceptions::PyAssertionError;
@@ -118,7 +118,10 @@ impl PyQpair {
         let qp = self.qp.clone();
         let qid = qp.qid();
         let mut err = None;
-        let r = py.allow_threads(|| qp.waitdone(expected, &mut |c| deliver(qid, c, &mut err)));
+        let ctrl_c = CtrlC::default();
+        let r = py.allow_threads(|| {
+            ctrl_c.run(|| qp.waitdone(expected, &mut |c| deliver(qid, c, &mut err)))
+        });
         let findings = self.qp.take_findings();
         if !findings.is_empty() {
             let log = py.import("logging")?.call_method1("getLogger", ("nvme",))?;
@@ -127,7 +130,7 @@ impl PyQpair {
             }
         }
         warn_anomalies(py, self.qp.take_anomalies())?;
-        finish(r, err)
+        finish(r, err.or_else(|| ctrl_c.take()))
     }
 
     /// Deletes the SQ and CQ on the device.
