@@ -4,6 +4,9 @@ Each test makes the device misbehave through `pcie.sim` and checks that the scri
 pynvme warnings, never a hang or a crash, and that the device can be used again after.
 """
 
+import os
+import signal
+import threading
 import time
 
 import pytest
@@ -104,10 +107,6 @@ class Interrupted(Exception):
 
 
 def test_a_signal_interrupts_a_long_wait(nvme0, nvme0n1, qpair, buf, sim):
-    import os
-    import signal
-    import threading
-
     def handler(signum, frame):
         raise Interrupted("ctrl-c")
 
