@@ -237,3 +237,12 @@ def test_prio_without_wrr_fails(nvme0):
     # The default init selects round robin arbitration: SQ priorities need WRR.
     with pytest.raises(QpairCreationError):
         Qpair(nvme0, 8, prio=1)
+
+
+def test_a_dropped_qpair_is_deleted_and_its_id_reused(nvme0):
+    q = Qpair(nvme0, 16)
+    sqid = q.sqid
+    del q
+    q2 = Qpair(nvme0, 16, sqid=sqid)
+    assert q2.sqid == sqid
+    q2.delete()

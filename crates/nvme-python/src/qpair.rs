@@ -213,7 +213,7 @@ impl PyQpair {
 impl Drop for PyQpair {
     fn drop(&mut self) {
         // A qpair nobody references any more is deleted on the device, as pynvme does.
-        if Arc::strong_count(&self.qp) <= 2 && !self.qp.is_deleted() {
+        if Arc::strong_count(&self.qp) == 1 && !self.qp.is_deleted() {
             let _ = self.qp.delete();
         }
     }
