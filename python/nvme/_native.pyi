@@ -1340,6 +1340,10 @@ class Simulator:
     def controller_fatal(self) -> None:
         """Controller fatal status: CSTS.CFS is set and the controller stops processing commands
         until it is reset (`Controller.reset()`)."""
+    def firmware_crash(self) -> None:
+        """A firmware crash: the device's own code fails in the middle of its work; the
+        controller reports Controller Fatal Status (CSTS.CFS), completes nothing more, and works
+        again after `Controller.reset()`."""
     def surprise_removal(self) -> None:
         """Surprise removal: every register and config read returns all ones, no more DMA."""
     def reinsert(self) -> None:

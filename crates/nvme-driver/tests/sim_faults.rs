@@ -198,3 +198,25 @@ fn an_admin_command_whose_completion_is_dropped_times_out_too() {
     assert!(got[0].timed_out);
     assert_eq!(got[0].ctx, Some(7));
 }
+
+#[test]
+fn a_firmware_crash_is_fatal_status_and_a_reset_recovers() {
+    let d = dut();
+    d.ctrl.timeouts().set_default_ms(200);
+    faults(&d).firmware_crash();
+    let got = read_one(&d, 1);
+    assert!(got[0].timed_out, "a crashed controller completes nothing");
+    assert!(
+        d.ctrl.csts() & nvme_spec::regs::csts::CFS != 0,
+        "the crash shows as CSTS.CFS"
+    );
+    d.ctrl.reset_begin(&mut |_, _| {}).unwrap();
+    d.ctrl.init_default(None).unwrap();
+    d.ctrl.reset_end().unwrap();
+    let got = read_one(&d, 1);
+    assert!(
+        got[0].cqe.status().is_success(),
+        "{:?}",
+        got[0].cqe.status()
+    );
+}

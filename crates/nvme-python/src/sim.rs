@@ -137,6 +137,12 @@ impl PySimulator {
         self.faults().controller_fatal()
     }
 
+    /// A firmware crash: the device's own code fails mid-work; the controller reports
+    /// Controller Fatal Status (CSTS.CFS) and works again after `Controller.reset()`.
+    fn firmware_crash(&self) {
+        self.faults().firmware_crash()
+    }
+
     /// Surprise removal: every register and config read returns all ones, no more DMA.
     fn surprise_removal(&self) {
         self.faults().surprise_removal()

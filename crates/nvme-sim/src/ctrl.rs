@@ -291,6 +291,9 @@ impl Controller {
 
     fn handle_events(&mut self, ev: u32) {
         if ev & EV_FAULT != 0 {
+            if self.faults.crash_request.swap(false, SeqCst) {
+                panic!("firmware crash injected through Faults::firmware_crash");
+            }
             if self.faults.fatal_request.swap(false, SeqCst) {
                 self.set_csts(csts::CFS, 0);
             }
@@ -1049,6 +1052,19 @@ impl Bus {
     }
 }
 
+/// One pass of the device. A panic in it (a defect of the simulator) is what a firmware crash is
+/// on a real drive: the controller reports Controller Fatal Status and stops processing commands
+/// until the host resets it, instead of the device thread dying silently.
+fn pass(sh: &Shared, ctrl: &parking_lot::Mutex<Controller>) -> (bool, Option<Instant>) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ctrl.lock().poll())) {
+        Ok(r) => r,
+        Err(_) => {
+            sh.csts.fetch_or(csts::CFS, SeqCst);
+            (false, None)
+        }
+    }
+}
+
 /// The device thread: spins while there is work, then parks until a doorbell or a timer.
 pub(crate) fn run(sh: Arc<Shared>, ctrl: Arc<parking_lot::Mutex<Controller>>) {
     const SPIN: u32 = 2000;
@@ -1057,7 +1073,7 @@ pub(crate) fn run(sh: Arc<Shared>, ctrl: Arc<parking_lot::Mutex<Controller>>) {
         if sh.stop.load(Relaxed) {
             break;
         }
-        let (work, deadline) = ctrl.lock().poll();
+        let (work, deadline) = pass(&sh, &ctrl);
         if work {
             idle = 0;
             continue;
@@ -1071,7 +1087,7 @@ pub(crate) fn run(sh: Arc<Shared>, ctrl: Arc<parking_lot::Mutex<Controller>>) {
             continue;
         }
         sh.sleeping.store(true, SeqCst);
-        let (work, deadline2) = ctrl.lock().poll();
+        let (work, deadline2) = pass(&sh, &ctrl);
         if work || sh.stop.load(SeqCst) {
             sh.sleeping.store(false, SeqCst);
             idle = 0;

@@ -148,6 +148,7 @@ pub struct Faults {
     armed: AtomicBool,
     next: AtomicU64,
     pub(crate) fatal_request: AtomicBool,
+    pub(crate) crash_request: AtomicBool,
 }
 
 /// The combined effect of the rules that matched one command.
@@ -217,6 +218,7 @@ impl Faults {
             armed: AtomicBool::new(false),
             next: AtomicU64::new(1),
             fatal_request: AtomicBool::new(false),
+            crash_request: AtomicBool::new(false),
         }
     }
 
@@ -267,6 +269,14 @@ impl Faults {
     /// Sets CSTS.CFS: the controller stops processing commands until it is reset.
     pub fn controller_fatal(&self) {
         self.fatal_request.store(true, SeqCst);
+        self.sh.post_event(EV_FAULT);
+    }
+
+    /// A firmware crash: the device's own code fails in the middle of its work (the device
+    /// thread panics). The controller then reports Controller Fatal Status, as a real one whose
+    /// firmware asserts does, and works again after a controller reset.
+    pub fn firmware_crash(&self) {
+        self.crash_request.store(true, SeqCst);
         self.sh.post_event(EV_FAULT);
     }
 
