@@ -3,6 +3,8 @@
 #   make                      install, then run $(TESTS) on the simulated SSD
 #   make test TESTS=scripts/conformance pciaddr=0000:01:00.0 nsid=1
 #   make check                the project's own tests: Rust and Python, format and lint (CI)
+#   make setup pciaddr=0000:01:00.0   hand a real SSD to the test driver (root); make reset gives it back
+#   make qemu                 the QEMU lane: device tests on QEMU's NVMe controller, vfio and uio (CI)
 #
 # pciaddr: device under test; empty = the simulated SSD, or sim://?capacity=1T&namespaces=2
 # nsid:    namespace of the nvme0n1 fixture
@@ -21,7 +23,7 @@ PYTEST_ARGS ?=
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
-.PHONY: all install system-deps test check setup reset list bench clean distclean
+.PHONY: all install system-deps test check setup reset list bench qemu clean distclean
 
 PY_DIRS := $(wildcard python tests scripts bench)
 # Everything the native module is built from; Python sources are installed editable.
@@ -90,6 +92,10 @@ reset: $(VENV)/.dev-installed
 
 list: $(VENV)/.dev-installed
 	@PYTHONPATH=$(CURDIR)/python $(VENV)/bin/python -m nvme.cli list
+
+# QEMU_LANES: vfio uio features (default: all); tools/qemu/README.md tells what each runs.
+qemu:
+	tools/qemu/run $(QEMU_LANES)
 
 bench: install
 	@if [ -x bench/run ]; then PY=$(abspath $(PY)) bench/run; \

@@ -79,7 +79,26 @@ struct Bar {
 
 impl VfioFunction {
     /// Opens `bdf` (canonical form), which must be bound to vfio-pci.
+    ///
+    /// A VFIO group can be open only once, so while the function is open in this process (a
+    /// script's `Pcie` not collected yet, say) opening it again returns the same function.
     pub fn open(sys: &Sysfs, bdf: &str) -> Result<Arc<VfioFunction>, PciError> {
+        static OPEN: Mutex<Vec<(String, std::sync::Weak<VfioFunction>)>> = Mutex::new(Vec::new());
+        let mut open = OPEN.lock();
+        open.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(f) = open
+            .iter()
+            .find(|(a, _)| a == bdf)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return Ok(f);
+        }
+        let f = Self::open_new(sys, bdf)?;
+        open.push((bdf.to_string(), Arc::downgrade(&f)));
+        Ok(f)
+    }
+
+    fn open_new(sys: &Sysfs, bdf: &str) -> Result<Arc<VfioFunction>, PciError> {
         let fail = |reason: String| PciError::Open {
             addr: bdf.to_string(),
             reason,
@@ -299,16 +318,13 @@ impl PciFunction for VfioFunction {
         buf[head..].copy_from_slice(&self.group.as_raw_fd().to_ne_bytes());
         // SAFETY: VFIO_DEVICE_PCI_HOT_RESET takes a `vfio_pci_hot_reset` followed by `count`
         // group fds, which `buf` holds, with argsz = its length.
-        unsafe { ioctl_buf(self.device.as_fd(), VFIO_DEVICE_PCI_HOT_RESET, &mut buf) }.map_err(
-            |e| PciError::Os {
-                op: format!(
-                    "secondary bus reset of {} through VFIO (needs a bridge above it, and every \
-                     function below that bridge bound to vfio-pci)",
-                    self.addr
-                ),
-                source: e,
-            },
-        )?;
+        if unsafe { ioctl_buf(self.device.as_fd(), VFIO_DEVICE_PCI_HOT_RESET, &mut buf) }.is_err() {
+            // The kernel refuses when it cannot reset the bus by itself (a hotplug slot without a
+            // reset method, ENOTTY, as QEMU's root ports in a 6.1 guest): reset through the bridge's
+            // config space in sysfs. Writing the command register back through vfio-pci makes it
+            // restore the BARs the reset cleared.
+            return crate::sysfs::secondary_bus_reset(&self.sys, &self.addr, self);
+        }
         let cmd = self.config_read16(0x04)?;
         self.config_write16(0x04, cmd | 0x6)
     }
