@@ -58,7 +58,7 @@ def test_controller_memory_buffer(nvme0: nvme.Controller, pcie: nvme.Pcie) -> No
     nvme0[0x50] = 1
     cmbloc, cmbsz = nvme0[0x38], nvme0[0x3C]
     assert cmbsz != 0
-    szu = 4 ** ((cmbsz >> 8) & 0xF) * 4096
+    szu = 16 ** ((cmbsz >> 8) & 0xF) * 4096  # 4 KiB, 64 KiB, 1 MiB, ...
     assert (cmbsz >> 12) * szu == 16 << 20
     bir = cmbloc & 7
     assert bir == 2, "QEMU puts the CMB in BAR2"

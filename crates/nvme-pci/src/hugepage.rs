@@ -3,12 +3,17 @@
 //!
 //! A 2 MiB hugepage is physically contiguous and never moves or swaps, so any piece of it can be
 //! handed to a device. Small regions are carved out of a pool of hugepages with a 4 KiB
-//! granularity (as SPDK does); a region larger than one hugepage takes a mapping of its own,
-//! accepted only if its hugepages happen to be physically consecutive.
+//! granularity (as SPDK does). A region larger than one hugepage must be physically contiguous
+//! too, and the kernel hands out hugepages in no particular physical order, so each hugepage is a
+//! memory file of its own (`memfd_create(MFD_HUGETLB)`): the pool collects pages, sorted by
+//! physical address, until it holds a run of consecutive ones, and maps that run at consecutive
+//! virtual addresses (DPDK's "legacy memory" does the same with hugetlbfs files). Pages probed but
+//! not used stay in the pool for the next request.
 
 use crate::dma::{DmaFree, DmaMemory, DmaUnmap};
 use crate::{ioctl, PciError};
 use parking_lot::Mutex;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::ptr::NonNull;
 use std::sync::{Arc, OnceLock};
@@ -73,6 +78,90 @@ unsafe impl Send for Chunk {}
 /// The process's pool of hugepages.
 pub(crate) struct HugepagePool {
     chunks: Mutex<Vec<Chunk>>,
+    /// Hugepages probed and not mapped yet, sorted by physical address.
+    spares: Mutex<Vec<Spare>>,
+}
+
+/// One hugepage held by its memory file.
+struct Spare {
+    fd: OwnedFd,
+    pa: u64,
+}
+
+impl Spare {
+    /// A new hugepage: faulted in once through a temporary mapping to learn its address.
+    fn probe() -> Result<Spare, PciError> {
+        let fd = ioctl::memfd_hugepage(HUGEPAGE).map_err(|e| hugepage_error(HUGEPAGE, e))?;
+        let va =
+            ioctl::mmap_shared(fd.as_fd(), HUGEPAGE, 0).map_err(|e| hugepage_error(HUGEPAGE, e))?;
+        // SAFETY: the first byte of the page we just mapped; writing it makes the kernel allocate
+        // the hugepage (a read could map the shared zero page instead).
+        unsafe { va.as_ptr().write_volatile(0) };
+        let pa = physical_address(va.as_ptr() as usize);
+        // SAFETY: the temporary mapping made above, not used after; the page stays in the file.
+        unsafe { ioctl::munmap(va, HUGEPAGE) };
+        Ok(Spare { fd, pa: pa? })
+    }
+}
+
+/// Maps the hugepages of `run` at consecutive virtual addresses; returns the first.
+fn map_run(run: &[Spare]) -> Result<NonNull<u8>, PciError> {
+    let len = run.len() * HUGEPAGE;
+    // One spare hugepage of address space, to align the start.
+    let reserve = ioctl::mmap_reserve(len + HUGEPAGE).map_err(|e| hugepage_error(len, e))?;
+    let skip = (reserve.as_ptr() as usize).next_multiple_of(HUGEPAGE) - reserve.as_ptr() as usize;
+    // SAFETY: `skip < HUGEPAGE`, inside the reservation.
+    let base = unsafe { NonNull::new_unchecked(reserve.as_ptr().add(skip)) };
+    for (i, page) in run.iter().enumerate() {
+        // SAFETY: `base + i * HUGEPAGE .. + HUGEPAGE` is inside our reservation
+        // (`skip + len <= len + HUGEPAGE`), which nothing else uses.
+        let r = unsafe {
+            let at = NonNull::new_unchecked(base.as_ptr().add(i * HUGEPAGE));
+            ioctl::mmap_fixed_shared(at, HUGEPAGE, page.fd.as_fd())
+        };
+        if let Err(e) = r {
+            // SAFETY: the whole reservation, with what was mapped into it, is ours and unused.
+            unsafe { ioctl::munmap(reserve, len + HUGEPAGE) };
+            return Err(hugepage_error(len, e));
+        }
+    }
+    // The address space before `base` and after the run stays reserved until the region goes:
+    // give the unaligned head and the tail back now.
+    // SAFETY: both ranges are parts of our reservation outside the run, unused.
+    unsafe {
+        if skip > 0 {
+            ioctl::munmap(reserve, skip);
+        }
+        let tail = HUGEPAGE - skip;
+        ioctl::munmap(NonNull::new_unchecked(base.as_ptr().add(len)), tail);
+    }
+    Ok(base)
+}
+
+fn with_len(e: PciError, len: usize) -> PciError {
+    match e {
+        PciError::DmaAlloc { reason, .. } => PciError::DmaAlloc { len, reason },
+        e => e,
+    }
+}
+
+/// Index of the first run of `n` physically consecutive pages in `spares` (sorted).
+fn find_run(spares: &[Spare], n: usize) -> Option<usize> {
+    let pas: Vec<u64> = spares.iter().map(|s| s.pa).collect();
+    find_run_in(&pas, n)
+}
+
+fn find_run_in(pas: &[u64], n: usize) -> Option<usize> {
+    let mut start = 0;
+    for i in 0..pas.len() {
+        if i > start && pas[i] != pas[i - 1] + HUGEPAGE as u64 {
+            start = i;
+        }
+        if i + 1 - start == n {
+            return Some(start);
+        }
+    }
+    None
 }
 
 impl HugepagePool {
@@ -82,6 +171,7 @@ impl HugepagePool {
         POOL.get_or_init(|| {
             Arc::new(HugepagePool {
                 chunks: Mutex::new(Vec::new()),
+                spares: Mutex::new(Vec::new()),
             })
         })
     }
@@ -95,7 +185,7 @@ impl HugepagePool {
     ) -> Result<DmaMemory, PciError> {
         let len = len.max(1).next_multiple_of(PAGE);
         if len > HUGEPAGE {
-            return alloc_large(len, unmap);
+            return self.alloc_large(len, unmap);
         }
         let n = len / PAGE;
         let mut chunks = self.chunks.lock();
@@ -106,15 +196,15 @@ impl HugepagePool {
         let (i, at) = match found {
             Some(f) => f,
             None => {
-                let va = ioctl::mmap_hugepages(HUGEPAGE).map_err(|e| hugepage_error(len, e))?;
-                let pa = match physical_address(va.as_ptr() as usize) {
-                    Ok(pa) => pa,
-                    Err(e) => {
-                        // SAFETY: the mapping was just made here and is not used by anyone.
-                        unsafe { ioctl::munmap(va, HUGEPAGE) };
-                        return Err(e);
+                let page = {
+                    let mut spares = self.spares.lock();
+                    match spares.pop() {
+                        Some(p) => p,
+                        None => Spare::probe().map_err(|e| with_len(e, len))?,
                     }
                 };
+                let pa = page.pa;
+                let va = map_run(std::slice::from_ref(&page)).map_err(|e| with_len(e, len))?;
                 chunks.push(Chunk {
                     va,
                     pa,
@@ -161,33 +251,45 @@ fn first_fit(used: &[bool], n: usize) -> Option<usize> {
     None
 }
 
-/// A region of several hugepages: its own mapping, usable only if physically contiguous.
-fn alloc_large(len: usize, unmap: Option<Arc<dyn DmaUnmap>>) -> Result<DmaMemory, PciError> {
-    let map_len = len.next_multiple_of(HUGEPAGE);
-    let va = ioctl::mmap_hugepages(map_len).map_err(|e| hugepage_error(len, e))?;
-    let check = || -> Result<u64, PciError> {
-        let pa = physical_address(va.as_ptr() as usize)?;
-        for k in 1..map_len / HUGEPAGE {
-            let next = physical_address(va.as_ptr() as usize + k * HUGEPAGE)?;
-            if next != pa + (k * HUGEPAGE) as u64 {
-                return Err(PciError::DmaAlloc {
-                    len,
-                    reason: "the hugepages are not physically contiguous; without an IOMMU a \
-                             buffer larger than 2 MiB needs contiguous hugepages (reserve them \
-                             early after boot, or use vfio)"
-                        .into(),
-                });
+impl HugepagePool {
+    /// A region of several hugepages, physically contiguous.
+    fn alloc_large(
+        &self,
+        len: usize,
+        unmap: Option<Arc<dyn DmaUnmap>>,
+    ) -> Result<DmaMemory, PciError> {
+        let n = len.div_ceil(HUGEPAGE);
+        let run: Vec<Spare> = {
+            let mut spares = self.spares.lock();
+            loop {
+                if let Some(at) = find_run(&spares, n) {
+                    break spares.drain(at..at + n).collect();
+                }
+                match Spare::probe() {
+                    Ok(page) => {
+                        let at = spares.partition_point(|s| s.pa < page.pa);
+                        spares.insert(at, page);
+                    }
+                    Err(e) => {
+                        return Err(PciError::DmaAlloc {
+                            len,
+                            reason: format!(
+                                "no {n} physically consecutive hugepages among the {} free ones \
+                                 ({e}); without an IOMMU a buffer larger than 2 MiB needs them: \
+                                 reserve more hugepages (memsize=), or use vfio",
+                                spares.len()
+                            ),
+                        });
+                    }
+                }
             }
-        }
-        Ok(pa)
-    };
-    match check() {
-        Ok(pa) => Ok(DmaMemory::from_mmap(va, map_len, pa, unmap)),
-        Err(e) => {
-            // SAFETY: the mapping was just made here and is not used by anyone.
-            unsafe { ioctl::munmap(va, map_len) };
-            Err(e)
-        }
+        };
+        let pa = run[0].pa;
+        let va = map_run(&run)?;
+        // Unmapped (and the hugepages given back) when the region is freed.
+        let mem = DmaMemory::from_mmap(va, n * HUGEPAGE, pa, unmap);
+        mem.fill(0, mem.len(), 0);
+        Ok(mem)
     }
 }
 
@@ -215,6 +317,16 @@ mod tests {
         assert_eq!(pagemap_pfn(1 << 62 | 0x12345), None);
         // PFN hidden from an unprivileged reader
         assert_eq!(pagemap_pfn(1 << 63), None);
+    }
+
+    #[test]
+    fn physically_consecutive_runs() {
+        let h = HUGEPAGE as u64;
+        assert_eq!(find_run_in(&[0, h, 2 * h], 3), Some(0));
+        assert_eq!(find_run_in(&[0, 2 * h, 3 * h, 4 * h], 3), Some(1));
+        assert_eq!(find_run_in(&[0, 2 * h, 3 * h, 5 * h], 3), None);
+        assert_eq!(find_run_in(&[7 * h], 1), Some(0));
+        assert_eq!(find_run_in(&[], 1), None);
     }
 
     #[test]

@@ -205,15 +205,33 @@ pub(crate) fn mmap_shared(fd: BorrowedFd<'_>, len: usize, offset: u64) -> io::Re
     NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned null"))
 }
 
-/// Anonymous memory backed by hugepages of the default size, populated now.
-pub(crate) fn mmap_hugepages(len: usize) -> io::Result<NonNull<u8>> {
-    // SAFETY: a new private anonymous mapping chosen by the kernel; it aliases nothing.
+/// A memory file of one hugepage of the default size (`memfd_create` with `MFD_HUGETLB`): a
+/// hugepage that can be mapped, and mapped again elsewhere, by its fd.
+pub(crate) fn memfd_hugepage(len: usize) -> io::Result<OwnedFd> {
+    let name = c"pynvme-dma";
+    // SAFETY: a NUL-terminated name and flags; returns a new descriptor or -1.
+    let fd = check(
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_HUGETLB | libc::MFD_CLOEXEC) },
+        "memfd_create(MFD_HUGETLB)",
+    )?;
+    // SAFETY: a new descriptor owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: plain syscall on the descriptor we own.
+    let r = unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) };
+    check(r, "ftruncate")?;
+    Ok(fd)
+}
+
+/// Reserves `len` bytes of address space (no access, no memory) for mappings placed with
+/// [`mmap_fixed_shared`].
+pub(crate) fn mmap_reserve(len: usize) -> io::Result<NonNull<u8>> {
+    // SAFETY: a new inaccessible anonymous mapping chosen by the kernel; it aliases nothing.
     let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
             len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB | libc::MAP_POPULATE,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
             -1,
             0,
         )
@@ -222,6 +240,33 @@ pub(crate) fn mmap_hugepages(len: usize) -> io::Result<NonNull<u8>> {
         return Err(io::Error::last_os_error());
     }
     NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned null"))
+}
+
+/// Maps `len` bytes of `fd` read-write and populated at exactly `addr`.
+///
+/// # Safety
+/// `[addr, addr + len)` must lie inside a reservation made by [`mmap_reserve`] that the caller
+/// owns and that nothing else uses: `MAP_FIXED` replaces whatever is mapped there.
+pub(crate) unsafe fn mmap_fixed_shared(
+    addr: NonNull<u8>,
+    len: usize,
+    fd: BorrowedFd<'_>,
+) -> io::Result<()> {
+    // SAFETY: guaranteed by the caller (the range is ours to replace).
+    let p = unsafe {
+        libc::mmap(
+            addr.as_ptr().cast(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_FIXED | libc::MAP_POPULATE,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Gives back a mapping made by one of the functions above.
