@@ -1059,6 +1059,7 @@ fn pass(sh: &Shared, ctrl: &parking_lot::Mutex<Controller>) -> (bool, Option<Ins
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ctrl.lock().poll())) {
         Ok(r) => r,
         Err(_) => {
+            sh.panics.fetch_add(1, SeqCst);
             sh.csts.fetch_or(csts::CFS, SeqCst);
             (false, None)
         }

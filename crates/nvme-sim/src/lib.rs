@@ -188,6 +188,7 @@ impl SimDevice {
             bad_db: AtomicU32::new(0),
             sleeping: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            panics: std::sync::atomic::AtomicU64::new(0),
             thread: OnceLock::new(),
             bar2: AtomicU64::new(0),
             cmb: (config.cmb_size != 0)
@@ -511,6 +512,13 @@ impl SimDevice {
     /// The fault injection handle.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// How many times the device's own code failed (a panic of the device thread, each reported
+    /// to the host as Controller Fatal Status). Outside [`Faults::firmware_crash`] this is a
+    /// defect of the simulator: tests assert it stays 0.
+    pub fn crash_count(&self) -> u64 {
+        self.sh.panics.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub bad_db: AtomicU32,
     pub sleeping: AtomicBool,
     pub stop: AtomicBool,
+    /// Panics of the device thread caught so far (each became Controller Fatal Status).
+    pub panics: std::sync::atomic::AtomicU64,
     pub thread: OnceLock<Thread>,
     /// Bus address of BAR2 (the CMB), 0 when it is not programmed.
     pub bar2: AtomicU64,

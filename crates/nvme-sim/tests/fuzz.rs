@@ -112,6 +112,8 @@ proptest! {
                 }
             }
         }
+        // The device's code never failed: a caught panic would show as a fatal status above.
+        prop_assert_eq!(r.dev.crash_count(), 0, "the device thread panicked");
         // Still alive: an identify completes (unless a fatal status was raised on purpose).
         if r.reg32(regs::CSTS) & 3 == 1 {
             let (st, _) = r.identify(1, 0);
