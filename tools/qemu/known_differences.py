@@ -31,8 +31,8 @@ KNOWN: dict[str, str] = {
     + ": Delete I/O CQ of a missing queue gets 01/00, not 01/01",
     "02_nvm/test_optional_commands.py::test_copy": "not settled: QEMU answers 01/83 "
     "(Command Size Limit Exceeded) to a one-range Copy the simulator performs",
-    "tools/qemu/test_qemu_features.py::test_metadata_namespace_extended_lba": "driver: a "
-    "write to an extended-LBA namespace (4096+8) is refused with 00/13 (PRP Offset Invalid)",
+    "tools/qemu/test_qemu_features.py::test_metadata_namespace_extended_lba": "driver bug: "
+    "PRPs sized without the metadata of an extended LBA (4096+8), QEMU answers 00/13",
 }
 
 
