@@ -404,9 +404,12 @@ def test_cli_list_without_nvme_functions(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", ["setup", "reset"])
-def test_cli_setup_and_reset_are_not_implemented(command, capsys):
-    assert cli.main([command, "--pciaddr=0000:01:00.0"]) == 2
-    assert "not implemented yet for real devices" in capsys.readouterr().err
+def test_cli_setup_and_reset_refuse_clearly(command, capsys, tmp_path):
+    # No such function in an empty sysfs tree (as root), or not root: a clear error, status 1.
+    assert cli.main([command, "--pciaddr=0000:01:00.0", f"--sysfs={tmp_path}"]) == 1
+    err = capsys.readouterr().err
+    assert f"pynvme {command}:" in err
+    assert "must run as root" in err or "not an NVMe function" in err
 
 
 # ---------------------------------------------------------------------------------------------
