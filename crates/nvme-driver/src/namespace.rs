@@ -43,6 +43,7 @@ impl<C: Clone + Send + 'static> Namespace<C> {
         let verify = ctrl.verifier_or_insert(nsid, || {
             NsVerify::new(nsid, nlba, id.sector_size() as usize)
         });
+        verify.set_format(id.sector_size() as usize, Self::inline_meta(&id));
         verify.set_dlfeat(id.dlfeat);
         Ok(Namespace {
             ctrl: ctrl.clone(),
@@ -76,9 +77,8 @@ impl<C: Clone + Send + 'static> Namespace<C> {
     /// size resets the verification state.
     pub fn refresh(&self) -> Result<()> {
         let id = Self::identify(&self.ctrl, self.nsid)?;
-        if id.sector_size() as usize != self.verify.sector_size() {
-            self.verify.set_sector_size(id.sector_size() as usize);
-        }
+        self.verify
+            .set_format(id.sector_size() as usize, Self::inline_meta(&id));
         self.verify.set_dlfeat(id.dlfeat);
         *self.id.lock() = id;
         Ok(())
@@ -109,6 +109,23 @@ impl<C: Clone + Send + 'static> Namespace<C> {
         self.id.lock().sector_size() as usize
     }
 
+    /// Metadata bytes that travel with each block's data: the metadata size for an extended LBA
+    /// format (FLBAS bit 4), else 0 (metadata, if any, goes through MPTR).
+    fn inline_meta(id: &IdentifyNamespace) -> usize {
+        if id.extended_lba() {
+            id.metadata_size() as usize
+        } else {
+            0
+        }
+    }
+
+    /// Bytes per block in a data transfer: the data size, plus the metadata for an extended LBA
+    /// format.
+    pub fn block_size(&self) -> usize {
+        let id = self.id.lock();
+        id.sector_size() as usize + Self::inline_meta(&id)
+    }
+
     /// Metadata bytes per logical block of the current LBA format.
     pub fn meta_size(&self) -> usize {
         self.id.lock().metadata_size() as usize
@@ -129,14 +146,14 @@ impl<C: Clone + Send + 'static> Namespace<C> {
     }
 
     fn data_for(&self, buf: &Buffer, lba_count: u32) -> Result<DataRef> {
-        let len = lba_count as usize * self.sector_size();
+        let len = lba_count as usize * self.block_size();
         if buf.size() < len {
             return Err(DriverError::invalid(
                 "buf",
                 format!(
                     "{} bytes (buffer size) cannot hold {lba_count} blocks of {} bytes",
                     buf.size(),
-                    self.sector_size()
+                    self.block_size()
                 ),
             ));
         }

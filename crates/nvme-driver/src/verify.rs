@@ -195,6 +195,8 @@ impl std::fmt::Display for Miscompare {
 pub struct NsVerify {
     nsid: u32,
     sector: AtomicU64,
+    /// Metadata bytes that travel with each block's data (extended LBA formats), else 0.
+    inline_meta: AtomicU64,
     nlba: u64,
     crc: Sparse<AtomicU8>,
     locks: Sparse<AtomicU64>,
@@ -212,6 +214,7 @@ impl NsVerify {
         NsVerify {
             nsid,
             sector: AtomicU64::new(sector as u64),
+            inline_meta: AtomicU64::new(0),
             nlba,
             crc: Sparse::new(nlba),
             locks: Sparse::new(nlba.div_ceil(64)),
@@ -237,10 +240,22 @@ impl NsVerify {
         self.sector.load(Ordering::Relaxed) as usize
     }
 
-    /// Changes the LBA size (after a format) and forgets everything.
-    pub fn set_sector_size(&self, sector: usize) {
-        self.sector.store(sector as u64, Ordering::Relaxed);
-        self.clear();
+    /// Bytes per block in a transfer: the data, plus the metadata of an extended LBA format.
+    pub fn block_size(&self) -> usize {
+        self.sector_size() + self.inline_meta.load(Ordering::Relaxed) as usize
+    }
+
+    /// Sets the LBA format (data bytes per block, and metadata bytes transferred with each
+    /// block's data for an extended LBA format, else 0); a change forgets everything.
+    pub fn set_format(&self, sector: usize, inline_meta: usize) {
+        if sector != self.sector_size()
+            || inline_meta as u64 != self.inline_meta.load(Ordering::Relaxed)
+        {
+            self.sector.store(sector as u64, Ordering::Relaxed);
+            self.inline_meta
+                .store(inline_meta as u64, Ordering::Relaxed);
+            self.clear();
+        }
     }
 
     /// Takes DLFEAT from Identify Namespace: when deallocated blocks read as zeroes (bits 2:0 =
@@ -252,7 +267,7 @@ impl NsVerify {
 
     /// The digest of an LBA of zeroes.
     pub fn zero_digest(&self) -> u8 {
-        lba_digest(&vec![0u8; self.sector_size()])
+        lba_digest(&vec![0u8; self.block_size()])
     }
 
     /// What deallocated LBAs read as: zeroes if DLFEAT says so, else unknown.
@@ -328,24 +343,24 @@ impl NsVerify {
         std::mem::take(&mut self.findings.lock())
     }
 
-    /// Stamps `data` (whole LBAs starting at `slba`): nsid/LBA first, a fresh token last.
+    /// Stamps `data` (whole blocks starting at `slba`): nsid/LBA in the first 8 bytes of each
+    /// block's data, a fresh token in the last 8 (before any metadata).
     pub fn stamp_write(&self, data: &mut [u8], slba: u64) {
-        let ss = self.sector_size();
+        let (ss, bs) = (self.sector_size(), self.block_size());
         if ss < 16 || !self.stamping() {
             return;
         }
-        let n = (data.len() / ss) as u64;
+        let n = (data.len() / bs) as u64;
         let token = next_tokens(n);
-        for (i, lba) in data.chunks_exact_mut(ss).enumerate() {
+        for (i, lba) in data.chunks_exact_mut(bs).enumerate() {
             lba[..8].copy_from_slice(&lba_stamp(self.nsid, slba + i as u64).to_le_bytes());
-            lba[ss - 8..].copy_from_slice(&(token + i as u64).to_le_bytes());
+            lba[ss - 8..ss].copy_from_slice(&(token + i as u64).to_le_bytes());
         }
     }
 
-    /// Records the digests of written data (whole LBAs starting at `slba`).
+    /// Records the digests of written data (whole blocks starting at `slba`).
     pub fn record(&self, data: &[u8], slba: u64) {
-        let ss = self.sector_size();
-        for (i, lba) in data.chunks_exact(ss).enumerate() {
+        for (i, lba) in data.chunks_exact(self.block_size()).enumerate() {
             self.set(slba + i as u64, lba_digest(lba));
         }
     }
@@ -354,7 +369,7 @@ impl NsVerify {
     pub fn check(&self, data: &[u8], slba: u64) -> Option<Miscompare> {
         let ss = self.sector_size();
         let mut first = None;
-        for (i, lba_data) in data.chunks_exact(ss).enumerate() {
+        for (i, lba_data) in data.chunks_exact(self.block_size()).enumerate() {
             let lba = slba + i as u64;
             let expected = self.get(lba);
             if expected == UNKNOWN {
@@ -366,7 +381,7 @@ impl NsVerify {
             }
             let stamp = u64::from_le_bytes(lba_data[..8].try_into().expect("8 bytes"));
             let token = if ss >= 16 {
-                u64::from_le_bytes(lba_data[ss - 8..].try_into().expect("8 bytes"))
+                u64::from_le_bytes(lba_data[ss - 8..ss].try_into().expect("8 bytes"))
             } else {
                 0
             };
@@ -758,6 +773,7 @@ mod tests {
     fn stamps_record_and_check() {
         let v = NsVerify::new(1, 1000, 512);
         let mut data = vec![0xa5u8; 512 * 4];
+        assert_eq!(v.block_size(), 512);
         v.stamp_write(&mut data, 10);
         assert_eq!(
             u64::from_le_bytes(data[512..520].try_into().unwrap()),
@@ -782,6 +798,24 @@ mod tests {
             .or_else(|| v.check(&other[..512], 10))
             .unwrap();
         assert!(m.to_string().contains("misdirected"), "{m}");
+    }
+
+    #[test]
+    fn extended_lba_blocks_carry_metadata_after_the_stamped_data() {
+        let v = NsVerify::new(1, 1000, 512);
+        v.set_format(512, 8);
+        assert_eq!(v.block_size(), 520);
+        let mut data = vec![0x77u8; 520 * 2];
+        v.stamp_write(&mut data, 4);
+        assert_eq!(
+            u64::from_le_bytes(data[520..528].try_into().unwrap()),
+            lba_stamp(1, 5)
+        );
+        assert_eq!(&data[512..520], &[0x77; 8], "the metadata is not stamped");
+        v.record(&data, 4);
+        assert!(v.check(&data, 4).is_none());
+        data[1030] ^= 1; // metadata of block 5
+        assert_eq!(v.check(&data, 4).unwrap().lba, 5);
     }
 
     #[test]
