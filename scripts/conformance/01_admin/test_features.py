@@ -25,6 +25,14 @@ def roundtrip(nvme0, fid, value, mask=0xFFFFFFFF, cdw11_get=0):
         nvme0.setfeatures(fid, cdw11=original | cdw11_get).waitdone()
 
 
+def require_changeable(nvme0, oncs, fid):
+    """Skip unless feature `fid` is changeable. A controller may make a feature not changeable
+    (Set Features then fails with 01/0E) and says which in Get Features SEL=11b, bit 2; without
+    Select support (ONCS bit 4) it cannot say, and the test goes on."""
+    if oncs & (1 << 4) and not nvme0.getfeatures(fid, sel=3).waitdone() & 0x4:
+        pytest.skip(f"feature {fid:#04x} is not changeable on this controller (SEL=11b)")
+
+
 @pytest.mark.device
 def test_number_of_queues_allocated(nvme0):
     cdw0 = nvme0.getfeatures(7).waitdone()
@@ -52,7 +60,8 @@ def test_number_of_queues_after_io_queue_creation(nvme0, qpair):
 
 
 @pytest.mark.device
-def test_arbitration_roundtrip(nvme0):
+def test_arbitration_roundtrip(nvme0, oncs):
+    require_changeable(nvme0, oncs, 1)
     original = nvme0.getfeatures(1).waitdone()
     burst = 3 if original & 0x7 != 3 else 2
     value = (original & ~0x7) | burst
@@ -91,7 +100,8 @@ def test_volatile_write_cache_roundtrip(nvme0, id_ctrl_buf):
 
 
 @pytest.mark.device
-def test_interrupt_coalescing_roundtrip(nvme0):
+def test_interrupt_coalescing_roundtrip(nvme0, oncs):
+    require_changeable(nvme0, oncs, 8)
     # TIME 2 (200 us), THR 7 (8 entries)
     assert roundtrip(nvme0, 8, 0x0207, mask=0xFFFF) == 0x0207
 
@@ -121,7 +131,8 @@ def test_power_management_roundtrip(nvme0, id_ctrl_buf):
 
 
 @pytest.mark.device
-def test_power_management_invalid_state(nvme0, id_ctrl_buf):
+def test_power_management_invalid_state(nvme0, id_ctrl_buf, oncs):
+    require_changeable(nvme0, oncs, 2)
     npss = id_ctrl_buf.data(263)
     if npss >= 31:
         pytest.skip("all 32 power states exist")
@@ -144,6 +155,7 @@ def test_get_features_supported_capabilities(nvme0, oncs):
 def test_get_features_default_value(nvme0, oncs):
     if not oncs & (1 << 4):
         pytest.skip("Save field and Select field not supported (ONCS bit 4)")
+    require_changeable(nvme0, oncs, 8)
     default = nvme0.getfeatures(8, sel=1).waitdone()
     original = nvme0.getfeatures(8).waitdone()
     try:

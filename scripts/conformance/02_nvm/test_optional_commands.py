@@ -105,6 +105,9 @@ def test_verify_uncorrectable(nvme0n1, qpair, oncs):
 @pytest.mark.device
 def test_copy(nvme0n1, qpair, oncs):
     need(oncs, 8, "Copy")
+    id_ns = nvme0n1.id_ns()
+    if id_ns.mssrl < 3 or id_ns.mcl < 3:
+        pytest.skip(f"copy limits below 3 blocks: MSSRL {id_ns.mssrl}, MCL {id_ns.mcl}")
     ss = nvme0n1.sector_size
     src = written(nvme0n1, qpair, 700, 3, 0xC0FFEE00)
     written(nvme0n1, qpair, 800, 3, 0)
