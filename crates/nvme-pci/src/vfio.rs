@@ -42,7 +42,10 @@ impl IommuMapper for Container {
             .map(|_| ())
             .map_err(|source| PciError::DmaAlloc {
                 len,
-                reason: format!("VFIO_IOMMU_MAP_DMA at IOVA {iova:#x}: {source}"),
+                reason: format!(
+                    "VFIO_IOMMU_MAP_DMA at IOVA {iova:#x}: {source} (bus addresses start at \
+                     768 GiB: an IOMMU with less than 40 address bits cannot map them, use uio)"
+                ),
             })
     }
 
