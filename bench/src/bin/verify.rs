@@ -15,6 +15,10 @@ fn run(o: &Options, verified: bool, opc: u8, qd: u16) -> Stats {
     let pci = nvme_pci::open("sim://").expect("simulator opens");
     let ctrl = Controller::<()>::new(pci).expect("controller");
     ctrl.init_default(()).expect("init");
+    // Pinned once this run's device thread exists (a new thread inherits its creator's CPU).
+    if o.pin {
+        pin_threads();
+    }
     let ns = verified.then(|| Namespace::new(&ctrl, 1, 0).expect("namespace 1"));
     if let Some(ns) = &ns {
         ns.verifier().set_enabled(true);
