@@ -444,13 +444,7 @@ impl<C: Clone + Send + 'static> IoCq<C> {
         deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
     ) -> Result<usize> {
         self.st.lock().head = value;
-        self.ctrl.pci().bar_write32(0, self.db, value);
-        let wait = if value >= self.qsize {
-            INVALID_DOORBELL_EVENT_WAIT
-        } else {
-            Duration::ZERO
-        };
-        self.ctrl.reap_async_events(wait, deliver)
+        ring(&self.ctrl, self.db, value, self.qsize, deliver)
     }
 
     /// The next entry [`IoCq::waitdone`] reads.
@@ -725,13 +719,7 @@ impl<C: Clone + Send + 'static> IoSq<C> {
         deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
     ) -> Result<usize> {
         self.st.lock().tail = value;
-        self.ctrl.pci().bar_write32(0, self.db, value);
-        let wait = if value >= self.qsize {
-            INVALID_DOORBELL_EVENT_WAIT
-        } else {
-            Duration::ZERO
-        };
-        self.ctrl.reap_async_events(wait, deliver)
+        ring(&self.ctrl, self.db, value, self.qsize, deliver)
     }
 
     /// Sends Delete I/O Submission Queue for this queue, or for `qid` if given; returns the
@@ -763,6 +751,25 @@ impl<C: Clone + Send + 'static> Drop for IoSq<C> {
                 .park_until_reset(self.mem.all_memory().chain(kept));
         }
     }
+}
+
+/// Writes a doorbell, whatever the value; a value at or beyond the queue size is followed by a
+/// watch for the asynchronous event the device should raise, which `deliver` receives. Returns
+/// the number of events delivered.
+fn ring<C: Clone + Send + 'static>(
+    ctrl: &Controller<C>,
+    db: u64,
+    value: u32,
+    qsize: u32,
+    deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
+) -> Result<usize> {
+    ctrl.pci().bar_write32(0, db, value);
+    let wait = if value >= qsize {
+        INVALID_DOORBELL_EVENT_WAIT
+    } else {
+        Duration::ZERO
+    };
+    ctrl.reap_async_events(wait, deliver)
 }
 
 #[cfg(test)]

@@ -1,20 +1,9 @@
 //! The driver against the simulated SSD: initialisation, queues, data round trips, errors.
 
-use nvme_driver::{Buffer, Controller, Namespace, Qpair, QpairConfig};
-use std::sync::Arc;
+mod common;
 
-type Ctx = Option<u32>;
-
-fn open(uri: &str) -> Arc<Controller<Ctx>> {
-    let pci = nvme_pci::open(uri).expect("simulator opens");
-    let ctrl = Controller::<Ctx>::new(pci).expect("controller");
-    ctrl.init_default(None).expect("init");
-    ctrl
-}
-
-fn buffer(len: usize) -> Buffer {
-    Buffer::new(nvme_pci::dma_alloc(len).unwrap(), len, "b", 0, 0).unwrap()
-}
+use common::{buffer, controller as open, qpair, random_buffer};
+use nvme_driver::{Namespace, Qpair, QpairConfig};
 
 #[test]
 fn init_identifies_and_counts_queues() {
@@ -30,23 +19,9 @@ fn init_identifies_and_counts_queues() {
 fn write_then_read_returns_the_data() {
     let ctrl = open("sim://");
     let ns = Namespace::new(&ctrl, 1, 0).unwrap();
-    let qp = Qpair::new(
-        &ctrl,
-        QpairConfig {
-            depth: 16,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let qp = qpair(&ctrl, 16);
     let ss = ns.sector_size();
-    let w = Buffer::new(
-        nvme_pci::dma_alloc(8 * ss).unwrap(),
-        8 * ss,
-        "w",
-        100,
-        0xbeef,
-    )
-    .unwrap();
+    let w = random_buffer(8 * ss);
     let r = buffer(8 * ss);
     ns.write(&qp, &w, 5, 8, 0, 0, 0, 0, Some(1)).unwrap();
     let mut seen = Vec::new();
@@ -74,25 +49,11 @@ fn write_then_read_returns_the_data() {
 fn prp_lists_and_unaligned_offsets_move_the_right_bytes() {
     let ctrl = open("sim://");
     let ns = Namespace::new(&ctrl, 1, 0).unwrap();
-    let qp = Qpair::new(
-        &ctrl,
-        QpairConfig {
-            depth: 8,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let qp = qpair(&ctrl, 8);
     let ss = ns.sector_size();
     let n = (64 * 1024 / ss) as u32;
     let len = n as usize * ss;
-    let mut w = Buffer::new(
-        nvme_pci::dma_alloc(len + 512).unwrap(),
-        len + 512,
-        "w",
-        100,
-        0xbeef,
-    )
-    .unwrap();
+    let mut w = random_buffer(len + 512);
     w.set_offset(512).unwrap();
     w.set_size(len).unwrap();
     let r = buffer(len);

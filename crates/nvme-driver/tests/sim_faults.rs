@@ -1,13 +1,14 @@
 //! The driver against a misbehaving simulated SSD: it never hangs, never trusts a bad completion,
 //! and reports what the device did wrong.
 
-use nvme_driver::{Buffer, Completion, Controller, Namespace, Qpair, QpairConfig};
+mod common;
+
+use common::Ctx;
+use nvme_driver::{Buffer, Completion, Controller, Namespace, Qpair};
 use nvme_sim::faults::{FaultAction, FaultMatch, FaultRule};
 use nvme_spec::cmd::nvm;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-type Ctx = Option<u32>;
 
 struct Dut {
     ctrl: Arc<Controller<Ctx>>,
@@ -17,20 +18,10 @@ struct Dut {
 }
 
 fn dut() -> Dut {
-    let pci = nvme_pci::open("sim://").unwrap();
-    let ctrl = Controller::<Ctx>::new(pci).unwrap();
-    ctrl.init_default(None).unwrap();
+    let ctrl = common::controller("sim://");
     let ns = Namespace::new(&ctrl, 1, 0).unwrap();
-    let qp = Qpair::new(
-        &ctrl,
-        QpairConfig {
-            depth: 16,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let len = ns.sector_size();
-    let buf = Buffer::new(nvme_pci::dma_alloc(len).unwrap(), len, "b", 0, 0).unwrap();
+    let qp = common::qpair(&ctrl, 16);
+    let buf = common::buffer(ns.sector_size());
     Dut { ctrl, ns, qp, buf }
 }
 

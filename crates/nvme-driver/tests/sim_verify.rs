@@ -1,16 +1,15 @@
 //! Data verification under load: overlapping reads and writes from several queue pairs in several
 //! threads never give a false miscompare, and real corruption is always caught.
 
+mod common;
+
+use common::Ctx;
 use nvme_driver::{Buffer, Controller, Namespace, Qpair, QpairConfig};
 use nvme_sim::faults::{FaultAction, FaultMatch, FaultRule};
 use std::sync::Arc;
 
-type Ctx = Option<u32>;
-
 fn setup() -> (Arc<Controller<Ctx>>, Arc<Namespace<Ctx>>) {
-    let pci = nvme_pci::open("sim://").unwrap();
-    let ctrl = Controller::<Ctx>::new(pci).unwrap();
-    ctrl.init_default(None).unwrap();
+    let ctrl = common::controller("sim://");
     let ns = Arc::new(Namespace::new(&ctrl, 1, 0).unwrap());
     ns.verifier().set_enabled(true);
     (ctrl, ns)

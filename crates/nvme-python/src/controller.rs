@@ -57,7 +57,8 @@ pub fn data_ref(
     }))
 }
 
-fn format_entries(py: Python<'_>, entries: Vec<CmdLogEntry>) -> PyResult<Vec<String>> {
+/// Command log entries as strings, with times in the local time zone.
+pub fn format_entries(py: Python<'_>, entries: Vec<CmdLogEntry>) -> PyResult<Vec<String>> {
     let off: i64 = py
         .import("time")?
         .call_method0("localtime")?

@@ -147,18 +147,7 @@ impl PyQpair {
     /// This queue's command log, newest first.
     #[pyo3(signature = (count=1000, offset=0))]
     fn cmdlog(&self, py: Python<'_>, count: usize, offset: usize) -> PyResult<Vec<String>> {
-        let off: i64 = py
-            .import("time")?
-            .call_method0("localtime")?
-            .getattr("tm_gmtoff")?
-            .extract()
-            .unwrap_or(0);
-        Ok(self
-            .qp
-            .cmdlog(count, offset)
-            .iter()
-            .map(|e| e.format(off))
-            .collect())
+        crate::controller::format_entries(py, self.qp.cmdlog(count, offset))
     }
 
     /// Forgets that the CQ's interrupt fired.
