@@ -418,6 +418,17 @@ impl PySqe {
     }
 }
 
+impl PySqe {
+    /// The bus address `v` (an int or a Buffer) gives field `name`; a Buffer is kept alive with
+    /// the command, since the device will use its memory.
+    fn pointer(&mut self, name: &'static str, v: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let mut keep = Vec::new();
+        let addr = address(name, v, &mut keep)?;
+        self.keep.push(v.clone().unbind());
+        Ok(addr)
+    }
+}
+
 #[pymethods]
 impl PySqe {
     #[new]
@@ -534,9 +545,7 @@ impl PySqe {
 
     #[setter]
     fn set_prp1(&mut self, v: &Bound<'_, PyAny>) -> PyResult<()> {
-        let mut keep = Vec::new();
-        self.sqe.prp1 = address("prp1", v, &mut keep)?;
-        self.keep.push(v.clone().unbind());
+        self.sqe.prp1 = self.pointer("prp1", v)?;
         Ok(())
     }
 
@@ -548,9 +557,7 @@ impl PySqe {
 
     #[setter]
     fn set_prp2(&mut self, v: &Bound<'_, PyAny>) -> PyResult<()> {
-        let mut keep = Vec::new();
-        self.sqe.prp2 = address("prp2", v, &mut keep)?;
-        self.keep.push(v.clone().unbind());
+        self.sqe.prp2 = self.pointer("prp2", v)?;
         Ok(())
     }
 
@@ -562,9 +569,7 @@ impl PySqe {
 
     #[setter]
     fn set_mptr(&mut self, v: &Bound<'_, PyAny>) -> PyResult<()> {
-        let mut keep = Vec::new();
-        self.sqe.mptr = address("mptr", v, &mut keep)?;
-        self.keep.push(v.clone().unbind());
+        self.sqe.mptr = self.pointer("mptr", v)?;
         Ok(())
     }
 
