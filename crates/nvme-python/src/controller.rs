@@ -78,6 +78,24 @@ fn status_ok(py: Python<'_>, cqe: nvme_spec::Cqe) -> PyResult<bool> {
 }
 
 impl PyController {
+    /// Security Send (`send`) or Receive of `size` bytes (default: the buffer's size).
+    #[allow(clippy::too_many_arguments)]
+    fn security(
+        slf: &Bound<'_, Self>,
+        send: bool,
+        buf: &Bound<'_, PyBuffer>,
+        spsp: u32,
+        secp: u32,
+        nssf: u32,
+        size: Option<usize>,
+        nsid: u32,
+        cb: Option<PyObject>,
+    ) -> PyResult<Py<Self>> {
+        let size = size.unwrap_or(buf.borrow().inner.size());
+        let sqe = commands::security(send, secp, spsp, nssf, size, nsid).py()?;
+        Self::submit(slf, sqe, data_ref(Some(buf), Some(size))?, cb)
+    }
+
     fn attachment(
         &self,
         py: Python<'_>,
@@ -503,13 +521,7 @@ impl PyController {
         nsid: u32,
         cb: Option<PyObject>,
     ) -> PyResult<Py<Self>> {
-        let size = size.unwrap_or(buf.borrow().inner.size());
-        Self::submit(
-            slf,
-            commands::security(true, secp, spsp, nssf, size, nsid).py()?,
-            data_ref(Some(buf), Some(size))?,
-            cb,
-        )
+        Self::security(slf, true, buf, spsp, secp, nssf, size, nsid, cb)
     }
 
     /// Security Receive (82h).
@@ -525,13 +537,7 @@ impl PyController {
         nsid: u32,
         cb: Option<PyObject>,
     ) -> PyResult<Py<Self>> {
-        let size = size.unwrap_or(buf.borrow().inner.size());
-        Self::submit(
-            slf,
-            commands::security(false, secp, spsp, nssf, size, nsid).py()?,
-            data_ref(Some(buf), Some(size))?,
-            cb,
-        )
+        Self::security(slf, false, buf, spsp, secp, nssf, size, nsid, cb)
     }
 
     /// Any admin command: `opcode` is the whole dword 0 (FUSE and PSDT may be set; the CID is
