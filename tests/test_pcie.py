@@ -180,3 +180,8 @@ def test_close(pciaddr):
     p.close()
     with pytest.raises(NvmeArgumentError, match="closed"):
         p.register(0)
+
+
+def test_a_tcp_port_is_refused_naming_the_argument():
+    with pytest.raises(ValueError, match=r"^port: "):
+        Pcie("", port=4420)

@@ -315,7 +315,7 @@ class Pcie:
                 to shape it; a PCI address like "0000:01:00.0" for a device bound to vfio-pci
                 or uio_pci_generic (`make setup`).
             vf: SR-IOV virtual function; only 0 is supported.
-            port: accepted for pynvme compatibility and ignored.
+            port: the NVMe over TCP port of pynvme; not supported: only 0 is accepted.
 
         Raises:
             NvmeEnumerateError: the function cannot be opened ("fail to create the controller").

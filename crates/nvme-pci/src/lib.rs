@@ -143,6 +143,12 @@ pub trait PciFunction: Send + Sync {
     /// Restores the device's power; the device comes up as after a conventional reset.
     fn power_on(&self) -> Result<(), PciError>;
 
+    /// How long a power cycle keeps the power off when `requested`: what a device needs to lose
+    /// its charge. Hardware takes the request as given.
+    fn power_off_hold(&self, requested: std::time::Duration) -> std::time::Duration {
+        requested
+    }
+
     /// The simulated device behind this function, for fault injection in tests; `None` for hardware.
     fn simulator(&self) -> Option<&nvme_sim::SimDevice> {
         None

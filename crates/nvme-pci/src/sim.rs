@@ -270,6 +270,11 @@ impl PciFunction for SimFunction {
         self.config_write16(0x04, cmd | 0x6)
     }
 
+    /// The simulated SSD keeps no charge: at most 1 s off, whatever is requested.
+    fn power_off_hold(&self, requested: std::time::Duration) -> std::time::Duration {
+        requested.min(std::time::Duration::from_secs(1))
+    }
+
     fn simulator(&self) -> Option<&SimDevice> {
         Some(&self.dev)
     }

@@ -38,8 +38,7 @@ impl PyPcie {
     }
 }
 
-fn cfg_index(dev: &dyn PciFunction, i: isize) -> PyResult<u16> {
-    let _ = dev;
+fn cfg_index(i: isize) -> PyResult<u16> {
     if !(0..4096).contains(&i) {
         return Err(PyIndexError::new_err(format!(
             "config space index {i} out of range 0..4096"
@@ -53,7 +52,12 @@ impl PyPcie {
     #[new]
     #[pyo3(signature = (addr="", vf=0, port=0))]
     fn new(addr: &str, vf: u32, port: u32) -> PyResult<Self> {
-        let _ = port;
+        if port != 0 {
+            return Err(bad_arg(
+                "port",
+                "NVMe over TCP ports are not supported: use 0 (PCIe)",
+            ));
+        }
         if vf != 0 {
             return Err(bad_arg(
                 "vf",
@@ -99,7 +103,7 @@ impl PyPcie {
         let i: isize = index
             .extract()
             .map_err(|_| PyTypeError::new_err("config space indices must be integers or slices"))?;
-        let off = cfg_index(dev.as_ref(), i)?;
+        let off = cfg_index(i)?;
         Ok(dev
             .config_read8(off)
             .py()?
@@ -110,7 +114,7 @@ impl PyPcie {
 
     fn __setitem__(&self, index: isize, value: u8) -> PyResult<()> {
         let dev = self.get()?;
-        let off = cfg_index(dev.as_ref(), index)?;
+        let off = cfg_index(index)?;
         dev.config_write8(off, value).py()
     }
 

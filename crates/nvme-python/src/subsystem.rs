@@ -80,12 +80,12 @@ impl PySubsystem {
     #[pyo3(signature = (sec=15))]
     fn power_cycle(&self, py: Python<'_>, sec: u64) -> PyResult<bool> {
         self.poweroff(py)?;
-        let is_sim = self.nvme.borrow(py).ctrl.pci().simulator().is_some();
-        let wait = if is_sim {
-            Duration::from_secs(sec.min(1))
-        } else {
-            Duration::from_secs(sec)
-        };
+        let wait = self
+            .nvme
+            .borrow(py)
+            .ctrl
+            .pci()
+            .power_off_hold(Duration::from_secs(sec));
         py.allow_threads(|| std::thread::sleep(wait));
         self.poweron(py)
     }
