@@ -241,8 +241,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// Sends Identify Controller and the active namespace list; fails if the controller reports
     /// no namespace.
     pub fn init_ns(&self) -> Result<()> {
-        let buf = self.pci.dma_alloc(4096)?;
-        let cqe = self.admin_sync(commands::identify(0, 1, 0, 0, 0, 0, 0)?, Some(&buf))?;
+        let (cqe, _) = self.admin_read(commands::identify(0, 1, 0, 0, 0, 0, 0)?, 4096)?;
         if !cqe.status().is_success() {
             return Err(DriverError::Enumerate(format!(
                 "identify controller failed: {}",
@@ -457,7 +456,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
         let data = data.map(|m| DataRef {
             mem: m.clone(),
             offset: 0,
-            len: m.len().min(4096),
+            len: m.len(),
             sgl: false,
         });
         self.admin_sync_ref(sqe, data)
@@ -1058,8 +1057,9 @@ impl<C: Clone + Send + 'static> Controller<C> {
 }
 
 impl<C: Clone + Send + 'static> Controller<C> {
-    /// A synchronous admin command that returns `len` bytes of data: the completion and the data.
-    pub fn admin_read(&self, sqe: Sqe, len: usize) -> Result<(Cqe, Vec<u8>)> {
+    /// A synchronous admin command that returns `len` bytes of data: the completion and the
+    /// memory the data came into.
+    pub fn admin_read(&self, sqe: Sqe, len: usize) -> Result<(Cqe, DmaMemory)> {
         let mem = self.pci.dma_alloc(len)?;
         let cqe = self.admin_sync_data(
             sqe,
@@ -1070,7 +1070,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
                 sgl: false,
             },
         )?;
-        Ok((cqe, mem.to_vec(0, len)))
+        Ok((cqe, mem))
     }
 
     /// Whether admin opcode `opcode` (0..=255), or IO opcode `opcode - 256`, is supported, from
@@ -1083,8 +1083,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
             ));
         }
         let (cqe, log) = self.admin_read(commands::get_log_page(5, 4096, 0, 0, 0)?, 4096)?;
-        let off = opcode as usize * 4;
-        let effects = u32::from_le_bytes(log[off..off + 4].try_into().expect("4 bytes"));
+        let effects = log.load_u32(opcode as usize * 4);
         Ok((cqe, cqe.status().is_success() && effects & 1 != 0))
     }
 
@@ -1098,8 +1097,9 @@ impl<C: Clone + Send + 'static> Controller<C> {
     ) -> Result<(Cqe, Option<usize>)> {
         use zerocopy::FromBytes;
         let (cqe, data) = self.admin_read(commands::identify(nsid, 0, 0, 0, 0, 0, 0)?, 4096)?;
-        let id =
-            nvme_spec::identify::IdentifyNamespace::read_from_bytes(&data).expect("4096 bytes");
+        let id = data.with_bytes(0, 4096, |b| {
+            nvme_spec::identify::IdentifyNamespace::read_from_bytes(b).expect("4096 bytes")
+        });
         let found = (0..=id.nlbaf as usize).find(|&i| {
             let f = id.lbaf(i);
             f.lbads >= 9 && f.data_size() as usize == data_size && f.ms as usize == meta_size
@@ -1111,9 +1111,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// the Get Features completion.
     pub fn timestamp(&self) -> Result<(Cqe, u64)> {
         let (cqe, data) = self.admin_read(commands::get_features(0x0e, 0, 0, 0, 0, 0, 0, 0)?, 8)?;
-        let mut ms = [0u8; 8];
-        ms[..6].copy_from_slice(&data[..6]);
-        Ok((cqe, u64::from_le_bytes(ms)))
+        Ok((cqe, data.load_u64(0) & 0xffff_ffff_ffff))
     }
 
     /// Firmware Image Download of `image` in 4 KiB pieces, then Firmware Commit to `slot` with

@@ -54,8 +54,7 @@ impl<C: Clone + Send + 'static> Namespace<C> {
     }
 
     fn identify(ctrl: &Arc<Controller<C>>, nsid: u32) -> Result<Box<IdentifyNamespace>> {
-        let buf = ctrl.pci().dma_alloc(4096)?;
-        let cqe = ctrl.admin_sync(commands::identify(nsid, 0, 0, 0, 0, 0, 0)?, Some(&buf))?;
+        let (cqe, buf) = ctrl.admin_read(commands::identify(nsid, 0, 0, 0, 0, 0, 0)?, 4096)?;
         if !cqe.status().is_success() {
             return Err(DriverError::NamespaceCreation(format!(
                 "identify namespace {nsid} failed with status {}",

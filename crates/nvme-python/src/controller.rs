@@ -128,28 +128,15 @@ impl PyController {
         Ok(slf.clone().unbind())
     }
 
-    /// A synchronous admin command into a new 4 KiB buffer, for the helpers.
+    /// A synchronous admin command returning `len` bytes, as a Buffer for the helpers.
     fn sync_into_buffer(
         &self,
         py: Python<'_>,
         sqe: Sqe,
         len: usize,
     ) -> PyResult<(nvme_spec::Cqe, Buffer)> {
-        let mem = nvme_pci::dma_alloc(len).py()?;
         let ctrl = self.ctrl.clone();
-        let m = mem.clone();
-        let cqe = py.allow_threads(move || {
-            ctrl.admin_sync_data(
-                sqe,
-                DataRef {
-                    mem: m,
-                    offset: 0,
-                    len,
-                    sgl: false,
-                },
-            )
-        });
-        let cqe = cqe.py()?;
+        let (cqe, mem) = py.allow_threads(move || ctrl.admin_read(sqe, len)).py()?;
         Ok((cqe, Buffer::wrap(mem, len, "helper")))
     }
 
