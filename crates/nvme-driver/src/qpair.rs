@@ -77,6 +77,8 @@ struct Deferred<C> {
 struct Inner<C> {
     q: QueuePair<IoCtx<C>>,
     deferred: VecDeque<Deferred<C>>,
+    /// Completions of one poll, before verification; kept to reuse its memory.
+    scratch: Vec<Completion<IoCtx<C>>>,
 }
 
 /// An IO queue pair.
@@ -149,6 +151,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
                     qid,
                     iv,
                     inner: Mutex::new(Inner {
+                        scratch: Vec::new(),
                         q: queue,
                         deferred: VecDeque::new(),
                     }),
@@ -467,20 +470,23 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         let mut reaped = 0;
         let mut dw0 = 0;
         let mut spins = 0;
+        // `leftover` holds completions a failed callback left, and otherwise an empty queue whose
+        // memory is reused, like `scratch`: waiting allocates nothing once warmed up.
         let mut got = std::mem::take(&mut *self.leftover.lock());
         while reaped < expected {
             let outstanding = {
                 let mut inner = self.inner.lock();
-                let mut fresh = Vec::new();
+                let mut fresh = std::mem::take(&mut inner.scratch);
                 inner.q.poll(expected - reaped, &mut |c| fresh.push(c));
                 if fresh.is_empty() {
                     let now = Instant::now();
                     inner.q.expire(now, &mut |c| fresh.push(c));
                     self.expire_deferred(&mut inner, now, &mut got);
                 }
-                for c in fresh {
+                for c in fresh.drain(..) {
                     got.push_back(self.finish_io(c));
                 }
+                inner.scratch = fresh;
                 Self::pump(&mut inner);
                 inner.q.outstanding() + inner.deferred.len()
             };
@@ -504,6 +510,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
                 }
             }
         }
+        *self.leftover.lock() = got;
         Ok(dw0)
     }
 
