@@ -169,9 +169,25 @@ def test_send_cmd_raw_io(nvme0n1, qpair):
     assert r == w
 
 
-def test_fua_flag_accepted(nvme0n1, qpair, buf):
-    nvme0n1.write(qpair, buf, 80, 1, io_flags=1 << 14).waitdone()
-    nvme0n1.read(qpair, buf, 80, 1, io_flags=1 << 14).waitdone()
+def test_fua_write_survives_a_dirty_power_off(nvme0, nvme0n1, qpair, subsystem):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss, ptype=0xBEEF, pvalue=80)
+    old = Buffer(2 * ss)
+    nvme0n1.write(qpair, old, 80, 2).waitdone()
+    nvme0n1.flush(qpair).waitdone()
+    flushed_data = old[ss : 2 * ss]
+    nvme0n1.write(qpair, w, 80, 1, io_flags=1 << 14).waitdone()
+    fua_data = w[:ss]
+    nvme0n1.write(qpair, w, 81, 1).waitdone()  # no FUA: only in the volatile cache
+    cached_data = w[:ss]
+    subsystem.poweroff()
+    subsystem.poweron()
+    nvme0.reset()
+    r = Buffer(ss)
+    nvme0n1.read(qpair, r, 80, 1, io_flags=1 << 14).waitdone()
+    assert r[:ss] == fua_data
+    nvme0n1.read(qpair, r, 81, 1).waitdone()
+    assert r[:ss] == flushed_data != cached_data
 
 
 def test_sgl_buffer(nvme0n1, qpair):
