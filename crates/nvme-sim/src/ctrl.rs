@@ -315,19 +315,7 @@ impl Controller {
             self.deliver_pending_msix();
         }
         if ev & EV_BAD_DB != 0 && self.enabled && self.sh.bad_db.swap(0, SeqCst) != 0 {
-            {
-                self.st.log_error(
-                    0xffff,
-                    0xffff,
-                    Status::new(sct::GENERIC, sc::INVALID_FIELD),
-                    &Sqe::default(),
-                );
-                self.raise_event(
-                    crate::state::AE_ERROR,
-                    nvme_spec::log::aen::ERROR_INVALID_DOORBELL_REGISTER,
-                    0x01,
-                );
-            }
+            self.doorbell_error(nvme_spec::log::aen::ERROR_INVALID_DOORBELL_REGISTER);
         }
     }
 
@@ -997,17 +985,19 @@ impl Controller {
 
     /// An invalid doorbell write: an error asynchronous event (invalid doorbell write value).
     pub fn invalid_doorbell(&mut self) {
+        self.doorbell_error(nvme_spec::log::aen::ERROR_INVALID_DOORBELL_VALUE);
+    }
+
+    /// A doorbell write the controller refuses (`info`: invalid register or invalid value): an
+    /// Error Information log entry with no command attached and an error asynchronous event.
+    fn doorbell_error(&mut self, info: u8) {
         self.st.log_error(
             0xffff,
             0xffff,
             Status::new(sct::GENERIC, sc::INVALID_FIELD),
             &Sqe::default(),
         );
-        self.raise_event(
-            crate::state::AE_ERROR,
-            nvme_spec::log::aen::ERROR_INVALID_DOORBELL_VALUE,
-            0x01,
-        );
+        self.raise_event(crate::state::AE_ERROR, info, 0x01);
     }
 
     /// Queues an asynchronous event and completes an outstanding AER if one is waiting.
