@@ -1,7 +1,9 @@
 """The example scripts of the PyNVMe3 Script Development Guide, made to run.
 
 Each test is the guide's script with the lines the guide's text describes, plus assertions on what
-the guide says should happen, so the examples stay true on this platform and on any drive.
+the guide says should happen, so the examples stay true on this platform and on any drive. A
+command of an example that completes with an error status fails the test: the examples only send
+commands the guide expects to succeed, and where one may fail the test says so itself.
 """
 
 import logging
@@ -11,6 +13,8 @@ import warnings
 import pytest
 
 from nvme import *
+
+pytestmark = pytest.mark.filterwarnings("error:ERROR status")
 
 
 @pytest.mark.device
