@@ -521,6 +521,11 @@ def test_reset_with_commands_outstanding(nvme0, nvme0n1, qpair, buf):
         nvme0n1.read(qpair, buf, i, cb=dropped.append)
     nvme0.getfeatures(7, cb=dropped.append)
     nvme0.reset()
+    # The reads the reset abandoned complete once each, through their own queue, as aborted.
+    with pytest.warns(UserWarning, match="ERROR status: 00/08"):
+        qpair.waitdone(16)
+    assert len(dropped) == 16
+    assert {(c.sct, c.sc) for c in dropped} == {(0, 8)}
     # The qpair is re-created by the reset and works.
     r = Buffer(512)
     nvme0n1.read(qpair, r, 3).waitdone()

@@ -86,7 +86,7 @@ pub struct Controller<C: Clone + Send + 'static> {
     ncqa: AtomicU16,
     aer_ctx: Mutex<Option<C>>,
     aer_outstanding: AtomicU32,
-    qpairs: Mutex<Vec<Weak<crate::qpair::Qpair<C>>>>,
+    qpairs: Mutex<Vec<Weak<dyn crate::qpair::IoQueue>>>,
     qid_used: Mutex<Vec<bool>>,
     /// IO queue ids held by metamode queues, with how many queues (an SQ and a CQ) share each.
     meta_qids: Mutex<std::collections::HashMap<u16, u32>>,
@@ -647,14 +647,14 @@ impl<C: Clone + Send + 'static> Controller<C> {
         all
     }
 
-    pub(crate) fn register_qpair(&self, qp: &Arc<crate::qpair::Qpair<C>>) {
+    pub(crate) fn register_qpair(&self, qp: Arc<dyn crate::qpair::IoQueue>) {
         let mut v = self.qpairs.lock();
         v.retain(|w| w.strong_count() > 0);
-        v.push(Arc::downgrade(qp));
+        v.push(Arc::downgrade(&qp));
     }
 
     /// The IO queue pairs still referenced by someone.
-    pub fn live_qpairs(&self) -> Vec<Arc<crate::qpair::Qpair<C>>> {
+    pub fn live_qpairs(&self) -> Vec<Arc<dyn crate::qpair::IoQueue>> {
         self.qpairs
             .lock()
             .iter()
@@ -818,12 +818,13 @@ impl<C: Clone + Send + 'static> Controller<C> {
     }
 
     /// First half of a controller reset: every IO queue pair and the admin queue drop their
-    /// outstanding commands (completed with 00/08 through `deliver`'s queue), CC.EN is cleared
+    /// outstanding commands, completed with 00/08 (an IO command through its own queue's next
+    /// `waitdone`, a script's admin command through `on_abandoned`), CC.EN is cleared
     /// and timeouts return to their defaults. The caller then runs the init function (default or
     /// the script's) and [`Controller::reset_end`].
     pub fn reset_begin(&self, on_abandoned: &mut dyn FnMut(u16, Completion<C>)) -> Result<()> {
         for qp in self.live_qpairs() {
-            qp.abandon(on_abandoned);
+            qp.abandon();
         }
         if let Some(q) = self.admin.lock().as_mut() {
             q.abandon(

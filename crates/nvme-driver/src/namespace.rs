@@ -186,12 +186,12 @@ impl<C: Clone + Send + 'static> Namespace<C> {
     /// Submits a command with optional data on `qpair`; `stamp` stamps a write's data with LBA
     /// and token (the path of `Namespace.write`; raw commands are not stamped). Returns the CID,
     /// or `None` while the command waits for its LBAs.
-    pub fn submit(
+    pub fn submit<T: Send + 'static>(
         &self,
-        qpair: &Qpair<C>,
+        qpair: &Qpair<C, T>,
         sqe: Sqe,
         data: Option<DataRef>,
-        ctx: C,
+        ctx: T,
         stamp: bool,
     ) -> Result<Option<u16>> {
         if !Arc::ptr_eq(qpair.controller(), &self.ctrl) {
@@ -205,9 +205,9 @@ impl<C: Clone + Send + 'static> Namespace<C> {
 
     /// Read (02h) of `lba_count` blocks at `lba` into `buf`.
     #[allow(clippy::too_many_arguments)]
-    pub fn read(
+    pub fn read<T: Send + 'static>(
         &self,
-        qpair: &Qpair<C>,
+        qpair: &Qpair<C, T>,
         buf: &Buffer,
         lba: u64,
         lba_count: u32,
@@ -215,7 +215,7 @@ impl<C: Clone + Send + 'static> Namespace<C> {
         cdw13: u32,
         cdw14: u32,
         cdw15: u32,
-        ctx: C,
+        ctx: T,
     ) -> Result<Option<u16>> {
         let (sqe, data) = self.rw_command(
             nvm::READ,
@@ -232,9 +232,9 @@ impl<C: Clone + Send + 'static> Namespace<C> {
 
     /// Write (01h) of `lba_count` blocks at `lba` from `buf`, stamped for verification.
     #[allow(clippy::too_many_arguments)]
-    pub fn write(
+    pub fn write<T: Send + 'static>(
         &self,
-        qpair: &Qpair<C>,
+        qpair: &Qpair<C, T>,
         buf: &Buffer,
         lba: u64,
         lba_count: u32,
@@ -242,7 +242,7 @@ impl<C: Clone + Send + 'static> Namespace<C> {
         cdw13: u32,
         cdw14: u32,
         cdw15: u32,
-        ctx: C,
+        ctx: T,
     ) -> Result<Option<u16>> {
         let (sqe, data) = self.rw_command(
             nvm::WRITE,

@@ -58,40 +58,45 @@ pub struct Verifying {
 }
 
 /// What an IO command carries through its queue: the submitter's context and its verification.
-pub struct IoCtx<C> {
-    user: C,
+pub struct IoCtx<T> {
+    user: T,
     verify: Option<Verifying>,
 }
 
 /// A command waiting for its LBAs to be unlocked.
-struct Deferred<C> {
+struct Deferred<T> {
     sqe: Sqe,
     data: Option<DataRef>,
     raw_dptr: bool,
-    ctx: IoCtx<C>,
+    ctx: IoCtx<T>,
     since: Instant,
     deadline: Instant,
 }
 
 /// The queue and the commands waiting to enter it, under one lock.
-struct Inner<C> {
-    q: QueuePair<IoCtx<C>>,
-    deferred: VecDeque<Deferred<C>>,
+struct Inner<T> {
+    q: QueuePair<IoCtx<T>>,
+    deferred: VecDeque<Deferred<T>>,
     /// Completions of one poll, before verification; kept to reuse its memory.
-    scratch: Vec<Completion<IoCtx<C>>>,
+    scratch: Vec<Completion<IoCtx<T>>>,
 }
 
-/// An IO queue pair.
-pub struct Qpair<C: Clone + Send + 'static> {
+/// An IO queue pair of a [`Controller<C>`]. `T` is what the submitter attaches to each command
+/// and gets back with its completion: the Python face attaches its callback, a native IO
+/// generator its own per-IO state. It defaults to the controller's admin context type.
+///
+/// Lock order: `inner` (the queue), then `leftover`, then `findings`.
+pub struct Qpair<C: Clone + Send + 'static, T: Send + 'static = C> {
     ctrl: Arc<Controller<C>>,
     cfg: QpairConfig,
     qid: u16,
     iv: u16,
-    inner: Mutex<Inner<C>>,
+    inner: Mutex<Inner<T>>,
     in_wait: AtomicBool,
     deleted: AtomicBool,
-    /// Completions reaped but not delivered because a callback failed; delivered first next time.
-    leftover: Mutex<VecDeque<Completion<C>>>,
+    /// Completions waiting for the owner's next `waitdone`/`poll`: those a failed callback left,
+    /// and those the host ended itself when the queue was abandoned (reset, power loss).
+    leftover: Mutex<VecDeque<Completion<T>>>,
     findings: Mutex<Vec<Miscompare>>,
     /// Bytes and commands completed by reads and writes (for `Controller::iostat`).
     io_bytes: std::sync::atomic::AtomicU64,
@@ -117,9 +122,9 @@ fn aborted(qid: u16) -> Cqe {
     }
 }
 
-impl<C: Clone + Send + 'static> Qpair<C> {
+impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
     /// Creates an IO CQ and SQ on the device.
-    pub fn new(ctrl: &Arc<Controller<C>>, cfg: QpairConfig) -> Result<Arc<Qpair<C>>> {
+    pub fn new(ctrl: &Arc<Controller<C>>, cfg: QpairConfig) -> Result<Arc<Qpair<C, T>>> {
         let mqes = ctrl.cap().mqes() as u32 + 1;
         if cfg.depth < 2 || cfg.depth as u32 > mqes {
             return Err(DriverError::invalid(
@@ -162,7 +167,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
                     io_bytes: std::sync::atomic::AtomicU64::new(0),
                     io_count: std::sync::atomic::AtomicU64::new(0),
                 });
-                ctrl.register_qpair(&qp);
+                ctrl.register_qpair(qp.clone());
                 Ok(qp)
             }
             Err(e) => {
@@ -176,7 +181,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         ctrl: &Arc<Controller<C>>,
         cfg: QpairConfig,
         qid: u16,
-    ) -> Result<(QueuePair<IoCtx<C>>, u16)> {
+    ) -> Result<(QueuePair<IoCtx<T>>, u16)> {
         let params = QueueParams {
             qid,
             entries: cfg.depth,
@@ -240,7 +245,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         sqe: Sqe,
         data: Option<DataRef>,
         raw_dptr: bool,
-        ctx: C,
+        ctx: T,
         stamp: bool,
     ) -> Result<Option<u16>> {
         if self.is_deleted() {
@@ -260,7 +265,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
     /// entered the queue or wait for their LBAs; stops at the first error.
     pub fn submit_batch(
         &self,
-        cmds: impl IntoIterator<Item = (Sqe, Option<DataRef>, C)>,
+        cmds: impl IntoIterator<Item = (Sqe, Option<DataRef>, T)>,
         stamp: bool,
     ) -> Result<usize> {
         if self.is_deleted() {
@@ -280,7 +285,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
     }
 
     /// What verification needs of a command before it is queued: its LBA ranges, and its stamps.
-    fn prepare(&self, sqe: &Sqe, data: Option<&DataRef>, ctx: C, stamp: bool) -> IoCtx<C> {
+    fn prepare(&self, sqe: &Sqe, data: Option<&DataRef>, ctx: T, stamp: bool) -> IoCtx<T> {
         let verify = self.ctrl.verifier(sqe.nsid).and_then(|ns| {
             let list = if matches!(sqe.opc(), nvm::DSM | nvm::COPY) {
                 data.map(|d| d.mem.to_vec(d.offset, d.len))
@@ -300,11 +305,11 @@ impl<C: Clone + Send + 'static> Qpair<C> {
     /// Queues a prepared command, or lets it wait (in order) for its LBAs.
     fn enqueue(
         &self,
-        inner: &mut Inner<C>,
+        inner: &mut Inner<T>,
         sqe: Sqe,
         data: Option<DataRef>,
         raw_dptr: bool,
-        ctx: IoCtx<C>,
+        ctx: IoCtx<T>,
     ) -> Result<Option<u16>> {
         // Refused before any LBA is locked, so a refusal leaves no lock behind.
         if let Some(d) = data.as_ref().filter(|_| !raw_dptr) {
@@ -343,7 +348,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
     }
 
     /// Enters waiting commands whose LBAs are free now, in order.
-    fn pump(inner: &mut Inner<C>) {
+    fn pump(inner: &mut Inner<T>) {
         while let Some(d) = inner.deferred.front() {
             if !inner.q.has_free_slot()
                 || !d
@@ -363,9 +368,9 @@ impl<C: Clone + Send + 'static> Qpair<C> {
     /// Ends waiting commands whose deadline passed, as timed out.
     fn expire_deferred(
         &self,
-        inner: &mut Inner<C>,
+        inner: &mut Inner<T>,
         now: Instant,
-        out: &mut VecDeque<Completion<C>>,
+        out: &mut VecDeque<Completion<T>>,
     ) {
         while inner.deferred.front().is_some_and(|d| d.deadline <= now) {
             let d = inner.deferred.pop_front().expect("front exists");
@@ -402,7 +407,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
     }
 
     /// Verification at completion: checks a read, keeps the table true, releases the LBA locks.
-    fn finish_io(&self, c: Completion<IoCtx<C>>) -> Completion<C> {
+    fn finish_io(&self, c: Completion<IoCtx<T>>) -> Completion<T> {
         let Completion {
             mut cqe,
             sqe,
@@ -456,48 +461,80 @@ impl<C: Clone + Send + 'static> Qpair<C> {
     pub fn waitdone(
         &self,
         expected: usize,
-        deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
+        deliver: &mut dyn FnMut(Completion<T>) -> Result<()>,
     ) -> Result<u32> {
         let _guard = WaitGuard::enter(&self.in_wait, self.qid)?;
         self.waitdone_inner(expected, deliver)
     }
 
+    /// One look at the queue without waiting: completions the device posted, commands that timed
+    /// out, and completions the host ended itself, into `got`; waiting commands whose LBAs are
+    /// free enter the queue. Returns the commands still outstanding.
+    fn reap_once(&self, max: usize, got: &mut VecDeque<Completion<T>>) -> usize {
+        let mut inner = self.inner.lock();
+        let mut fresh = std::mem::take(&mut inner.scratch);
+        inner.q.poll(max, &mut |c| fresh.push(c));
+        if fresh.is_empty() {
+            let now = Instant::now();
+            inner.q.expire(now, &mut |c| fresh.push(c));
+            self.expire_deferred(&mut inner, now, got);
+        }
+        for c in fresh.drain(..) {
+            got.push_back(self.finish_io(c));
+        }
+        inner.scratch = fresh;
+        Self::pump(&mut inner);
+        {
+            let mut left = self.leftover.lock();
+            if !left.is_empty() {
+                got.extend(left.drain(..));
+            }
+        }
+        inner.q.outstanding() + inner.deferred.len()
+    }
+
+    /// Gives completions not delivered back to `leftover`, ahead of any added meanwhile, and
+    /// keeps the empty queue's memory for the next call.
+    fn put_back(&self, mut got: VecDeque<Completion<T>>) {
+        let mut left = self.leftover.lock();
+        if left.is_empty() {
+            std::mem::swap(&mut *left, &mut got);
+        } else {
+            while let Some(c) = got.pop_back() {
+                left.push_front(c);
+            }
+        }
+    }
+
     fn waitdone_inner(
         &self,
         expected: usize,
-        deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
+        deliver: &mut dyn FnMut(Completion<T>) -> Result<()>,
     ) -> Result<u32> {
         let mut reaped = 0;
         let mut dw0 = 0;
         let mut spins = 0;
-        // `leftover` holds completions a failed callback left, and otherwise an empty queue whose
+        // `leftover` holds completions to deliver first, and otherwise an empty queue whose
         // memory is reused, like `scratch`: waiting allocates nothing once warmed up.
         let mut got = std::mem::take(&mut *self.leftover.lock());
         while reaped < expected {
-            let outstanding = {
-                let mut inner = self.inner.lock();
-                let mut fresh = std::mem::take(&mut inner.scratch);
-                inner.q.poll(expected - reaped, &mut |c| fresh.push(c));
-                if fresh.is_empty() {
-                    let now = Instant::now();
-                    inner.q.expire(now, &mut |c| fresh.push(c));
-                    self.expire_deferred(&mut inner, now, &mut got);
-                }
-                for c in fresh.drain(..) {
-                    got.push_back(self.finish_io(c));
-                }
-                inner.scratch = fresh;
-                Self::pump(&mut inner);
-                inner.q.outstanding() + inner.deferred.len()
+            let outstanding = if got.is_empty() {
+                self.reap_once(expected - reaped, &mut got)
+            } else {
+                1
             };
             if got.is_empty() {
                 if outstanding == 0 {
+                    self.put_back(got);
                     return Err(DriverError::Reap(format!(
                         "waitdone({expected}): {reaped} commands reaped on qpair {} and none is outstanding",
                         self.qid
                     )));
                 }
-                backoff(&mut spins)?;
+                if let Err(e) = backoff(&mut spins) {
+                    self.put_back(got);
+                    return Err(e);
+                }
                 continue;
             }
             spins = 0;
@@ -505,13 +542,37 @@ impl<C: Clone + Send + 'static> Qpair<C> {
                 reaped += 1;
                 dw0 = c.cqe.dw0;
                 if let Err(e) = deliver(c) {
-                    *self.leftover.lock() = got;
+                    self.put_back(got);
                     return Err(e);
                 }
             }
         }
-        *self.leftover.lock() = got;
+        self.put_back(got);
         Ok(dw0)
+    }
+
+    /// Delivers what has completed now (at most `max`), without waiting; returns how many. For a
+    /// thread that owns the queue and polls it in its own loop, as an IO generator does.
+    pub fn poll(
+        &self,
+        max: usize,
+        deliver: &mut dyn FnMut(Completion<T>) -> Result<()>,
+    ) -> Result<usize> {
+        let _guard = WaitGuard::enter(&self.in_wait, self.qid)?;
+        let mut got = std::mem::take(&mut *self.leftover.lock());
+        if got.is_empty() {
+            self.reap_once(max, &mut got);
+        }
+        let mut n = 0;
+        while let Some(c) = got.pop_front() {
+            n += 1;
+            if let Err(e) = deliver(c) {
+                self.put_back(got);
+                return Err(e);
+            }
+        }
+        self.put_back(got);
+        Ok(n)
     }
 
     /// Commands outstanding (those waiting for their LBAs included).
@@ -541,38 +602,36 @@ impl<C: Clone + Send + 'static> Qpair<C> {
     }
 
     /// Ends every outstanding and waiting command with 00/08 (aborted, SQ deletion), releasing
-    /// their locks; `on` gets each.
-    pub(crate) fn abandon(&self, on: &mut dyn FnMut(u16, Completion<C>)) {
-        let mut done = Vec::new();
-        {
-            let mut inner = self.inner.lock();
-            let mut raw = Vec::new();
-            inner.q.abandon(
-                Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
-                &mut |c| raw.push(c),
-            );
-            for d in std::mem::take(&mut inner.deferred) {
-                // A waiting command holds no lock yet.
-                let ctx = IoCtx {
-                    user: d.ctx.user,
-                    verify: None,
-                };
-                raw.push(Completion {
-                    cqe: aborted(self.qid),
-                    sqe: d.sqe,
-                    ctx,
-                    data: d.data,
-                    latency_us: 0,
-                    timed_out: false,
-                });
-            }
-            done.extend(raw.into_iter().map(|c| self.finish_io(c)));
+    /// their locks: each completes exactly once, through this queue's next `waitdone` or `poll`,
+    /// whoever waits on it. The queue refuses new commands until it is re-created.
+    pub(crate) fn abandon(&self) {
+        let mut inner = self.inner.lock();
+        let mut raw = Vec::new();
+        inner.q.abandon(
+            Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
+            &mut |c| raw.push(c),
+        );
+        for d in std::mem::take(&mut inner.deferred) {
+            // A waiting command holds no lock yet.
+            let ctx = IoCtx {
+                user: d.ctx.user,
+                verify: None,
+            };
+            raw.push(Completion {
+                cqe: aborted(self.qid),
+                sqe: d.sqe,
+                ctx,
+                data: d.data,
+                latency_us: 0,
+                timed_out: false,
+            });
         }
-        for c in done {
-            on(self.qid, c);
-        }
+        let done: Vec<_> = raw.into_iter().map(|c| self.finish_io(c)).collect();
+        self.leftover.lock().extend(done);
     }
 
+    /// Creates the queue pair again on the device with the same id and attributes (after a
+    /// controller reset), unless it was deleted.
     pub(crate) fn recreate(&self) -> Result<()> {
         if self.is_deleted() {
             return Ok(());
@@ -589,7 +648,8 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         if self.deleted.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        self.abandon(&mut |_, _| {});
+        self.abandon();
+        self.leftover.lock().clear();
         let (bytes, ios) = self.io_counts();
         self.ctrl.retire_io(bytes, ios);
         self.io_bytes.store(0, Ordering::Relaxed);
@@ -615,5 +675,49 @@ impl<C: Clone + Send + 'static> Qpair<C> {
             }
         }
         Ok(())
+    }
+}
+
+/// What the controller needs of each of its IO queue pairs, whatever their context type: it
+/// keeps them as `Weak<dyn IoQueue>` to abandon and re-create them at a reset and to read their
+/// logs and counters.
+pub trait IoQueue: Send + Sync {
+    /// Queue identifier.
+    fn qid(&self) -> u16;
+    /// Entries per queue.
+    fn depth(&self) -> u16;
+    /// Commands outstanding, those waiting for their LBAs included.
+    fn outstanding(&self) -> usize;
+    /// Ends every outstanding command without the device (see [`Qpair::abandon`]).
+    fn abandon(&self);
+    /// Creates the queue pair again on the device (see [`Qpair::recreate`]).
+    fn recreate(&self) -> Result<()>;
+    /// The queue's command log, newest first.
+    fn cmdlog(&self, count: usize, offset: usize) -> Vec<CmdLogEntry>;
+    /// Bytes and commands completed by reads and writes.
+    fn io_counts(&self) -> (u64, u64);
+}
+
+impl<C: Clone + Send + 'static, T: Send + 'static> IoQueue for Qpair<C, T> {
+    fn qid(&self) -> u16 {
+        Qpair::qid(self)
+    }
+    fn depth(&self) -> u16 {
+        self.cfg.depth
+    }
+    fn outstanding(&self) -> usize {
+        Qpair::outstanding(self)
+    }
+    fn abandon(&self) {
+        Qpair::abandon(self)
+    }
+    fn recreate(&self) -> Result<()> {
+        Qpair::recreate(self)
+    }
+    fn cmdlog(&self, count: usize, offset: usize) -> Vec<CmdLogEntry> {
+        Qpair::cmdlog(self, count, offset)
+    }
+    fn io_counts(&self) -> (u64, u64) {
+        Qpair::io_counts(self)
     }
 }

@@ -228,9 +228,9 @@ fn an_out_of_range_doorbell_raises_the_event_at_the_write() {
 fn queue_ids_are_shared_with_qpairs_without_collision() {
     let ctrl = open("sim://");
     let (cq, sq) = pair(&ctrl, 1, 8);
-    let qp = Qpair::new(&ctrl, QpairConfig::default()).unwrap();
+    let qp = Qpair::<_>::new(&ctrl, QpairConfig::default()).unwrap();
     assert_ne!(qp.qid(), 1, "a Qpair never takes a metamode queue's id");
-    let taken = Qpair::new(
+    let taken = Qpair::<_>::new(
         &ctrl,
         QpairConfig {
             sqid: Some(1),
@@ -244,7 +244,7 @@ fn queue_ids_are_shared_with_qpairs_without_collision() {
     assert!(matches!(e, DriverError::QpairCreation(_)), "{e}");
     sq.delete(None).unwrap();
     cq.delete(None).unwrap();
-    let qp1 = Qpair::new(
+    let qp1 = Qpair::<_>::new(
         &ctrl,
         QpairConfig {
             sqid: Some(1),
@@ -439,7 +439,7 @@ fn a_reset_forgets_metamode_queues() {
     drop(sq);
     drop(cq);
     // Dropped without deletion: the id stays reserved (the queues still exist on the device).
-    assert!(Qpair::new(
+    assert!(Qpair::<_>::new(
         &ctrl,
         QpairConfig {
             sqid: Some(1),
@@ -450,7 +450,7 @@ fn a_reset_forgets_metamode_queues() {
     ctrl.reset_begin(&mut |_, _| {}).unwrap();
     ctrl.init_default(None).unwrap();
     ctrl.reset_end().unwrap();
-    let qp = Qpair::new(
+    let qp = Qpair::<_>::new(
         &ctrl,
         QpairConfig {
             sqid: Some(1),

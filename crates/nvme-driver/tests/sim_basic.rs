@@ -76,7 +76,7 @@ fn prp_lists_and_unaligned_offsets_move_the_right_bytes() {
 fn out_of_range_lba_completes_with_an_error_status() {
     let ctrl = open("sim://");
     let ns = Namespace::new(&ctrl, 1, 0).unwrap();
-    let qp = Qpair::new(&ctrl, QpairConfig::default()).unwrap();
+    let qp = Qpair::<_>::new(&ctrl, QpairConfig::default()).unwrap();
     let b = buffer(ns.sector_size());
     ns.read(&qp, &b, ns.nsze(), 1, 0, 0, 0, 0, None).unwrap();
     let mut st = None;
@@ -102,7 +102,7 @@ fn out_of_range_lba_completes_with_an_error_status() {
 #[test]
 fn waitdone_with_nothing_outstanding_is_an_error_not_a_hang() {
     let ctrl = open("sim://");
-    let qp = Qpair::new(&ctrl, QpairConfig::default()).unwrap();
+    let qp = Qpair::<_>::new(&ctrl, QpairConfig::default()).unwrap();
     let e = qp.waitdone(1, &mut |_| Ok(())).unwrap_err();
     assert!(e.to_string().contains("none is outstanding"), "{e}");
     let e = ctrl.waitdone(1, true, &mut |_| Ok(())).unwrap_err();
@@ -113,7 +113,7 @@ fn waitdone_with_nothing_outstanding_is_an_error_not_a_hang() {
 fn reset_recreates_live_qpairs() {
     let ctrl = open("sim://");
     let ns = Namespace::new(&ctrl, 1, 0).unwrap();
-    let qp = Qpair::new(&ctrl, QpairConfig::default()).unwrap();
+    let qp = Qpair::<_>::new(&ctrl, QpairConfig::default()).unwrap();
     ctrl.reset_begin(&mut |_, _| {}).unwrap();
     ctrl.init_default(None).unwrap();
     ctrl.reset_end().unwrap();

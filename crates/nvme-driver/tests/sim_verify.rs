@@ -23,7 +23,7 @@ fn overlapping_io_from_four_threads_gives_no_false_miscompare() {
         .map(|t| {
             let (ctrl, ns) = (ctrl.clone(), ns.clone());
             std::thread::spawn(move || {
-                let qp = Qpair::new(
+                let qp = Qpair::<_>::new(
                     &ctrl,
                     QpairConfig {
                         depth: 16,
@@ -81,7 +81,7 @@ fn overlapping_io_from_four_threads_gives_no_false_miscompare() {
 #[test]
 fn every_bit_flip_is_caught_with_its_lba() {
     let (ctrl, ns) = setup();
-    let qp = Qpair::new(&ctrl, QpairConfig::default()).unwrap();
+    let qp = Qpair::<_>::new(&ctrl, QpairConfig::default()).unwrap();
     let ss = ns.sector_size();
     let w = Buffer::new(nvme_pci::dma_alloc(ss).unwrap(), ss, "w", 100, 0xbeef).unwrap();
     let r = Buffer::new(nvme_pci::dma_alloc(ss).unwrap(), ss, "r", 0, 0).unwrap();
@@ -111,7 +111,7 @@ fn every_bit_flip_is_caught_with_its_lba() {
 #[test]
 fn a_refused_command_leaves_no_lba_locked() {
     let (ctrl, ns) = setup();
-    let qp = Qpair::new(
+    let qp = Qpair::<_>::new(
         &ctrl,
         QpairConfig {
             depth: 4,
@@ -148,7 +148,7 @@ fn a_refused_command_leaves_no_lba_locked() {
 #[test]
 fn a_batch_is_submitted_under_one_lock_and_verified_like_single_commands() {
     let (ctrl, ns) = setup();
-    let qp = Qpair::new(
+    let qp = Qpair::<_>::new(
         &ctrl,
         QpairConfig {
             depth: 64,
