@@ -12,6 +12,7 @@
 //! - [`buffer::Buffer`]: DMA memory with patterns, offset and size, as scripts use it.
 //! - [`commands`]: the SQE of every command, with argument checks.
 //! - [`metamode`]: IO queues, SQEs, PRP lists and SGLs the script builds and rings itself.
+//! - [`ioworker`]: the IO generator, a native thread and a queue pair per worker.
 //!
 //! A failing device status is a completion like any other; the layer above turns it into a warning.
 //! A misbehaving device (unknown CID, duplicate completion, wrong SQ id, no completion) never makes
@@ -23,6 +24,7 @@ pub mod cmdlog;
 pub mod commands;
 pub mod controller;
 pub mod error;
+pub mod ioworker;
 pub mod metamode;
 pub mod namespace;
 pub mod qpair;
