@@ -38,6 +38,7 @@ __all__ = [
     "Buffer",
     "Controller",
     "DataBlockSGL",
+    "IOWorker",
     "IdentifyData",
     "LastSegmentSGL",
     "Namespace",
@@ -84,6 +85,115 @@ else:
 
         def __init__(self, pcie: Pcie, nvme_init_func: Any = None) -> None:
             self._initialize()
+
+    from .ioworker import IOWorker, make, reseed
+
+    class Namespace(_native.Namespace):
+        """A namespace: `Namespace(nvme, nsid=1, nlba_verify=0)`.
+
+        IO methods are asynchronous and return the qpair, so `nvme0n1.read(qpair, buf,
+        0).waitdone()` chains; `ioworker(...)` makes an IO generator on this namespace.
+        """
+
+        def ioworker(
+            self,
+            *,
+            io_size: Any = 8,
+            lba_step: int | None = None,
+            lba_align: Any = None,
+            lba_random: bool | int = True,
+            read_percentage: int = 100,
+            op_percentage: dict[int, int] | None = None,
+            time: float = 0,
+            qdepth: int = 63,
+            region_start: int = 0,
+            region_end: int = 0xFFFFFFFFFFFFFFFF,
+            iops: int = 0,
+            io_count: int = 0,
+            lba_count: int = 0,
+            lba_start: int = 0,
+            qprio: int = 0,
+            distribution: list[int] | None = None,
+            ptype: int = 0xBEEF,
+            pvalue: int = 100,
+            io_sequence: list[tuple[int, int, int, int]] | None = None,
+            output_io_per_second: list[int] | None = None,
+            output_percentile_latency: dict[float, Any] | None = None,
+            output_percentile_latency_opcode: int | None = None,
+            output_cmdlog_list: list[Any] | None = None,
+            cmdlog_error_only: bool = False,
+            sgl_percentage: int = 0,
+            io_flags: int = 0,
+            slow_latency: int = 1_000_000,
+            exit_on_error: bool = True,
+            cpu_id: int | None = None,
+            seed: int | None = None,
+        ) -> IOWorker:
+            """An IO generator on this namespace, not started: `start()` it, or use `with`.
+
+            Workload: `io_size` blocks per IO (int, list/range of sizes chosen uniformly, or
+            `{size: weight}`), `lba_align` (int, or one per size; default 1), `lba_random`
+            (bool or percentage of random IOs), sequential IOs from `lba_start` moving by
+            `lba_step` blocks (default: the IO size; may be negative or 0), `read_percentage`
+            or `op_percentage` (`{opcode: percent}`, any opcode: 2 read, 1 write, 9 trim,
+            8 write zeroes, 4 write uncorrectable, 0 flush, 5 compare, 0xc verify), in the LBA
+            region [`region_start`, `region_end`), `distribution` (100 shares of 10,000 random
+            IOs, one per 1 % of the region), `sgl_percentage`, `io_flags` (upper 16 bits of
+            cdw12), write data `ptype`/`pvalue` (default random, incompressible), or a replayed
+            `io_sequence` of `(slba, nlb, opcode, time_sent_us)`.
+
+            Pace and end: `qdepth` IOs outstanding (the queue has qdepth + 1 entries, priority
+            `qprio`), `iops` per second (0: unthrottled), until `time` seconds, `io_count` IOs
+            or `lba_count` blocks (a purely sequential workload with none of them makes one
+            pass over the region). `exit_on_error` stops at the first failing IO; IOs slower
+            than `slow_latency` µs are counted and warned about; `cpu_id` pins the worker's
+            thread; `seed` repeats a run (default: drawn from a generator `srand()` seeds).
+
+            Outputs, filled by `close()`: `output_io_per_second` (a list: IOs completed in each
+            second), `output_percentile_latency` (a dict: its keys are percentiles, its values
+            become µs; the result then has `latency_distribution`), measured only for opcode
+            `output_percentile_latency_opcode` if given, `output_cmdlog_list` (a list of N: the
+            last N IOs as `(slba, nlb, opcode, time_sent_us, time_cplt_us, status)`, or only
+            failed ones with `cmdlog_error_only`).
+            """
+            return make(
+                self,
+                io_size=io_size,
+                lba_step=lba_step,
+                lba_align=lba_align,
+                lba_random=lba_random,
+                read_percentage=read_percentage,
+                op_percentage=op_percentage,
+                time=time,
+                qdepth=qdepth,
+                region_start=region_start,
+                region_end=region_end,
+                iops=iops,
+                io_count=io_count,
+                lba_count=lba_count,
+                lba_start=lba_start,
+                qprio=qprio,
+                distribution=distribution,
+                ptype=ptype,
+                pvalue=pvalue,
+                io_sequence=io_sequence,
+                output_io_per_second=output_io_per_second,
+                output_percentile_latency=output_percentile_latency,
+                output_percentile_latency_opcode=output_percentile_latency_opcode,
+                output_cmdlog_list=output_cmdlog_list,
+                cmdlog_error_only=cmdlog_error_only,
+                sgl_percentage=sgl_percentage,
+                io_flags=io_flags,
+                slow_latency=slow_latency,
+                exit_on_error=exit_on_error,
+                cpu_id=cpu_id,
+                seed=seed,
+            )
+
+    def srand(seed: int) -> None:
+        """Seed the generator of random data patterns and of ioworker seeds: runs repeat."""
+        _native.srand(seed)
+        reseed(seed)
 
 
 def native_available() -> bool:

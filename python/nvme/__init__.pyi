@@ -27,6 +27,7 @@ is an exception. Under pytest, the fixtures `pcie`, `nvme0`, `nvme0n1`, `qpair`,
 # is left out, so that a misspelt name is reported by the type checker.
 
 from collections.abc import Callable
+from typing import Any
 
 from . import _native
 from ._native import (
@@ -41,7 +42,6 @@ from ._native import (
     DataBlockSGL,
     IdentifyData,
     LastSegmentSGL,
-    Namespace,
     NamespaceCreationError,
     NamespaceDeletionError,
     NvmeArgumentError,
@@ -57,8 +57,8 @@ from ._native import (
     Simulator,
     Subsystem,
     __version__,
-    srand,
 )
+from .ioworker import IOWorker
 
 __all__ = [
     "CQE",
@@ -71,6 +71,7 @@ __all__ = [
     "Buffer",
     "Controller",
     "DataBlockSGL",
+    "IOWorker",
     "IdentifyData",
     "LastSegmentSGL",
     "Namespace",
@@ -121,6 +122,59 @@ class Controller(_native.Controller):
 
         Example: `nvme0 = Controller(Pcie("sim://"))`.
         """
+
+class Namespace(_native.Namespace):
+    """A namespace: `Namespace(nvme, nsid=1, nlba_verify=0)`.
+
+    IO methods are asynchronous and return the qpair, so `nvme0n1.read(qpair, buf,
+    0).waitdone()` chains; `ioworker(...)` makes an IO generator on this namespace.
+    """
+
+    def ioworker(
+        self,
+        *,
+        io_size: int | list[int] | range | dict[int, int] = 8,
+        lba_step: int | None = None,
+        lba_align: int | list[int] | None = None,
+        lba_random: bool | int = True,
+        read_percentage: int = 100,
+        op_percentage: dict[int, int] | None = None,
+        time: float = 0,
+        qdepth: int = 63,
+        region_start: int = 0,
+        region_end: int = 0xFFFFFFFFFFFFFFFF,
+        iops: int = 0,
+        io_count: int = 0,
+        lba_count: int = 0,
+        lba_start: int = 0,
+        qprio: int = 0,
+        distribution: list[int] | None = None,
+        ptype: int = 0xBEEF,
+        pvalue: int = 100,
+        io_sequence: list[tuple[int, int, int, int]] | None = None,
+        output_io_per_second: list[int] | None = None,
+        output_percentile_latency: dict[float, Any] | None = None,
+        output_percentile_latency_opcode: int | None = None,
+        output_cmdlog_list: list[Any] | None = None,
+        cmdlog_error_only: bool = False,
+        sgl_percentage: int = 0,
+        io_flags: int = 0,
+        slow_latency: int = 1_000_000,
+        exit_on_error: bool = True,
+        cpu_id: int | None = None,
+        seed: int | None = None,
+    ) -> IOWorker:
+        """An IO generator on this namespace, not started: `start()` it, or use `with`.
+
+        See `nvme.ioworker` and the README ("The IO generator") for every parameter; the
+        output lists and dicts given are filled by `close()`.
+
+        Raises:
+            NvmeArgumentError: a parameter out of range (the message names it).
+        """
+
+def srand(seed: int) -> None:
+    """Seed the generator of random data patterns and of ioworker seeds: runs repeat."""
 
 def native_available() -> bool:
     """Tell whether the native driver module `nvme._native` was imported."""

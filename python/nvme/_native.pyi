@@ -29,7 +29,7 @@ Conventions of the whole API:
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import ClassVar, final, overload
+from typing import Any, ClassVar, final, overload
 
 from typing_extensions import Self, TypeAlias
 
@@ -61,6 +61,7 @@ __all__ = [
     "SegmentSGL",
     "Simulator",
     "Subsystem",
+    "_IOWorker",
     "__version__",
     "srand",
 ]
@@ -1279,6 +1280,80 @@ class Subsystem:
     def shutdown_notify(self, abrupt: bool = False, timeout: float = 10.0) -> None:
         """Shutdown notification (CC.SHN normal, or abrupt) and a wait of up to `timeout` seconds
         for CSTS.SHST = complete; raises NvmeShutdownStatusTimeoutError("csts.shst timeout").
+        """
+
+# ---- IO generator -----------------------------------------------------------------------------
+
+@final
+class _IOWorker:
+    """The native half of `Namespace.ioworker()`: a worker thread and its qpair.
+
+    Made by `nvme.IOWorker` from pynvme's parameters, already checked and normalised: IO sizes
+    as (nlb, align, weight), opcodes as (opcode, percent).
+    """
+
+    def __init__(
+        self,
+        namespace: Namespace,
+        io_sizes: list[tuple[int, int, int]],
+        ops: list[tuple[int, int]],
+        lba_random: int = 100,
+        lba_start: int = 0,
+        lba_step: int | None = None,
+        sgl_percentage: int = 0,
+        qdepth: int = 63,
+        qprio: int = 0,
+        region_start: int = 0,
+        region_end: int = 18446744073709551615,
+        iops: int = 0,
+        io_count: int = 0,
+        lba_count: int = 0,
+        time: float | None = None,
+        io_flags: int = 0,
+        distribution: list[int] | None = None,
+        ptype: int = 48879,
+        pvalue: int = 100,
+        io_sequence: list[tuple[int, int, int, int]] | None = None,
+        slow_latency_us: int = 1000000,
+        exit_on_error: bool = True,
+        cpu_id: int | None = None,
+        seed: int = 0,
+        per_second: bool = False,
+        latency_distribution: bool = False,
+        latency_opcode: int | None = None,
+        cmdlog: int = 0,
+        cmdlog_error_only: bool = False,
+        one_pass: bool = False,
+    ) -> None:
+        """A worker on `namespace`, not started.
+
+        Raises:
+            NvmeArgumentError: qdepth, io_flags or time out of range.
+        """
+    def start(self) -> None:
+        """Create the worker's qpair and start its thread.
+
+        Raises:
+            NvmeArgumentError: a workload the namespace cannot run (the message names the
+                parameter), or a second start.
+            QpairCreationError: no free IO queue, or no memory for the buffers.
+        """
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread runs."""
+    @property
+    def qid(self) -> int:
+        """Queue id of the worker's qpair (0 before start)."""
+    def stop(self) -> None:
+        """Ask the worker to stop sending; `join()` returns once its IO completed."""
+    def snapshot(self) -> dict[str, float]:
+        """Cumulative counters: reads, writes, others, bytes, latency_sum_ns, latency_max_ns,
+        aborted, outstanding, elapsed (seconds)."""
+    def join(self, percentiles: list[float] = ...) -> dict[str, Any]:
+        """Wait for the end (GIL released); the result with the latency at `percentiles` (µs).
+
+        Raises:
+            NvmeArgumentError: the worker was not started.
         """
 
 # ---- Simulator --------------------------------------------------------------------------------

@@ -292,6 +292,8 @@ pub struct WorkerResult {
     pub latency_average_us: u64,
     /// Latency of every completed IO (or of `latency_opcode` IOs), ns.
     pub histogram: Histogram<u64>,
+    /// The exact largest value recorded in `histogram`, ns (the histogram keeps 3 digits).
+    pub histogram_max_ns: u64,
     /// Latency from each IO's intended send time, ns (throttled and replayed runs only).
     pub intended_histogram: Option<Histogram<u64>>,
     /// 1 µs latency buckets (when asked for).
@@ -835,6 +837,7 @@ impl<C: Clone + Send + 'static> Run<C> {
             latency_max_us: 0,
             latency_average_us: 0,
             histogram: hist(),
+            histogram_max_ns: 0,
             intended_histogram: intended,
             latency_distribution: cfg
                 .latency_distribution
@@ -1175,6 +1178,7 @@ impl<C: Clone + Send + 'static> Run<C> {
         self.last_completion_ns = self.last_completion_ns.max(now);
         if self.cfg.latency_opcode.is_none_or(|o| o == io.opcode) {
             self.r.histogram.saturating_record(lat);
+            self.r.histogram_max_ns = self.r.histogram_max_ns.max(lat);
             if let Some(h) = self.r.intended_histogram.as_mut() {
                 h.saturating_record(now.saturating_sub(io.intended_ns).max(1));
             }
@@ -1241,6 +1245,13 @@ impl<C: Clone + Send + 'static> Run<C> {
             .filter(|(_, &n)| n > 0)
             .map(|(op, &n)| (op as u8, n))
             .collect();
+        // A timed run's series covers its time: completions drained after it are counted in
+        // the totals, not as a partial extra second.
+        if let Some(t) = self.cfg.time {
+            let n = (t.as_secs_f64().ceil() as usize).max(1);
+            self.r.io_per_second.truncate(n);
+            self.r.bytes_per_second.truncate(n);
+        }
         if self.cmdlog_full {
             self.r.cmdlog.rotate_left(self.cmdlog_next);
         }
@@ -1274,7 +1285,10 @@ impl WorkerResult {
 
     /// Latency at percentile `p` (0 < p < 100), µs, from the histogram.
     pub fn percentile_us(&self, p: f64) -> f64 {
-        self.histogram.value_at_quantile(p / 100.0) as f64 / 1000.0
+        self.histogram
+            .value_at_quantile(p / 100.0)
+            .min(self.histogram_max_ns) as f64
+            / 1000.0
     }
 
     /// The ratio of the per-second IO count at `slowest_percentage` (sorted from the highest

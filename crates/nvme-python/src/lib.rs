@@ -8,6 +8,7 @@ mod controller;
 mod cqe;
 mod errors;
 mod identify;
+mod ioworker;
 mod metamode;
 mod namespace;
 mod pcie;
@@ -36,6 +37,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cqe::PyCqe>()?;
     m.add_class::<identify::PyIdentify>()?;
     m.add_class::<sim::PySimulator>()?;
+    m.add_class::<ioworker::PyIoWorker>()?;
     m.add_function(wrap_pyfunction!(srand, m)?)?;
     metamode::register(m)?;
     errors::register(m)?;

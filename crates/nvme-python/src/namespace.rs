@@ -21,7 +21,7 @@ use zerocopy::IntoBytes;
 /// chains; `cb=` gives a callback that receives the `CQE`.
 #[pyclass(module = "nvme._native", name = "Namespace", subclass)]
 pub struct PyNamespace {
-    ns: Arc<Namespace<Ctx>>,
+    pub(crate) ns: Arc<Namespace<Ctx>>,
     nvme: Py<PyController>,
     nlba_verify: u64,
 }
