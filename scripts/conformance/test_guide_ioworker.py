@@ -1,0 +1,411 @@
+"""The ioworker examples of the PyNVMe3 Script Development Guide, made to run.
+
+Each test is the guide's script (run times shortened to keep the suite quick: the guide's
+10-second runs take 1-2 seconds here) with assertions on what the guide says should happen. An
+IO that completes with an error status fails the test, as do the ioworker's own error warnings.
+"""
+
+import logging
+import os
+import time
+
+import pytest
+
+from nvme import *
+
+pytestmark = [
+    pytest.mark.filterwarnings("error:ERROR status"),
+    pytest.mark.filterwarnings("error:ioworker"),
+]
+
+
+@pytest.mark.device
+def test_ioworker(nvme0, nvme0n1, qpair):
+    r = (
+        nvme0n1.ioworker(
+            io_size=8,  # 4K io size
+            lba_align=8,  # 4K aligned
+            lba_random=True,  # random
+            read_percentage=0,  # write
+            time=2,  # 2 seconds
+        )
+        .start()
+        .close()
+    )
+    assert r.io_count_write > 0 and r.io_count_read == 0
+    assert 2000 <= r.mseconds < 4000
+
+
+@pytest.mark.device
+def test_ioworker_with_statement(nvme0, nvme0n1):
+    with nvme0n1.ioworker(io_size=8, time=2) as w:
+        while w.running:
+            time.sleep(0.5)
+            speed, iops = nvme0.iostat()
+            logging.info("iostat: %dB/s, %dIOPS", speed, iops)
+    assert w.close().io_count_read > 0
+
+
+@pytest.mark.device
+def test_admin_func(nvme0, nvme0n1):
+    # reset the controller during IO
+    with nvme0n1.ioworker(io_size=1, iops=1000, time=2):
+        time.sleep(0.5)
+        nvme0[0x14] = 0
+        nvme0.wait_csts(rdy=False)
+        nvme0.reset()
+
+
+@pytest.mark.device
+def test_verify(nvme0, nvme0n1, qpair, buf, verify):
+    # write data
+    nvme0n1.write(qpair, buf, 0).waitdone()
+    nvme0n1.ioworker(
+        io_size=8, lba_random=False, region_start=8, region_end=256, read_percentage=0
+    ).start().close()
+    nvme0n1.write_zeroes(qpair, 256, 8).waitdone()
+    # verify data
+    r = (
+        nvme0n1.ioworker(io_size=8, lba_random=False, region_end=264, read_percentage=100)
+        .start()
+        .close()
+    )
+    assert r.lba_count_read == 264
+
+
+@pytest.mark.device
+def test_ioworker_io_size(nvme0n1):
+    nvme0n1.ioworker(
+        io_size=[8, 16, 256], lba_random=True, read_percentage=100, time=1
+    ).start().close()
+    nvme0n1.ioworker(
+        io_size={8: 50, 16: 25, 256: 25}, lba_random=True, read_percentage=100, time=1
+    ).start().close()
+
+
+@pytest.mark.device
+def test_ioworker_time(nvme0n1):
+    r = nvme0n1.ioworker(io_size=8, time=2).start().close()
+    assert 2000 <= r.mseconds < 4000
+
+
+@pytest.mark.device
+def test_ioworker_io_count(nvme0n1):
+    r = nvme0n1.ioworker(io_size=8, io_count=10000).start().close()
+    assert r.io_count_read == 10000
+
+
+@pytest.mark.device
+def test_ioworker_lba_count(nvme0n1):
+    r = nvme0n1.ioworker(io_size=[8, 16], lba_count=80000).start().close()
+    assert r.lba_count_read >= 80000
+
+
+@pytest.mark.device
+def test_ioworker_lba_random(nvme0n1):
+    nvme0n1.ioworker(io_size=8, lba_random=False, time=1).start().close()
+    nvme0n1.ioworker(io_size=8, lba_random=50, time=1).start().close()
+
+
+@pytest.mark.device
+def test_ioworker_lba_start(nvme0n1):
+    log = [None] * 1
+    nvme0n1.ioworker(
+        io_size=8, lba_random=False, lba_start=100, io_count=1, output_cmdlog_list=log
+    ).start().close()
+    assert log[0][0] == 100
+
+
+@pytest.mark.device
+def test_ioworker_lba_step(nvme0n1):
+    # 4K sequential read with a 4K gap between IOs
+    log = [None] * 10
+    nvme0n1.ioworker(
+        io_size=8, lba_random=False, lba_step=16, io_count=10, qdepth=1, output_cmdlog_list=log
+    ).start().close()
+    assert [e[0] for e in log] == list(range(0, 160, 16))
+    # reverse order: LBA 10, 9, ..., 1
+    nvme0n1.ioworker(
+        io_size=1,
+        lba_random=False,
+        lba_start=10,
+        lba_step=-1,
+        io_count=10,
+        qdepth=1,
+        output_cmdlog_list=log,
+    ).start().close()
+    assert [e[0] for e in log] == list(range(10, 0, -1))
+    # the same LBA again and again
+    nvme0n1.ioworker(
+        io_size=1,
+        lba_random=False,
+        lba_start=10,
+        lba_step=0,
+        io_count=10,
+        read_percentage=50,
+        output_cmdlog_list=log,
+    ).start().close()
+    assert {e[0] for e in log} == {10}
+
+
+@pytest.mark.device
+def test_ioworker_read_percentage(nvme0n1):
+    r = nvme0n1.ioworker(io_size=8, read_percentage=50, io_count=4000).start().close()
+    assert 1600 < r.io_count_read < 2400
+
+
+@pytest.mark.device
+def test_ioworker_op_percentage(nvme0n1):
+    op = {2: 40, 9: 30, 1: 30}
+    nvme0n1.ioworker(op_percentage=op, io_size=8, time=1).start().close()
+    assert op[2] > 0 and op[9] > 0 and op[1] > 0
+
+
+@pytest.mark.device
+def test_ioworker_sgl_percentage(nvme0n1):
+    if not nvme0n1.nvme.id_ctrl().sgls & 0x3:
+        pytest.skip("the controller does not support SGLs for NVM commands (SGLS)")
+    nvme0n1.ioworker(io_size=8, sgl_percentage=50, time=1).start().close()
+
+
+@pytest.mark.device
+def test_ioworker_qdepth(nvme0n1):
+    if nvme0n1.nvme.cap & 0xFFFF < 127:
+        pytest.skip("CAP.MQES is below 127")
+    nvme0n1.ioworker(io_size=8, qdepth=127, time=1).start().close()
+
+
+@pytest.mark.device
+def test_ioworker_qprio(nvme0, nvme0n1):
+    # only valid with weighted round robin arbitration (CC.AMS = 1)
+    nvme0n1.ioworker(io_size=8, qprio=0, time=1).start().close()
+
+
+@pytest.mark.device
+def test_ioworker_region_start(nvme0n1):
+    log = [None] * 100
+    nvme0n1.ioworker(
+        io_size=8, region_start=0x10, io_count=100, output_cmdlog_list=log
+    ).start().close()
+    assert all(e[0] >= 0x10 for e in log)
+
+
+@pytest.mark.device
+def test_ioworker_region_end(nvme0n1):
+    log = [None] * 100
+    r = (
+        nvme0n1.ioworker(
+            io_size=8, lba_random=False, region_start=0x10, region_end=0x100, output_cmdlog_list=log
+        )
+        .start()
+        .close()
+    )
+    assert r.lba_count_read == 0x100 - 0x10
+
+
+@pytest.mark.device
+def test_ioworker_iops(nvme0n1):
+    ios = []
+    nvme0n1.ioworker(io_size=8, iops=12345, time=2, output_io_per_second=ios).start().close()
+    assert all(12000 < n < 12700 for n in ios), ios
+
+
+@pytest.mark.device
+def test_ioworker_io_flags(nvme0n1):
+    # write with FUA
+    nvme0n1.ioworker(io_size=8, read_percentage=0, io_flags=0x4000, time=1).start().close()
+
+
+@pytest.mark.device
+def test_ioworker_jedec_workload(nvme0n1):
+    distribution = [1000] * 5 + [200] * 15 + [25] * 80
+    iosz_distribution = {
+        1: 4,
+        2: 1,
+        3: 1,
+        4: 1,
+        5: 1,
+        6: 1,
+        7: 1,
+        8: 67,
+        16: 10,
+        32: 7,
+        64: 3,
+        128: 3,
+    }
+    r = (
+        nvme0n1.ioworker(
+            io_size=iosz_distribution,
+            lba_random=True,
+            qdepth=32,
+            distribution=distribution,
+            read_percentage=0,
+            ptype=0xBEEF,
+            pvalue=100,
+            time=1,
+        )
+        .start()
+        .close()
+    )
+    assert r.io_count_write > 0
+
+
+@pytest.mark.device
+def test_ioworker_pvalue(nvme0n1):
+    nvme0n1.ioworker(io_size=8, ptype=0xBEEF, pvalue=100, read_percentage=0, time=1).start().close()
+
+
+@pytest.mark.device
+def test_ioworker_io_sequence(nvme0n1):
+    r = (
+        nvme0n1.ioworker(io_sequence=[(0, 1, 2, 0), (0, 1, 1, 1000000)], ptype=0, pvalue=0)
+        .start()
+        .close()
+    )
+    assert (r.io_count_read, r.io_count_write) == (1, 1)
+    assert r.mseconds >= 1000
+
+
+@pytest.mark.device
+def test_ioworker_slow_latency(nvme0n1):
+    r = nvme0n1.ioworker(io_size=8, slow_latency=2_000_000, time=1).start().close()
+    assert r.latency_max_us < 2_000_000
+
+
+@pytest.mark.device
+def test_ioworker_exit_on_error(nvme0n1):
+    r = nvme0n1.ioworker(io_size=8, exit_on_error=False, time=1).start().close()
+    assert r.error == 0
+
+
+@pytest.mark.device
+def test_ioworker_output_io_per_second(nvme0n1):
+    io_per_second = []
+    nvme0n1.ioworker(io_size=8, time=2, output_io_per_second=io_per_second).start().close()
+    logging.info(io_per_second)
+    assert len(io_per_second) == 2 and all(io_per_second)
+
+
+@pytest.mark.device
+def test_ioworker_output_percentile_latency(nvme0n1):
+    percentile_latency = dict.fromkeys([99, 99.9, 99.999])
+    r = (
+        nvme0n1.ioworker(io_size=8, time=1, output_percentile_latency=percentile_latency)
+        .start()
+        .close()
+    )
+    logging.info(percentile_latency)
+    assert percentile_latency[99] <= percentile_latency[99.9] <= percentile_latency[99.999]
+    assert len(r.latency_distribution) == 1_000_000
+
+
+@pytest.mark.device
+def test_ioworker_output_percentile_latency_opcode(nvme0n1):
+    percentile_latency = dict.fromkeys([99, 99.9, 99.999])
+    op = {2: 40, 9: 30, 1: 30}
+    r = (
+        nvme0n1.ioworker(
+            op_percentage=op,
+            io_size=8,
+            time=1,
+            output_percentile_latency=percentile_latency,
+            output_percentile_latency_opcode=9,
+        )
+        .start()
+        .close()
+    )
+    assert sum(r.latency_distribution) == op[9]
+
+
+@pytest.mark.device
+def test_power_cycle_dirty(nvme0, nvme0n1, subsystem):
+    cmdlog_list = [None] * 1000
+    # 128K random write
+    with nvme0n1.ioworker(
+        io_size=256,
+        lba_align=256,
+        lba_random=True,
+        read_percentage=0,
+        region_end=256 * 1000,
+        time=1,
+        output_cmdlog_list=cmdlog_list,
+    ):
+        time.sleep(0.5)
+    # power off after the ioworker's end, then power on and reset the controller
+    subsystem.poweroff()
+    subsystem.poweron()
+    start = time.time()
+    nvme0.reset()
+    logging.info("controller ready after %.3f s", time.time() - start)
+    assert sum(1 for e in cmdlog_list if e[2] == 1) == 1000
+
+
+@pytest.mark.device
+def test_ioworker_cmdlog_error_only(nvme0n1):
+    errors = [None] * 10
+    nvme0n1.ioworker(
+        io_size=8, time=1, cmdlog_error_only=True, output_cmdlog_list=errors
+    ).start().close()
+    assert errors == [(0, 0, 0, 0, 0, 0)] * 10
+
+
+@pytest.mark.device
+def test_ioworker_full_disk(nvme0n1):
+    ns_size = min(nvme0n1.id_data(7, 0), 1 << 17)  # the first 64 MiB on a 512-byte format
+    r = (
+        nvme0n1.ioworker(
+            io_size=8, lba_random=False, region_end=ns_size, qdepth=16, read_percentage=100
+        )
+        .start()
+        .close()
+    )
+    assert r.lba_count_read == ns_size
+
+
+@pytest.mark.device
+def test_ioworker_qpair(nvme0n1):
+    # 4K full disk random write (a region of it here)
+    nvme0n1.ioworker(
+        io_size=8,
+        lba_align=8,
+        lba_random=True,
+        qdepth=16,
+        region_end=1 << 17,
+        read_percentage=0,
+        time=1,
+    ).start().close()
+
+
+@pytest.mark.device
+def test_reset_controller_reset_ioworker(nvme0, nvme0n1):
+    # issue controller reset while ioworker is running
+    with nvme0n1.ioworker(io_size=8, time=2):
+        time.sleep(1)
+        nvme0.reset()
+
+
+@pytest.mark.device
+def test_ioworker_cpu_id(nvme0, nvme0n1):
+    cpus = sorted(os.sched_getaffinity(0))
+    qcount = 2
+    iosize = 8
+    iok = iosize * nvme0n1.sector_size / 1024 / 1024
+    workers = []
+    for i in range(qcount):
+        a = nvme0n1.ioworker(
+            io_size=iosize,
+            lba_align=iosize,
+            region_end=1 << 20,
+            lba_random=True,
+            qdepth=16,
+            read_percentage=100,
+            time=1,
+            cpu_id=cpus[i % len(cpus)],
+        ).start()
+        workers.append(a)
+    io_total = 0
+    for a in workers:
+        r = a.close()
+        io_total += r.io_count_read + r.io_count_nonread
+    logging.info("Q %d IOPS: %.3fK, %dMB/s", qcount, io_total / 1000, io_total * iok)
+    assert io_total > 0
