@@ -27,7 +27,6 @@ from __future__ import annotations
 import ast
 import inspect
 import logging
-import os
 import random
 import re
 import textwrap
@@ -155,12 +154,9 @@ def default_device(pciaddr: str, root: Path | None = None) -> str:
 
     With exactly one function bound to vfio-pci or uio_pci_generic (`pynvme setup`), it is the
     default; otherwise (none, or several) the simulated SSD stays the default. `sim://` always
-    names the simulated SSD.
+    names the simulated SSD. The `pynvme` quick-look commands choose the same way.
     """
-    if pciaddr:
-        return pciaddr
-    bound = cli.bound_for_testing(root or cli.SYSFS_PCI_DEVICES)
-    return bound[0].bdf if len(bound) == 1 else ""
+    return cli.default_device(pciaddr, root or cli.SYSFS_PCI_DEVICES)
 
 
 def _choose_device(config: pytest.Config) -> None:
@@ -168,12 +164,8 @@ def _choose_device(config: pytest.Config) -> None:
     if not hasattr(config.option, "pciaddr"):
         return
     config.option.pciaddr = default_device(config.option.pciaddr or "")
-    if not is_simulator(config.option.pciaddr):
-        bdf = cli.normalize_bdf(config.option.pciaddr)
-        driver = cli._link_name(cli.SYSFS_PCI_DEVICES / (bdf or "-") / "driver")
-        if driver == "uio_pci_generic":
-            # Without an IOMMU, buffers made before the device is opened must be hugepages too.
-            os.environ.setdefault("PYNVME_DMA_MEMORY", "hugepage")
+    # Without an IOMMU, buffers made before the device is opened must be hugepages too.
+    cli.use_hugepages_for_uio(config.option.pciaddr)
 
 
 @pytest.hookimpl(tryfirst=True)
