@@ -490,7 +490,7 @@ class RunReport:
                 out[key] = compact_distribution(value)
             else:
                 out[key] = _jsonable(value)
-        if "latency_percentiles" not in out:
+        if not out.get("latency_percentiles"):
             derived = _latency_percentiles(result)
             if derived:
                 out["latency_percentiles"] = derived
@@ -694,6 +694,11 @@ def _latency_percentiles(result: Mapping[str, Any]) -> dict[str, float]:
 def _pyplot() -> Any:
     """matplotlib's pyplot on the Agg backend (no display needed), imported on first use."""
     import matplotlib  # noqa: PLC0415 - lazily: a run without plots does not pay for it
+
+    # The run log takes DEBUG records: keep matplotlib's font search out of it.
+    for name in ("matplotlib", "PIL"):
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt  # noqa: PLC0415
@@ -1019,8 +1024,9 @@ class Progress:
                 redirect_stdout=False,
                 redirect_stderr=False,
             )
-            self._live.start(refresh=True)
-            self._last_draw = time.monotonic()
+            # Drawn at the first update: a line of zeros would tell nothing.
+            self._live.start(refresh=False)
+            self._last_draw = -math.inf
         return self
 
     def __exit__(self, *exc: object) -> None:
