@@ -693,12 +693,11 @@ def _latency_percentiles(result: Mapping[str, Any]) -> dict[str, float]:
 
 def _pyplot() -> Any:
     """matplotlib's pyplot on the Agg backend (no display needed), imported on first use."""
-    import matplotlib  # noqa: PLC0415 - lazily: a run without plots does not pay for it
-
-    # The run log takes DEBUG records: keep matplotlib's font search out of it.
+    # The run log takes DEBUG records: keep matplotlib's start-up and font search out of it.
     for name in ("matplotlib", "PIL"):
         if logging.getLogger(name).level == logging.NOTSET:
             logging.getLogger(name).setLevel(logging.WARNING)
+    import matplotlib  # noqa: PLC0415 - lazily: a run without plots does not pay for it
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt  # noqa: PLC0415
