@@ -520,7 +520,7 @@ class RunReport:
         header = ["x", f"{name} ({unit})" if unit else name]
         _write_csv(self.folder / f"{stem}.csv", header, zip(x, values))
         with self._lock:
-            self._plots.append(("series", (stem, name, x, values, unit)))
+            self._plots.append(("series", (stem, name, x, values, unit, explicit_x)))
         return entry
 
     # -- output ---------------------------------------------------------------------------
@@ -590,8 +590,17 @@ class RunReport:
                         if key in files and not (self.folder / files[key]).exists():
                             del files[key]
                 else:
-                    stem, name, x, values, unit = job
-                    written.append(plot_series(self.folder / f"{stem}.png", name, x, values, unit))
+                    stem, name, x, values, unit, explicit_x = job
+                    written.append(
+                        plot_series(
+                            self.folder / f"{stem}.png",
+                            name,
+                            x,
+                            values,
+                            unit,
+                            x_label="" if explicit_x else "sample",
+                        )
+                    )
             except Exception as e:
                 logger.error("plot %s not drawn: %s: %s", job[0], type(e).__name__, e)
         return written
@@ -772,6 +781,7 @@ def _plot_latency(
         ax.stairs(hist, edges, fill=True, alpha=0.7)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _plain_log_labels(ax.xaxis)
         ax.set_xlabel("latency (µs)")
         ax.set_ylabel("IOs")
         ax.set_title("latency distribution", fontsize="medium")
@@ -788,6 +798,7 @@ def _plot_latency(
     ax.set_xticks([-math.log10(1.0 - p / 100.0) for p in ticks])
     ax.set_xticklabels([_percentile_key(p) for p in ticks], fontsize="small")
     ax.set_yscale("log")
+    _plain_log_labels(ax.yaxis)
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (µs)")
     ax.set_title("latency percentiles", fontsize="medium")
@@ -799,13 +810,32 @@ def _plot_latency(
     return path
 
 
+def _plain_log_labels(axis: Any) -> None:
+    """Label a log axis with plain numbers (20, 50, 100, 2000) instead of powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: PLC0415
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+
+
 def plot_series(
-    path: Path, name: str, x: Sequence[float], values: Sequence[float], unit: str = ""
+    path: Path,
+    name: str,
+    x: Sequence[float],
+    values: Sequence[float],
+    unit: str = "",
+    x_label: str = "",
 ) -> Path:
-    """Draw a series logged with `log_series` as a line plot in `path` (PNG)."""
+    """Draw a series logged with `log_series` as a line plot in `path` (PNG); `x_label`
+    "sample" (values without x) makes the x ticks whole numbers."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.2))
     ax.plot(list(x), list(values), marker="." if len(values) <= 200 else None)
+    if x_label:
+        ax.set_xlabel(x_label)
+    if x_label == "sample":
+        ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel(f"{name} ({unit})" if unit else name)
     ax.set_title(name, fontsize="medium")
     ax.grid(True, alpha=0.3)
