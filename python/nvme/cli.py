@@ -508,10 +508,12 @@ def lba_formats(lbaf: bytes, nlbaf: int, flbas: int) -> list[dict[str, Any]]:
 
 
 def _json_value(value: Any) -> Any:
+    """A field for JSON: bytes as hex text."""
     return value.hex() if isinstance(value, bytes) else value
 
 
 def _show_value(name: str, value: Any) -> str:
+    """A field for people: hex for bit fields, bytes shortened."""
     if isinstance(value, bytes):
         if not any(value):
             return f"0 ({len(value)} bytes, all zero)"
@@ -522,12 +524,14 @@ def _show_value(name: str, value: Any) -> str:
 
 
 def _print_fields(fields: dict[str, Any]) -> None:
+    """Print `name : value` lines, names padded to one width."""
     width = max((len(n) for n in fields), default=0)
     for name, value in fields.items():
         print(f"{name:<{width}} : {value}")
 
 
 def _print_json(document: Any) -> None:
+    """Print one JSON document."""
     print(json.dumps(document, indent=2))
 
 
@@ -698,6 +702,7 @@ def _int_in(low: int, high: int, what: str) -> Any:
     """An argparse type: an integer (decimal or 0x hex) in [low, high]."""
 
     def parse(text: str) -> int:
+        """Parse the text, or raise ArgumentTypeError with what is allowed."""
         try:
             value = int(text, 0)
         except ValueError:
@@ -757,6 +762,7 @@ def _run_quick(func: Any) -> Any:
     """Wrap a quick-look command: a CommandError becomes a message and exit status 1."""
 
     def run(args: argparse.Namespace) -> int:
+        """Run the command; a CommandError is printed, status 1."""
         try:
             return int(func(args))
         except CommandError as e:
@@ -771,6 +777,7 @@ def _add_quick_look(commands: Any) -> None:
     """Add id-ctrl, id-ns, smart-log and get-feature to the subcommands."""
 
     def common(parser: argparse.ArgumentParser) -> None:
+        """Add --pciaddr, --json and the hidden --sysfs."""
         parser.add_argument(
             "--pciaddr",
             default="",

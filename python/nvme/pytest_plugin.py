@@ -278,6 +278,7 @@ class ResultsLog:
         root.setLevel(logging.DEBUG)
 
     def _free_name(self) -> Path:
+        """The first run folder name that does not exist yet."""
         for n in range(1000):
             path = self.folder / (self.stem + (f"_{n}" if n else ""))
             if not path.exists():

@@ -264,6 +264,7 @@ def safe_name(text: str, limit: int = 80) -> str:
 
 
 def _number(result: Mapping[str, Any], key: str) -> float | None:
+    """A numeric field of a result as float, or None if missing or not a number."""
     value = result.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -350,6 +351,7 @@ class RunReport:
 
     @staticmethod
     def _new_test(nodeid: str, name: str) -> dict[str, Any]:
+        """An empty record of a test (or of the session)."""
         return {
             "nodeid": nodeid,
             "name": name,
@@ -378,6 +380,8 @@ class RunReport:
         self.checkpoint()
 
     def _test(self, nodeid: str | None = None) -> dict[str, Any]:
+        """The record of a test by node id (made if new), else the current test, else the
+        session's."""
         if nodeid:
             if nodeid not in self.tests:
                 short = nodeid.rpartition("::")[2] or nodeid
@@ -444,6 +448,7 @@ class RunReport:
     # -- ioworkers and series -------------------------------------------------------------
 
     def _stem(self, test: dict[str, Any], kind: str) -> str:
+        """The next file name stem of `kind` for a test: `<test>_<kind><N>`."""
         base = safe_name(test["name"])
         self._names[(base, kind)] += 1
         return f"{base}_{kind}{self._names[(base, kind)]}"
@@ -484,6 +489,8 @@ class RunReport:
 
     @staticmethod
     def _result_json(result: Mapping[str, Any]) -> dict[str, Any]:
+        """An ioworker result for results.json: the distribution compacted, percentiles
+        derived from it if the result has none."""
         out = {}
         for key, value in result.items():
             if key == "latency_distribution" and isinstance(value, Sequence):
@@ -615,6 +622,7 @@ class RunReport:
 
 
 def _iso(timestamp: float) -> str:
+    """A time stamp as ISO 8601 text in local time with its offset, to the millisecond."""
     return (
         datetime.fromtimestamp(timestamp, timezone.utc)
         .astimezone()
@@ -623,6 +631,7 @@ def _iso(timestamp: float) -> str:
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Any) -> None:
+    """Write a CSV file: the header row, then the rows."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -630,6 +639,7 @@ def _write_csv(path: Path, header: Sequence[str], rows: Any) -> None:
 
 
 def _series(result: Mapping[str, Any], key: str) -> list[float] | None:
+    """A per-second list of a result as floats, or None if missing or empty."""
     value = result.get(key)
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
         return None
@@ -676,6 +686,7 @@ def write_per_second_csv(path: Path, result: Mapping[str, Any]) -> bool:
 
 
 def _cell(value: float) -> Any:
+    """A CSV cell: whole numbers without ".0", others rounded to 6 decimals."""
     return int(value) if float(value).is_integer() else round(value, 6)
 
 
@@ -732,6 +743,7 @@ def plot_ioworker(folder: Path, stem: str, result: Mapping[str, Any]) -> list[Pa
 
 
 def _plot_throughput(path: Path, title: str, columns: dict[str, list[float]]) -> Path:
+    """Draw IOPS (total, read, write) and MB/s over time into `path`."""
     plt = _pyplot()
     has_bw = "mb_per_second" in columns
     fig, axes = plt.subplots(2 if has_bw else 1, 1, figsize=(8, 5 if has_bw else 3), sharex=True)
@@ -765,6 +777,7 @@ _CURVE = [*range(1, 100), 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 99.9999]
 def _plot_latency(
     path: Path, title: str, distribution: Any, percentiles: Mapping[str, float]
 ) -> Path:
+    """Draw the latency distribution (if any) and the percentile curve into `path`."""
     plt = _pyplot()
     import numpy as np  # noqa: PLC0415 - matplotlib's own dependency
 
@@ -865,6 +878,7 @@ section.test { border-top: 1px solid #ddd; }
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
+    """A value for the page: "-" for None, thousands separators for numbers."""
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -934,6 +948,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
 
 
 def _html_test(anchor: Any, test: Mapping[str, Any]) -> list[str]:
+    """The section of the page for one test (or the session)."""
     e = html.escape
     outcome = test.get("outcome") or ""
     out = [
@@ -977,12 +992,14 @@ def _html_test(anchor: Any, test: Mapping[str, Any]) -> list[str]:
 
 
 def _pair(result: Mapping[str, Any], a: str, b: str) -> str | None:
+    """Two counters of a result as "a / b", or None if the result has neither."""
     if a not in result and b not in result:
         return None
     return f"{_fmt(result.get(a))} / {_fmt(result.get(b))}"
 
 
 def _html_files(files: Mapping[str, str]) -> list[str]:
+    """Links to the CSV files and `<img>` elements of the PNG files."""
     e = html.escape
     out = []
     links = [f'<a href="{e(n)}">{e(n)}</a>' for k, n in files.items() if not n.endswith(".png")]
@@ -1119,6 +1136,7 @@ class Progress:
 
 
 def _si(value: float) -> str:
+    """A rate with a k, M or G suffix: 12345 -> "12.3k"."""
     value = float(value)
     for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= limit:
@@ -1127,6 +1145,7 @@ def _si(value: float) -> str:
 
 
 def _us(value: float) -> str:
+    """A latency in µs as us, ms or s."""
     value = float(value)
     if value >= 1e6:
         return f"{value / 1e6:.2f}s"
@@ -1136,6 +1155,7 @@ def _us(value: float) -> str:
 
 
 def _clock(seconds: float) -> str:
+    """Seconds as mm:ss, or h:mm:ss from an hour on."""
     seconds = max(0, int(seconds))
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
