@@ -8,6 +8,7 @@ the ioworker makes when it closes.
 
 from __future__ import annotations
 
+import array
 import csv
 import json
 import math
@@ -468,6 +469,36 @@ def test_distribution_compacts_and_expands():
     assert report.expand_distribution(compact) == dist
 
 
+def test_record_ioworker_takes_any_sequence(tmp_path):
+    np = pytest.importorskip("numpy")
+
+    dist = np.zeros(1000, dtype=np.uint32)
+    dist[7] = 3
+    run = report.RunReport(tmp_path)
+    entry = run.add_ioworker(
+        {"qdepth": np.int64(8)},
+        {
+            "io_count_per_second": array.array("q", [5, 6]),
+            "bytes_per_second": np.array([4096, 8192]),
+            "latency_distribution": dist,
+            "cpu_usage": np.float64(0.5),
+        },
+    )
+    assert entry["args"] == {"qdepth": 8}
+    assert entry["result"]["io_count_per_second"] == [5, 6]
+    assert entry["result"]["latency_distribution"]["buckets"] == [[7, 3]]
+    assert entry["result"]["latency_percentiles"]["50"] == 7
+    assert entry["result"]["cpu_usage"] == 0.5
+    with open(tmp_path / entry["files"]["per_second_csv"], newline="") as f:
+        assert list(csv.reader(f))[1:] == [
+            ["1", "5", "4096", "0.004096"],
+            ["2", "6", "8192", "0.008192"],
+        ]
+    run.finish(0)
+    assert _png_size(tmp_path / entry["files"]["latency_png"])[0] > 300
+    json.loads((tmp_path / "results.json").read_text())
+
+
 def test_record_ioworker_keeps_json_valid(tmp_path):
     run = report.RunReport(tmp_path, "0000:01:00.0")
     run.activate()
@@ -574,6 +605,9 @@ def test_progress_line_text():
     p.update(read_iops=999, write_iops=2_500_000, mbps=0.05, lat_avg_us=3, lat_max_us=2.5e6)
     assert p.line() == "[r=999 w=2.5M IOPS][0.1MB/s][lat avg 3us max 2.50s][00:00]"
     assert not p.enabled
+    p = report.Progress(7200)
+    p.update(read_iops=None, elapsed=3725)
+    assert p.line() == "[r=0 w=0 IOPS][0.0MB/s][lat avg 0us max 0us][1:02:05/2:00:00 52%]"
 
 
 def test_progress_is_hidden_while_pytest_captures(pytester):

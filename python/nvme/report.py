@@ -249,12 +249,28 @@ def _jsonable(value: Any, limit: int | None = None) -> Any:  # noqa: PLR0911 - o
                 "head": [_jsonable(v, limit) for v in value[:100]],
             }
         return [_jsonable(v, limit) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        try:
-            return _jsonable(value.item(), limit)  # numpy scalars
-        except (TypeError, ValueError):
-            pass
+    for convert in ("tolist", "item"):  # numpy arrays and scalars, array.array
+        method = getattr(value, convert, None)
+        if callable(method):
+            try:
+                return _jsonable(method(), limit)
+            except (TypeError, ValueError):
+                pass
     return repr(value)
+
+
+def _plain_lists(result: dict[str, Any]) -> dict[str, Any]:
+    """The result with its series and distribution as lists, whatever sequence type the
+    ioworker handed over (numpy array, array.array, a native sequence)."""
+    for key in (*_SERIES_KEYS, "latency_distribution"):
+        value = result.get(key)
+        if value is None or isinstance(value, (str, bytes, Mapping, list)):
+            continue
+        try:
+            result[key] = value.tolist() if hasattr(value, "tolist") else list(value)
+        except TypeError:
+            pass
+    return result
 
 
 def safe_name(text: str, limit: int = 80) -> str:
@@ -456,7 +472,7 @@ class RunReport:
     def add_ioworker(self, args: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:
         """Record an ioworker's arguments and result in the current test, write its CSV files
         and queue its plots; returns its entry of results.json."""
-        result = dict(result)
+        result = _plain_lists(dict(result))
         with self._lock:
             test = self._test()
             stem = self._stem(test, "ioworker")
@@ -1093,8 +1109,8 @@ class Progress:
         elapsed: float = 0,
     ) -> None:
         """Set the values of the line: IOPS of reads and writes, MB/s, average and maximum
-        latency (µs), seconds elapsed. Cheap when no line is shown."""
-        self.values = {
+        latency (µs), seconds elapsed (None counts as 0). Cheap when no line is shown."""
+        given = {
             "read_iops": read_iops,
             "write_iops": write_iops,
             "mbps": mbps,
@@ -1102,6 +1118,7 @@ class Progress:
             "lat_max_us": lat_max_us,
             "elapsed": elapsed,
         }
+        self.values = {k: float(v) if v is not None else 0.0 for k, v in given.items()}
         if self._live is None:
             return
         now = time.monotonic()
