@@ -499,6 +499,26 @@ def test_record_ioworker_takes_any_sequence(tmp_path):
     json.loads((tmp_path / "results.json").read_text())
 
 
+def test_plots_of_the_first_ioworkers_only(tmp_path):
+    run = report.RunReport(tmp_path)
+    run.max_plotted_ioworkers = 1
+    result = {"io_count_per_second": [1, 2], "latency_percentiles": {"50": 3}}
+    first, second = run.add_ioworker({}, result), run.add_ioworker({}, result)
+    run.finish(0)
+    assert set(first["files"]) == {
+        "per_second_csv",
+        "throughput_png",
+        "latency_csv",
+        "latency_png",
+    }
+    assert set(second["files"]) == {"per_second_csv", "latency_csv"}
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "session_ioworker1_latency.png",
+        "session_ioworker1_throughput.png",
+    ]
+    assert (tmp_path / "session_ioworker2_per_second.csv").exists()
+
+
 def test_record_ioworker_keeps_json_valid(tmp_path):
     run = report.RunReport(tmp_path, "0000:01:00.0")
     run.activate()

@@ -73,6 +73,10 @@ RESULTS_FORMAT = 1
 #: their length and first entries in results.json.
 MAX_ARG_LIST = 1000
 
+#: Ioworkers of a run that get plots (about half a second each); later ones get their CSV
+#: files and their entry in results.json only.
+MAX_PLOTTED_IOWORKERS = 100
+
 #: Result keys of an ioworker that are series or distributions, written in their own form.
 _SERIES_KEYS = ("io_count_per_second", "read_per_second", "write_per_second", "bytes_per_second")
 
@@ -171,14 +175,29 @@ def percentiles_from_distribution(
     IOs, as pynvme computes it. Keys are the percentiles as text ("99.9"); an empty
     distribution gives an empty dict.
     """
-    running = list(itertools.accumulate(int(c) for c in distribution))
+    return _bucket_percentiles(*_nonzero_buckets(distribution), percentiles)
+
+
+def _nonzero_buckets(distribution: Sequence[int]) -> tuple[list[int], list[int]]:
+    """The indexes (µs) and counts of the non-zero buckets of a distribution."""
+    indexes = list(itertools.compress(range(len(distribution)), distribution))
+    return indexes, [int(distribution[i]) for i in indexes]
+
+
+def _bucket_percentiles(
+    indexes: Sequence[int], counts: Sequence[int], percentiles: Sequence[float]
+) -> dict[str, int]:
+    """`percentiles_from_distribution` on the non-zero buckets of a distribution."""
+    running = list(itertools.accumulate(counts))
     total = running[-1] if running else 0
     if total <= 0:
         return {}
     found = {}
     for k in percentiles:
         target = total * float(k) / 100.0
-        found[_percentile_key(k)] = min(bisect.bisect_left(running, target), len(running) - 1)
+        found[_percentile_key(k)] = indexes[
+            min(bisect.bisect_left(running, target), len(running) - 1)
+        ]
     return found
 
 
@@ -188,12 +207,12 @@ def compact_distribution(distribution: Sequence[int]) -> dict[str, Any]:
     Returns `{"bucket_us": 1, "length": len, "total": count, "buckets": [[µs, count], ...]}`;
     `expand_distribution` gives the list back.
     """
-    buckets = [[i, int(c)] for i, c in enumerate(distribution) if c]
+    indexes, counts = _nonzero_buckets(distribution)
     return {
         "bucket_us": 1,
         "length": len(distribution),
-        "total": sum(c for _, c in buckets),
-        "buckets": buckets,
+        "total": sum(counts),
+        "buckets": [[i, c] for i, c in zip(indexes, counts)],
     }
 
 
@@ -348,6 +367,8 @@ class RunReport:
         self._last_checkpoint = 0.0
         self._names: Counter[str] = Counter()
         self._plots: list[tuple[str, Any]] = []
+        self.max_plotted_ioworkers = MAX_PLOTTED_IOWORKERS
+        self._plotted_ioworkers = 0
         self._lock = threading.RLock()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -471,8 +492,36 @@ class RunReport:
 
     def add_ioworker(self, args: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:
         """Record an ioworker's arguments and result in the current test, write its CSV files
-        and queue its plots; returns its entry of results.json."""
+        and queue its plots; returns its entry of results.json.
+
+        Only the non-zero buckets of the latency distribution are kept, so a run of many
+        ioworkers does not hold their million-entry distributions until it ends.
+        """
         result = _plain_lists(dict(result))
+        distribution = result.get("latency_distribution")
+        buckets = None
+        if isinstance(distribution, Sequence) and distribution:
+            buckets = _nonzero_buckets(distribution)
+        percentiles = _given_percentiles(result)
+        if not percentiles and buckets is not None:
+            percentiles = {
+                k: float(v) for k, v in _bucket_percentiles(*buckets, PERCENTILES).items()
+            }
+        out = {}
+        for key, value in result.items():
+            if key == "latency_distribution" and isinstance(value, Sequence):
+                indexes, counts = buckets or ([], [])
+                out[key] = {
+                    "bucket_us": 1,
+                    "length": len(value),
+                    "total": sum(counts),
+                    "buckets": [[i, c] for i, c in zip(indexes, counts)],
+                }
+            else:
+                out[key] = _jsonable(value)
+        if not out.get("latency_percentiles") and percentiles:
+            out["latency_percentiles"] = percentiles
+        columns = _per_second_table(result)
         with self._lock:
             test = self._test()
             stem = self._stem(test, "ioworker")
@@ -480,17 +529,24 @@ class RunReport:
                 "index": len(test["ioworkers"]) + 1,
                 "name": stem,
                 "args": _jsonable(dict(args), MAX_ARG_LIST),
-                "result": self._result_json(result),
+                "result": out,
                 "summary": _jsonable(ioworker_summary(result)),
                 "files": {},
             }
             test["ioworkers"].append(entry)
+            plot = self._plotted_ioworkers < self.max_plotted_ioworkers
+            self._plotted_ioworkers += 1
+            if self._plotted_ioworkers == self.max_plotted_ioworkers + 1:
+                logger.info(
+                    "more than %d ioworkers in this run: the next ones get no plots",
+                    self.max_plotted_ioworkers,
+                )
         self.folder.mkdir(parents=True, exist_ok=True)
         files = entry["files"]
         if write_per_second_csv(self.folder / f"{stem}_per_second.csv", result):
             files["per_second_csv"] = f"{stem}_per_second.csv"
-            files["throughput_png"] = f"{stem}_throughput.png"
-        percentiles = _latency_percentiles(result)
+            if plot:
+                files["throughput_png"] = f"{stem}_throughput.png"
         if percentiles:
             _write_csv(
                 self.folder / f"{stem}_latency.csv",
@@ -498,26 +554,12 @@ class RunReport:
                 sorted(([float(k), v] for k, v in percentiles.items())),
             )
             files["latency_csv"] = f"{stem}_latency.csv"
-            files["latency_png"] = f"{stem}_latency.png"
-        with self._lock:
-            self._plots.append(("ioworker", (stem, result, files)))
+            if plot:
+                files["latency_png"] = f"{stem}_latency.png"
+        if plot:
+            with self._lock:
+                self._plots.append(("ioworker", (stem, columns, buckets, percentiles, files)))
         return entry
-
-    @staticmethod
-    def _result_json(result: Mapping[str, Any]) -> dict[str, Any]:
-        """An ioworker result for results.json: the distribution compacted, percentiles
-        derived from it if the result has none."""
-        out = {}
-        for key, value in result.items():
-            if key == "latency_distribution" and isinstance(value, Sequence):
-                out[key] = compact_distribution(value)
-            else:
-                out[key] = _jsonable(value)
-        if not out.get("latency_percentiles"):
-            derived = _latency_percentiles(result)
-            if derived:
-                out["latency_percentiles"] = derived
-        return out
 
     def add_series(
         self,
@@ -607,8 +649,8 @@ class RunReport:
         for kind, job in jobs:
             try:
                 if kind == "ioworker":
-                    stem, result, files = job
-                    written += plot_ioworker(self.folder, stem, result)
+                    stem, columns, buckets, percentiles, files = job
+                    written += _plot_ioworker(self.folder, stem, columns, buckets, percentiles)
                     for key in ("throughput_png", "latency_png"):
                         if key in files and not (self.folder / files[key]).exists():
                             del files[key]
@@ -706,17 +748,25 @@ def _cell(value: float) -> Any:
     return int(value) if float(value).is_integer() else round(value, 6)
 
 
-def _latency_percentiles(result: Mapping[str, Any]) -> dict[str, float]:
-    """Percentile -> µs from the result's latency_percentiles, else from its distribution."""
+def _given_percentiles(result: Mapping[str, Any]) -> dict[str, float]:
+    """Percentile -> µs from the result's latency_percentiles (entries that are not numbers
+    left out)."""
     given = result.get("latency_percentiles")
-    if isinstance(given, Mapping) and given:
-        out = {}
+    out: dict[str, float] = {}
+    if isinstance(given, Mapping):
         for k, v in given.items():
             try:
-                out[_percentile_key(k)] = float(v) if v is not None else None
+                out[_percentile_key(k)] = float(v)
             except (TypeError, ValueError):
                 continue
-        return {k: v for k, v in out.items() if v is not None}
+    return out
+
+
+def _latency_percentiles(result: Mapping[str, Any]) -> dict[str, float]:
+    """Percentile -> µs from the result's latency_percentiles, else from its distribution."""
+    given = _given_percentiles(result)
+    if given:
+        return given
     distribution = result.get("latency_distribution")
     if isinstance(distribution, Sequence) and distribution:
         return {k: float(v) for k, v in percentiles_from_distribution(distribution).items()}
@@ -745,16 +795,30 @@ def plot_ioworker(folder: Path, stem: str, result: Mapping[str, Any]) -> list[Pa
     """Draw `<stem>_throughput.png` (IOPS and MB/s over time) and `<stem>_latency.png`
     (distribution on log scales and percentile curve) for what the result has; returns the
     files written."""
+    result = _plain_lists(dict(result))
+    distribution = result.get("latency_distribution")
+    buckets = None
+    if isinstance(distribution, Sequence) and distribution:
+        buckets = _nonzero_buckets(distribution)
+    return _plot_ioworker(
+        folder, stem, _per_second_table(result), buckets, _latency_percentiles(result)
+    )
+
+
+def _plot_ioworker(
+    folder: Path,
+    stem: str,
+    columns: dict[str, list[float]],
+    buckets: tuple[list[int], list[int]] | None,
+    percentiles: Mapping[str, float],
+) -> list[Path]:
+    """`plot_ioworker` from the per-second table, the non-zero latency buckets and the
+    percentiles."""
     written = []
-    columns = _per_second_table(result)
     if columns:
         written.append(_plot_throughput(folder / f"{stem}_throughput.png", stem, columns))
-    distribution = result.get("latency_distribution")
-    percentiles = _latency_percentiles(result)
-    if percentiles or (isinstance(distribution, Sequence) and distribution):
-        written.append(
-            _plot_latency(folder / f"{stem}_latency.png", stem, distribution, percentiles)
-        )
+    if percentiles or (buckets is not None and buckets[0]):
+        written.append(_plot_latency(folder / f"{stem}_latency.png", stem, buckets, percentiles))
     return written
 
 
@@ -780,7 +844,9 @@ def _plot_throughput(path: Path, title: str, columns: dict[str, list[float]]) ->
     axes[-1].set_xlabel("second")
     axes[-1].xaxis.get_major_locator().set_params(integer=True)
     axes[0].set_title(title, fontsize="medium")
-    fig.tight_layout()
+    # Fixed margins: tight_layout would double the time of a plot.
+    top, bottom = (0.93, 0.1) if has_bw else (0.88, 0.17)
+    fig.subplots_adjust(left=0.1, right=0.98, top=top, bottom=bottom, hspace=0.12)
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
@@ -791,21 +857,25 @@ _CURVE = [*range(1, 100), 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 99.9999]
 
 
 def _plot_latency(
-    path: Path, title: str, distribution: Any, percentiles: Mapping[str, float]
+    path: Path,
+    title: str,
+    buckets: tuple[list[int], list[int]] | None,
+    percentiles: Mapping[str, float],
 ) -> Path:
     """Draw the latency distribution (if any) and the percentile curve into `path`."""
     plt = _pyplot()
     import numpy as np  # noqa: PLC0415 - matplotlib's own dependency
 
-    has_dist = isinstance(distribution, Sequence) and any(distribution)
+    has_dist = buckets is not None and bool(buckets[0])
     fig, axes = plt.subplots(1, 2 if has_dist else 1, figsize=(10 if has_dist else 5, 3.6))
     axes = list(axes) if has_dist else [axes]
-    if has_dist:
-        counts = np.asarray(distribution, dtype=float)
-        nonzero = np.flatnonzero(counts)
-        top = max(float(nonzero[-1]) + 2.0, 2.0)
+    if buckets is not None and has_dist:
+        indexes, counts = buckets
+        top = max(float(indexes[-1]) + 2.0, 2.0)
         edges = np.unique(np.logspace(0, math.log10(top), 60).round())
-        hist, edges = np.histogram(nonzero + 0.5, bins=edges, weights=counts[nonzero])
+        hist, edges = np.histogram(
+            np.asarray(indexes, dtype=float) + 0.5, bins=edges, weights=np.asarray(counts)
+        )
         ax = axes[0]
         ax.stairs(hist, edges, fill=True, alpha=0.7)
         ax.set_xscale("log")
@@ -815,7 +885,7 @@ def _plot_latency(
         ax.set_ylabel("IOs")
         ax.set_title("latency distribution", fontsize="medium")
         ax.grid(True, alpha=0.3)
-        curve = percentiles_from_distribution(distribution, _CURVE)
+        curve = _bucket_percentiles(indexes, counts, _CURVE)
         points = sorted((float(k), float(v)) for k, v in curve.items())
     else:
         points = sorted((float(k), float(v)) for k, v in percentiles.items())
@@ -833,7 +903,9 @@ def _plot_latency(
     ax.set_title("latency percentiles", fontsize="medium")
     ax.grid(True, alpha=0.3)
     fig.suptitle(title, fontsize="medium")
-    fig.tight_layout()
+    fig.subplots_adjust(
+        left=0.08 if has_dist else 0.16, right=0.98, top=0.83, bottom=0.15, wspace=0.28
+    )
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
@@ -868,7 +940,7 @@ def plot_series(
     ax.set_ylabel(f"{name} ({unit})" if unit else name)
     ax.set_title(name, fontsize="medium")
     ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.88, bottom=0.15)
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
