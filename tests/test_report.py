@@ -499,6 +499,22 @@ def test_record_ioworker_takes_any_sequence(tmp_path):
     json.loads((tmp_path / "results.json").read_text())
 
 
+def test_a_report_that_cannot_be_written_does_not_fail_the_ioworker(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    run = report.RunReport(blocker / "run")  # a folder under a file: never writable
+    run.activate()
+    try:
+        report.record_ioworker({}, {"io_count_per_second": [1]})
+        report.log_series("t", [1])
+    finally:
+        run.deactivate()
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(messages) == 2
+    assert messages[0].startswith(f"ioworker not recorded in {blocker / 'run'}: ")
+    assert messages[1].startswith("series 't' not recorded in ")
+
+
 def test_plots_of_the_first_ioworkers_only(tmp_path):
     run = report.RunReport(tmp_path)
     run.max_plotted_ioworkers = 1

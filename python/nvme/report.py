@@ -105,11 +105,16 @@ def record_ioworker(args: Mapping[str, Any], result: Mapping[str, Any]) -> None:
 
     The run gets the arguments and result in results.json (the distribution compacted to its
     non-zero buckets), a CSV of the per-second IOPS and bandwidth, a CSV of the latency
-    percentiles and their plots. Outside a recorded run it does nothing.
+    percentiles and their plots. Outside a recorded run it does nothing; a file that cannot be
+    written is logged as an error, not raised.
     """
     run = _active
     if run is not None:
-        run.add_ioworker(args, result)
+        try:
+            run.add_ioworker(args, result)
+        except OSError as e:
+            # The report's disk trouble is not the ioworker's failure: say it, go on.
+            logger.error("ioworker not recorded in %s: %s", run.folder, e)
 
 
 def log_series(
@@ -134,7 +139,10 @@ def log_series(
         raise ValueError(f"log_series: x has {len(xs)} entries, values {len(ys)}")
     run = _active
     if run is not None:
-        run.add_series(name, ys, xs, unit, explicit_x=x is not None)
+        try:
+            run.add_series(name, ys, xs, unit, explicit_x=x is not None)
+        except OSError as e:
+            logger.error("series %r not recorded in %s: %s", name, run.folder, e)
 
 
 def record_controller(controller: Any) -> None:
