@@ -1,11 +1,18 @@
-"""`pynvme setup` / `reset` rules and the default device, against a fake sysfs tree."""
+"""`pynvme setup` / `reset` rules and the default device, against a fake sysfs tree; the
+quick-look commands (id-ctrl, id-ns, smart-log, get-feature) on the simulated SSD."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import nvme
 from nvme import cli, pytest_plugin
 
 
@@ -136,3 +143,181 @@ def test_default_device(tmp_path: Path) -> None:
     (devices / "0000:02:00.0").symlink_to(tmp_path / "other/bus/pci/devices/0000:02:00.0")
     # Two bound: no guess, the simulated SSD stays the default.
     assert pytest_plugin.default_device("", devices) == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# quick look: id-ctrl, id-ns, smart-log, get-feature on the simulated SSD
+
+needs_native = pytest.mark.skipif(
+    not nvme.native_available(),
+    reason=f"native module nvme._native cannot be imported: {nvme._native_error}",
+)
+
+SIM = "sim://?model=ACME-X1&serial=SN42&fw=FW9&temperature=320&namespaces=2"
+
+
+def quick(capsys: pytest.CaptureFixture[str], *argv: str, status: int = 0) -> tuple[str, str]:
+    """Run a pynvme command; check its exit status, return its output and error text."""
+    assert cli.main(list(argv)) == status
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return out, err
+
+
+def field(out: str, name: str) -> str:
+    """The value of `name : value` in human-readable output."""
+    m = re.search(rf"^{re.escape(name)} +: (.*)$", out, re.M)
+    assert m, f"no {name} in:\n{out}"
+    return m.group(1)
+
+
+@needs_native
+def test_id_ctrl(capsys: pytest.CaptureFixture[str]) -> None:
+    out, _ = quick(capsys, "id-ctrl", f"--pciaddr={SIM}")
+    assert field(out, "mn") == "ACME-X1"
+    assert field(out, "sn") == "SN42"
+    assert field(out, "fr") == "FW9"
+    assert field(out, "nn") == "32"
+    assert field(out, "ver") == "0x20000"
+    assert re.search(r"^ps +0 +: mp:\d+\.\d\dW operational enlat:\d+", out, re.M)
+    names = [line.split(" ")[0] for line in out.splitlines()]
+    assert names.index("vid") < names.index("sn") < names.index("mdts") < names.index("nn")
+    assert "raw" not in names
+
+    doc = json.loads(quick(capsys, "id-ctrl", f"--pciaddr={SIM}", "--json")[0])
+    assert (doc["mn"], doc["sn"], doc["fr"]) == ("ACME-X1", "SN42", "FW9")
+    assert doc["vid"] == doc["ssvid"] and doc["mdts"] == 5
+    assert len(doc["power_states"]) == doc["npss"] + 1
+    assert len(bytes.fromhex(doc["psd"])) == 1024
+    assert "raw" not in doc
+
+
+@needs_native
+def test_id_ns(capsys: pytest.CaptureFixture[str]) -> None:
+    out, _ = quick(capsys, "id-ns", "--pciaddr=sim://?lba=4096&capacity=1G")
+    assert field(out, "nsid") == "1"
+    assert field(out, "nsze") == str(2**30 // 4096)
+    assert re.search(r"^lbaf +\d+ +: ms:0 +lbads:12 rp:\d \(in use\)$", out, re.M)
+
+    doc = json.loads(quick(capsys, "id-ns", f"--pciaddr={SIM}", "--nsid=2", "--json")[0])
+    assert doc["nsid"] == 2 and doc["nsze"] > 0
+    (in_use,) = [f for f in doc["lba_formats"] if f["in_use"]]
+    assert in_use["data_size"] == 512 and in_use["ms"] == 0
+
+    _, err = quick(capsys, "id-ns", f"--pciaddr={SIM}", "--nsid=5", status=1)
+    assert err.startswith("pynvme id-ns: cannot open namespace 5: ")
+
+
+@needs_native
+def test_smart_log(capsys: pytest.CaptureFixture[str]) -> None:
+    out, _ = quick(capsys, "smart-log", f"--pciaddr={SIM}")
+    assert field(out, "temperature") == "47 °C (320 K)"
+    assert field(out, "avail_spare").endswith("%")
+    assert field(out, "critical_warning") == "0x0"
+
+    doc = json.loads(quick(capsys, "smart-log", f"--pciaddr={SIM}", "--json")[0])
+    assert doc["temperature"] == 320
+    assert doc["critical_warning"] == 0
+    assert doc["power_cycles"] >= 1
+    assert {"data_units_read", "host_write_commands", "media_errors"} <= set(doc)
+
+
+def test_smart_log_parsing() -> None:
+    page = bytearray(512)
+    page[0] = 0x04
+    page[1:3] = (300).to_bytes(2, "little")
+    page[32:48] = (2**70).to_bytes(16, "little")
+    page[200:202] = (301).to_bytes(2, "little")
+    smart = cli.parse_smart_log(bytes(page))
+    assert smart["critical_warning"] == 4
+    assert smart["temperature"] == 300
+    assert smart["data_units_read"] == 2**70
+    assert smart["temperature_sensor_1"] == 301
+    assert smart["thm_temp2_total_time"] == 0
+
+
+@needs_native
+def test_get_feature(capsys: pytest.CaptureFixture[str]) -> None:
+    nvme0 = nvme.Controller(nvme.Pcie(SIM))
+    queues = nvme0.getfeatures(7).waitdone()
+    nvme0.pcie.close()
+    out, _ = quick(capsys, "get-feature", f"--pciaddr={SIM}", "--fid=7")
+    assert out == f"get-feature:0x07 (Number of Queues), Current value:{queues:#010x}\n"
+
+    doc = json.loads(
+        quick(capsys, "get-feature", f"--pciaddr={SIM}", "-f", "6", "-s", "3", "--json")[0]
+    )
+    assert doc["name"] == "Volatile Write Cache" and doc["select"] == "Supported capabilities"
+    assert doc["capabilities"] == {
+        "saveable": bool(doc["value"] & 1),
+        "namespace_specific": bool(doc["value"] & 2),
+        "changeable": bool(doc["value"] & 4),
+    }
+    doc = json.loads(quick(capsys, "get-feature", f"--pciaddr={SIM}", "--fid=0x0e", "--json")[0])
+    assert doc["name"] == "Timestamp" and len(bytes.fromhex(doc["data"])) == 8
+
+
+@needs_native
+def test_get_feature_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    _, err = quick(capsys, "get-feature", f"--pciaddr={SIM}", "--fid=0x77", status=1)
+    assert err == (
+        "pynvme get-feature: Get Features fid 0x77 (unknown feature), sel 0 failed: "
+        "ERROR status: 00/02 (Invalid Field in Command)\n"
+    )
+    for bad in ("--fid=300", "--fid=seven"):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(["get-feature", bad])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument --fid/-f: fid must be" in err and "Traceback" not in err
+
+
+@needs_native
+@pytest.mark.parametrize(
+    ("pciaddr", "message"),
+    [
+        ("0000:7f:1f.7", "no PCI function 0000:7f:1f.7 on this machine"),
+        ("nonsense", "not a PCI address"),
+        ("sim://?bogus=1", 'unknown key "bogus"'),
+    ],
+)
+def test_quick_look_names_a_bad_device(
+    capsys: pytest.CaptureFixture[str], pciaddr: str, message: str
+) -> None:
+    for command in ("id-ctrl", "id-ns", "smart-log"):
+        _, err = quick(capsys, command, f"--pciaddr={pciaddr}", status=1)
+        assert err.startswith(f"pynvme {command}: ") and message in err
+
+
+@needs_native
+def test_quick_look_uses_the_one_device_bound_for_testing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    devices = fake_function(tmp_path, "0000:7f:1f.6", "vfio-pci")
+    _, err = quick(capsys, "id-ctrl", f"--sysfs={devices}", status=1)
+    assert "0000:7f:1f.6" in err  # it tried the bound function, which this machine lacks
+    out, _ = quick(capsys, "id-ctrl", f"--sysfs={tmp_path / 'none'}")
+    assert field(out, "mn") == "pynvme-rs simulated SSD"
+
+
+@needs_native
+def test_quick_look_from_the_shell() -> None:
+    env = dict(os.environ, PYTHONPATH=str(Path(cli.__file__).parent.parent))
+    argv = [sys.executable, "-m", "nvme.cli"]
+    ok = subprocess.run(
+        [*argv, "id-ctrl", "--pciaddr=sim://?model=SHELL"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert ok.returncode == 0 and field(ok.stdout, "mn") == "SHELL"
+    bad = subprocess.run(
+        [*argv, "smart-log", "--pciaddr=0000:7f:1f.7"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.startswith("pynvme smart-log: ") and "Traceback" not in bad.stderr

@@ -50,8 +50,8 @@ def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
 
 
 def _logs(pytester: pytest.Pytester) -> list[Path]:
-    """The results log files of the inner sessions."""
-    return sorted((pytester.path / "results").glob("*.log"))
+    """The results log files of the inner sessions, one in each run's folder."""
+    return sorted((pytester.path / "results").glob("*/run.log"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,8 +269,13 @@ def test_results_log_has_records_warnings_and_outcomes(pytester, run):
     result = run()
     result.assert_outcomes(passed=1, failed=1, errors=1)
     (log,) = _logs(pytester)
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_sim\.log", log.name)
-    result.stdout.fnmatch_lines([f"results log: results/{log.name}"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_sim", log.parent.name)
+    result.stdout.fnmatch_lines(
+        [
+            f"results log: results/{log.parent.name}/run.log",
+            f"results: results/{log.parent.name}/index.html",
+        ]
+    )
     text = log.read_text()
     assert re.search(r"^\[[-\d: ]+\.\d{3}\] DEBUG test_pass\(\d+\): debug record", text, re.M)
     assert "UserWarning: ERROR status: 02/81" in text
@@ -285,9 +290,9 @@ def test_results_log_is_named_after_the_device(pytester, run):
     pytester.makepyfile("def test_x(): x = 1")
     run("--pciaddr=0000:01:00.0").assert_outcomes(passed=1)
     run("--pciaddr=sim://?namespaces=2").assert_outcomes(passed=1)
-    names = [log.name for log in _logs(pytester)]
-    assert any(name.endswith("_0000-01-00.0.log") for name in names), names
-    assert any(name.endswith("_sim_namespaces=2.log") for name in names), names
+    names = [log.parent.name for log in _logs(pytester)]
+    assert any(name.endswith("_0000-01-00.0") for name in names), names
+    assert any(name.endswith("_sim_namespaces=2") for name in names), names
 
 
 def test_results_log_never_overwrites_another_run(pytester, run):
@@ -302,7 +307,7 @@ def test_results_log_can_be_disabled_or_moved(pytester, run):
     run("--results=").assert_outcomes(passed=1)
     assert not (pytester.path / "results").exists()
     run("--results=out/logs").assert_outcomes(passed=1)
-    assert len(list((pytester.path / "out" / "logs").glob("*.log"))) == 1
+    assert len(list((pytester.path / "out" / "logs").glob("*/run.log"))) == 1
 
 
 def test_no_results_log_for_collect_only_and_help(pytester, run):

@@ -19,7 +19,8 @@ The API is pynvme's. A script talks to one controller through a handful of objec
 
 A non-zero completion status is a `UserWarning` ("ERROR status: 02/81"), a misuse of the API
 is an exception. Under pytest, the fixtures `pcie`, `nvme0`, `nvme0n1`, `qpair`, `subsystem`,
-`buf`, `verify`, `id_ctrl`, `id_ns` (from `nvme.pytest_plugin`) build and release these objects.
+`buf`, `verify`, `id_ctrl`, `id_ns` (from `nvme.pytest_plugin`) build and release these objects,
+and each run gets a results folder (`nvme.report`: results.json, plots, `log_series()`).
 """
 
 from __future__ import annotations

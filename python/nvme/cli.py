@@ -3,23 +3,39 @@
     pynvme list                 NVMe functions on this machine, and the simulated SSD
     pynvme setup [--pciaddr=BDF] [--memsize=MB]
     pynvme reset [--pciaddr=BDF]
+    pynvme id-ctrl [--pciaddr=ADDR] [--json]              Identify Controller
+    pynvme id-ns [--nsid=N] [--pciaddr=ADDR] [--json]     Identify Namespace
+    pynvme smart-log [--pciaddr=ADDR] [--json]            SMART / Health Information log page
+    pynvme get-feature --fid=F [--sel=S] [--nsid=N] [--cdw11=V] [--pciaddr=ADDR] [--json]
 
 `list` reads /sys/bus/pci/devices and needs no privileges. `setup` (root) binds NVMe functions
 to vfio-pci when the kernel runs an IOMMU, else to uio_pci_generic with `--memsize` MB of 2 MiB
 hugepages; it refuses a device that is mounted, used as swap, held by LVM/RAID or that carries
 the running system, unless `--force`. `reset` (root) gives them back to the kernel's nvme driver.
 The simulated SSD needs neither.
+
+The quick-look commands (`id-ctrl`, `id-ns`, `smart-log`, `get-feature`) open the device with
+the driver, as nvme-cli does through the kernel: `--pciaddr` is a PCI address or a `sim://`
+URI; without it, the one function bound for testing, else the simulated SSD (as the pytest
+plugin chooses). They print the fields by the spec's names, or one JSON document with `--json`.
+A device that cannot be opened or a command that fails is a message and exit status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import struct
 import subprocess
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: PCI class code of an NVM Express I/O controller (mass storage, NVM, NVMe interface).
 NVME_CLASS = 0x010802
@@ -332,10 +348,486 @@ def bound_for_testing(root: Path = SYSFS_PCI_DEVICES) -> list[PciFunction]:
     return [f for f in nvme_functions(root) if f.driver in TEST_DRIVERS]
 
 
+# --------------------------------------------------------------------------------------------
+# quick look: id-ctrl, id-ns, smart-log, get-feature
+
+
+class CommandError(Exception):
+    """A quick-look command could not be done: the message says why (no traceback)."""
+
+
+def default_device(pciaddr: str, root: Path = SYSFS_PCI_DEVICES) -> str:
+    """The device a command or test run uses: `pciaddr` if given, else the one NVMe function
+    bound for testing, else '' (the simulated SSD).
+
+    With exactly one function bound to vfio-pci or uio_pci_generic (`pynvme setup`), it is the
+    default; with none or several the simulated SSD stays the default. `sim://` always names the
+    simulated SSD.
+    """
+    if pciaddr:
+        return pciaddr
+    bound = bound_for_testing(root)
+    return bound[0].bdf if len(bound) == 1 else ""
+
+
+def use_hugepages_for_uio(pciaddr: str, root: Path = SYSFS_PCI_DEVICES) -> None:
+    """For a function bound to uio_pci_generic, make DMA memory come from hugepages (no IOMMU:
+    buffers need physical addresses), unless PYNVME_DMA_MEMORY says otherwise."""
+    if pciaddr == "" or pciaddr.startswith("sim:"):
+        return
+    bdf = normalize_bdf(pciaddr)
+    if _link_name(root / (bdf or "-") / "driver") == "uio_pci_generic":
+        os.environ.setdefault("PYNVME_DMA_MEMORY", "hugepage")
+
+
+@contextmanager
+def open_controller(pciaddr: str, root: Path = SYSFS_PCI_DEVICES) -> Iterator[Any]:
+    """Open the device (see `default_device`) and initialise its controller; closed after."""
+    import nvme  # noqa: PLC0415 - `list`, `setup` and `reset` work without the native module
+
+    if not nvme.native_available():
+        raise CommandError(f"the driver is not built ({nvme._native_error}); run `make install`")
+    address = default_device(pciaddr, root)
+    use_hugepages_for_uio(address, root)
+    try:
+        pcie = nvme.Pcie(address)
+    except Exception as e:
+        raise CommandError(str(e)) from None
+    try:
+        try:
+            controller = nvme.Controller(pcie)
+        except Exception as e:
+            raise CommandError(f"controller of {address or SIM_ADDRESS}: {e}") from None
+        yield controller
+    finally:
+        pcie.close()
+
+
+def _checked(what: str, run: Any) -> Any:
+    """Run `run()`, turning a completion error status (a warning) into a CommandError."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = run()
+        except Exception as e:
+            raise CommandError(f"{what} failed: {e}") from None
+    errors = [str(w.message) for w in caught if "ERROR status" in str(w.message)]
+    if errors:
+        status = errors[0].rpartition(" ")[2]
+        meaning = f" ({STATUS_NAMES[status]})" if status in STATUS_NAMES else ""
+        raise CommandError(f"{what} failed: {errors[0]}{meaning}")
+    return value
+
+
+#: Meaning of the completion statuses (SCT/SC) an admin quick look may meet.
+STATUS_NAMES = {
+    "00/01": "Invalid Command Opcode",
+    "00/02": "Invalid Field in Command",
+    "00/06": "Internal Error",
+    "00/0b": "Invalid Namespace or Format",
+    "01/09": "Invalid Log Page",
+    "01/0d": "Feature Identifier Not Saveable",
+    "01/0e": "Feature Not Changeable",
+    "01/0f": "Feature Not Namespace Specific",
+}
+
+
+#: Identify Controller fields in the order of the NVMe base specification.
+ID_CTRL_ORDER = (
+    "vid ssvid sn mn fr rab ieee cmic mdts cntlid ver rtd3r rtd3e oaes ctratt rrls cntrltype "
+    "fguid crdt1 crdt2 crdt3 nvmsr vwci mec oacs acl aerl frmw lpa elpe npss avscc apsta "
+    "wctemp cctemp mtfa hmpre hmmin tnvmcap unvmcap rpmbs edstt dsto fwug kas hctma mntmt "
+    "mxtmt sanicap hmminds hmmaxd nsetidmax endgidmax anatt anacap anagrpmax nanagrpid pels "
+    "domainid megcap sqes cqes maxcmd nn oncs fuses fna vwc awun awupf icsvscc nwpc acwu "
+    "cdfs sgls mnan maxdna maxcna subnqn ioccsz iorcsz icdoff fcatt msdbd ofcs psd vs"
+).split()
+#: Identify Namespace fields in the order of the NVMe base specification.
+ID_NS_ORDER = (
+    "nsze ncap nuse nsfeat nlbaf flbas mc dpc dps nmic rescap fpi dlfeat nawun nawupf nacwu "
+    "nabsn nabo nabspf noiob nvmcap npwg npwa npdg npda nows mssrl mcl msrc nulbaf anagrpid "
+    "nsattr nvmsetid endgid nguid eui64 lbaf vs"
+).split()
+#: Fields shown in hexadecimal (bit fields and identifiers).
+HEX_FIELDS = frozenset(
+    "vid ssvid ieee cmic ver oaes ctratt cntrltype oacs frmw lpa avscc apsta sanicap anacap "
+    "sqes cqes oncs fuses fna vwc icsvscc nwpc fcatt ofcs sgls cdfs nsfeat flbas mc dpc dps "
+    "nmic rescap fpi dlfeat nsattr".split()
+)
+
+
+def identify_fields(data: Any, order: list[str]) -> dict[str, Any]:
+    """The fields of an `IdentifyData` in spec order (unknown ones after, by name), without
+    `raw`; bytes stay bytes."""
+    names = [n for n in dir(data) if n != "raw"]
+    ordered = [n for n in order if n in names] + sorted(n for n in names if n not in order)
+    return {name: getattr(data, name) for name in ordered}
+
+
+def power_states(psd: bytes, npss: int) -> list[dict[str, Any]]:
+    """The power state descriptors (NPSS + 1 of them): max power (W), non-operational, entry
+    and exit latency (µs), relative read/write throughput and latency."""
+    states = []
+    for i in range(min(npss + 1, len(psd) // 32)):
+        d = psd[i * 32 : (i + 1) * 32]
+        mp, flags, enlat, exlat = struct.unpack_from("<HxBII", d, 0)
+        scale = 0.0001 if flags & 1 else 0.01
+        states.append(
+            {
+                "ps": i,
+                "max_power_w": round(mp * scale, 4),
+                "non_operational": bool(flags & 2),
+                "enlat_us": enlat,
+                "exlat_us": exlat,
+                "rrt": d[12] & 0x1F,
+                "rrl": d[13] & 0x1F,
+                "rwt": d[14] & 0x1F,
+                "rwl": d[15] & 0x1F,
+            }
+        )
+    return states
+
+
+def lba_formats(lbaf: bytes, nlbaf: int, flbas: int) -> list[dict[str, Any]]:
+    """The LBA formats (NLBAF + 1 of them): metadata size, data size (bytes), relative
+    performance, and which one is in use (FLBAS)."""
+    in_use = (flbas & 0xF) | ((flbas >> 1) & 0x30)
+    formats = []
+    for i in range(min(nlbaf + 1, len(lbaf) // 4)):
+        (value,) = struct.unpack_from("<I", lbaf, i * 4)
+        formats.append(
+            {
+                "lbaf": i,
+                "ms": value & 0xFFFF,
+                "lbads": (value >> 16) & 0xFF,
+                "data_size": 1 << ((value >> 16) & 0xFF),
+                "rp": (value >> 24) & 0x3,
+                "in_use": i == in_use,
+            }
+        )
+    return formats
+
+
+def _json_value(value: Any) -> Any:
+    """A field for JSON: bytes as hex text."""
+    return value.hex() if isinstance(value, bytes) else value
+
+
+def _show_value(name: str, value: Any) -> str:
+    """A field for people: hex for bit fields, bytes shortened."""
+    if isinstance(value, bytes):
+        if not any(value):
+            return f"0 ({len(value)} bytes, all zero)"
+        return value.hex() if len(value) <= 16 else f"{value[:16].hex()}... ({len(value)} bytes)"
+    if isinstance(value, int) and name in HEX_FIELDS:
+        return f"{value:#x}"
+    return str(value)
+
+
+def _print_fields(fields: dict[str, Any]) -> None:
+    """Print `name : value` lines, names padded to one width."""
+    width = max((len(n) for n in fields), default=0)
+    for name, value in fields.items():
+        print(f"{name:<{width}} : {value}")
+
+
+def _print_json(document: Any) -> None:
+    """Print one JSON document."""
+    print(json.dumps(document, indent=2))
+
+
+def cmd_id_ctrl(args: argparse.Namespace) -> int:
+    """Show Identify Controller, with the power state descriptors decoded."""
+    with open_controller(args.pciaddr, Path(args.sysfs)) as controller:
+        data = _checked("Identify Controller", controller.id_ctrl)
+    fields = identify_fields(data, ID_CTRL_ORDER)
+    states = power_states(fields.get("psd", b""), int(fields.get("npss", 0)))
+    if args.json:
+        document = {name: _json_value(value) for name, value in fields.items()}
+        document["power_states"] = states
+        _print_json(document)
+        return 0
+    shown = {n: _show_value(n, v) for n, v in fields.items() if n not in ("psd", "vs")}
+    for state in states:
+        shown[f"ps {state['ps']:>4}"] = (
+            f"mp:{state['max_power_w']:.2f}W {'non-' if state['non_operational'] else ''}"
+            f"operational enlat:{state['enlat_us']} exlat:{state['exlat_us']} "
+            f"rrt:{state['rrt']} rrl:{state['rrl']} rwt:{state['rwt']} rwl:{state['rwl']}"
+        )
+    _print_fields(shown)
+    return 0
+
+
+def cmd_id_ns(args: argparse.Namespace) -> int:
+    """Show Identify Namespace of `--nsid`, with the LBA formats decoded."""
+    import nvme  # noqa: PLC0415
+
+    with open_controller(args.pciaddr, Path(args.sysfs)) as controller:
+        try:
+            namespace = nvme.Namespace(controller, args.nsid)
+        except Exception as e:
+            raise CommandError(f"cannot open namespace {args.nsid}: {e}") from None
+        try:
+            data = _checked(f"Identify Namespace {args.nsid}", namespace.id_ns)
+        finally:
+            namespace.close()
+    fields = identify_fields(data, ID_NS_ORDER)
+    formats = lba_formats(
+        fields.get("lbaf", b""), int(fields.get("nlbaf", 0)), int(fields.get("flbas", 0))
+    )
+    if args.json:
+        document = {"nsid": args.nsid}
+        document.update({name: _json_value(value) for name, value in fields.items()})
+        document["lba_formats"] = formats
+        _print_json(document)
+        return 0
+    shown = {"nsid": str(args.nsid)}
+    shown.update({n: _show_value(n, v) for n, v in fields.items() if n not in ("lbaf", "vs")})
+    for f in formats:
+        shown[f"lbaf {f['lbaf']:>2}"] = f"ms:{f['ms']:<3} lbads:{f['lbads']:<2} rp:{f['rp']}" + (
+            " (in use)" if f["in_use"] else ""
+        )
+    _print_fields(shown)
+    return 0
+
+
+#: SMART / Health Information (log page 02h): name, byte offset, size in bytes.
+SMART_FIELDS = (
+    ("critical_warning", 0, 1),
+    ("temperature", 1, 2),
+    ("avail_spare", 3, 1),
+    ("spare_thresh", 4, 1),
+    ("percent_used", 5, 1),
+    ("endurance_grp_critical_warning_summary", 6, 1),
+    ("data_units_read", 32, 16),
+    ("data_units_written", 48, 16),
+    ("host_read_commands", 64, 16),
+    ("host_write_commands", 80, 16),
+    ("controller_busy_time", 96, 16),
+    ("power_cycles", 112, 16),
+    ("power_on_hours", 128, 16),
+    ("unsafe_shutdowns", 144, 16),
+    ("media_errors", 160, 16),
+    ("num_err_log_entries", 176, 16),
+    ("warning_temp_time", 192, 4),
+    ("critical_comp_time", 196, 4),
+    *((f"temperature_sensor_{i + 1}", 200 + 2 * i, 2) for i in range(8)),
+    ("thm_temp1_trans_count", 216, 4),
+    ("thm_temp2_trans_count", 220, 4),
+    ("thm_temp1_total_time", 224, 4),
+    ("thm_temp2_total_time", 228, 4),
+)
+
+
+def parse_smart_log(data: bytes) -> dict[str, int]:
+    """The fields of a SMART / Health Information log page (512 bytes), as integers
+    (temperatures in Kelvin, data units in thousands of 512-byte units, as the spec counts)."""
+    return {
+        name: int.from_bytes(data[offset : offset + size], "little")
+        for name, offset, size in SMART_FIELDS
+    }
+
+
+def cmd_smart_log(args: argparse.Namespace) -> int:
+    """Show the SMART / Health Information log page of the controller."""
+    import nvme  # noqa: PLC0415
+
+    with open_controller(args.pciaddr, Path(args.sysfs)) as controller:
+        buf = nvme.Buffer(512, "smart log")
+        _checked("Get Log Page 02h (SMART)", lambda: controller.getlogpage(2, buf, 512).waitdone())
+        smart = parse_smart_log(bytes(buf[0:512]))
+    if args.json:
+        _print_json(smart)
+        return 0
+    shown: dict[str, str] = {}
+    for name, value in smart.items():
+        if name.startswith("temperature_sensor_") and value == 0:
+            continue  # not implemented by the device
+        if name == "temperature" or name.startswith("temperature_sensor_"):
+            shown[name] = f"{value - 273} °C ({value} K)"
+        elif name in ("avail_spare", "spare_thresh", "percent_used"):
+            shown[name] = f"{value}%"
+        elif name.startswith("data_units_"):
+            shown[name] = f"{value:,} ({value * 512_000 / 1e9:,.1f} GB)"
+        elif name == "critical_warning":
+            shown[name] = f"{value:#x}"
+        else:
+            shown[name] = f"{value:,}"
+    _print_fields(shown)
+    return 0
+
+
+#: Feature identifiers (Get / Set Features) and their names.
+FEATURES = {
+    0x01: "Arbitration",
+    0x02: "Power Management",
+    0x03: "LBA Range Type",
+    0x04: "Temperature Threshold",
+    0x05: "Error Recovery",
+    0x06: "Volatile Write Cache",
+    0x07: "Number of Queues",
+    0x08: "Interrupt Coalescing",
+    0x09: "Interrupt Vector Configuration",
+    0x0A: "Write Atomicity Normal",
+    0x0B: "Asynchronous Event Configuration",
+    0x0C: "Autonomous Power State Transition",
+    0x0D: "Host Memory Buffer",
+    0x0E: "Timestamp",
+    0x0F: "Keep Alive Timer",
+    0x10: "Host Controlled Thermal Management",
+    0x11: "Non-Operational Power State Config",
+    0x12: "Read Recovery Level Config",
+    0x13: "Predictable Latency Mode Config",
+    0x14: "Predictable Latency Mode Window",
+    0x16: "Host Behavior Support",
+    0x17: "Sanitize Config",
+    0x18: "Endurance Group Event Configuration",
+    0x19: "I/O Command Set Profile",
+    0x1A: "Spinup Control",
+    0x7D: "Enhanced Controller Metadata",
+    0x7E: "Controller Metadata",
+    0x7F: "Namespace Metadata",
+    0x80: "Software Progress Marker",
+    0x81: "Host Identifier",
+    0x82: "Reservation Notification Mask",
+    0x83: "Reservation Persistence",
+    0x84: "Namespace Write Protection Config",
+}
+#: Bytes of data that Get Features returns for the features that have data.
+FEATURE_DATA = {0x03: 4096, 0x0C: 256, 0x0D: 4096, 0x0E: 8, 0x16: 512, 0x81: 16}
+#: Get Features select values.
+SELECTS = {0: "Current", 1: "Default", 2: "Saved", 3: "Supported capabilities"}
+
+
+def _int_in(low: int, high: int, what: str) -> Any:
+    """An argparse type: an integer (decimal or 0x hex) in [low, high]."""
+
+    def parse(text: str) -> int:
+        """Parse the text, or raise ArgumentTypeError with what is allowed."""
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be an integer, not {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be in {low:#x}..{high:#x}, not {text}")
+        return value
+
+    return parse
+
+
+def cmd_get_feature(args: argparse.Namespace) -> int:
+    """Show the value (dword 0) of a feature, and its data for the features that have some."""
+    import nvme  # noqa: PLC0415
+
+    name = FEATURES.get(args.fid, "unknown feature")
+    size = FEATURE_DATA.get(args.fid, 0) if args.sel != 3 else 0
+    with open_controller(args.pciaddr, Path(args.sysfs)) as controller:
+        buf = nvme.Buffer(size, "feature data") if size else None
+        value = _checked(
+            f"Get Features fid {args.fid:#04x} ({name}), sel {args.sel}",
+            lambda: controller.getfeatures(
+                args.fid, sel=args.sel, buf=buf, nsid=args.nsid, cdw11=args.cdw11
+            ).waitdone(),
+        )
+        data = bytes(buf[0:size]) if buf is not None else b""
+    document: dict[str, Any] = {
+        "fid": args.fid,
+        "name": name,
+        "sel": args.sel,
+        "select": SELECTS[args.sel],
+        "nsid": args.nsid,
+        "value": value,
+    }
+    if args.sel == 3:
+        document["capabilities"] = {
+            "saveable": bool(value & 1),
+            "namespace_specific": bool(value & 2),
+            "changeable": bool(value & 4),
+        }
+    if data:
+        document["data"] = data.hex()
+    if args.json:
+        _print_json(document)
+        return 0
+    print(f"get-feature:{args.fid:#04x} ({name}), {SELECTS[args.sel]} value:{value:#010x}")
+    if "capabilities" in document:
+        print("  " + ", ".join(f"{k}: {v}" for k, v in document["capabilities"].items()))
+    if data:
+        used = len(data.rstrip(b"\0"))
+        for offset in range(0, max(16, (used + 15) // 16 * 16), 16):
+            print(f"  {offset:04x}: {data[offset : offset + 16].hex(' ')}")
+    return 0
+
+
+def _run_quick(func: Any) -> Any:
+    """Wrap a quick-look command: a CommandError becomes a message and exit status 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        """Run the command; a CommandError is printed, status 1."""
+        try:
+            return int(func(args))
+        except CommandError as e:
+            print(f"pynvme {args.command}: {e}", file=sys.stderr)
+            return 1
+
+    run.__doc__ = func.__doc__
+    return run
+
+
+def _add_quick_look(commands: Any) -> None:
+    """Add id-ctrl, id-ns, smart-log and get-feature to the subcommands."""
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        """Add --pciaddr, --json and the hidden --sysfs."""
+        parser.add_argument(
+            "--pciaddr",
+            default="",
+            help="PCI address or sim:// URI (default: the one device bound for testing, "
+            "else the simulated SSD)",
+        )
+        parser.add_argument("--json", action="store_true", help="print one JSON document")
+        parser.add_argument("--sysfs", default=str(SYSFS_PCI_DEVICES), help=argparse.SUPPRESS)
+
+    id_ctrl = commands.add_parser("id-ctrl", help="show Identify Controller")
+    common(id_ctrl)
+    id_ctrl.set_defaults(func=_run_quick(cmd_id_ctrl))
+
+    id_ns = commands.add_parser("id-ns", help="show Identify Namespace")
+    id_ns.add_argument(
+        "--nsid", type=_int_in(1, 0xFFFFFFFE, "nsid"), default=1, help="namespace (default 1)"
+    )
+    common(id_ns)
+    id_ns.set_defaults(func=_run_quick(cmd_id_ns))
+
+    smart = commands.add_parser("smart-log", help="show the SMART / Health Information log page")
+    common(smart)
+    smart.set_defaults(func=_run_quick(cmd_smart_log))
+
+    feature = commands.add_parser("get-feature", help="show a feature's value (Get Features)")
+    feature.add_argument(
+        "--fid", "-f", type=_int_in(0, 0xFF, "fid"), required=True, help="feature identifier"
+    )
+    feature.add_argument(
+        "--sel",
+        "-s",
+        type=_int_in(0, 3, "sel"),
+        default=0,
+        help="0 current (default), 1 default, 2 saved, 3 supported capabilities",
+    )
+    feature.add_argument(
+        "--nsid", "-n", type=_int_in(0, 0xFFFFFFFF, "nsid"), default=0, help="namespace"
+    )
+    feature.add_argument(
+        "--cdw11", type=_int_in(0, 0xFFFFFFFF, "cdw11"), default=0, help="command dword 11"
+    )
+    common(feature)
+    feature.set_defaults(func=_run_quick(cmd_get_feature))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `pynvme`."""
     parser = argparse.ArgumentParser(
-        prog="pynvme", description="NVMe SSD test platform: devices and their set-up."
+        prog="pynvme",
+        description="NVMe SSD test platform: devices, their set-up, and a quick look at them.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -361,13 +853,20 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--pciaddr", default="", help="one device (default: all)")
     reset.add_argument("--sysfs", default=str(SYSFS_PCI_DEVICES), help=argparse.SUPPRESS)
     reset.set_defaults(func=cmd_reset)
+    _add_quick_look(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run `pynvme` with `argv` (default: the command line); return the exit status."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:
+        # The reader went away (`pynvme id-ctrl | head`): not an error of the command.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -6,14 +6,16 @@ what pynvme's and PyNVMe3's conftest.py give:
 * options `--pciaddr` (the device under test: a PCI address such as `0000:01:00.0`, or the
   simulated SSD: empty, `sim://` or `sim://?capacity=1T&lba=4096&namespaces=2`) and `--nsid`
   (namespace of the `nvme0n1` fixture, default 1); `--results=DIR` (default `results`, empty to
-  disable) names the folder of the run's log file;
+  disable) names the folder of the runs' reports;
 * fixtures `pciaddr`, `nsid` (session scope), `pcie`, `nvme0`, `subsystem`, `nvme0n1`, `qpair`,
   `buf`, `verify`, `id_ctrl`, `id_ns`, `aer` (function scope) and the autouse `script`;
 * markers `device` and `sim_only`; a `sim_only` test is skipped on a real device;
 * `item.rep_setup`, `item.rep_call`, `item.rep_teardown`: the reports of a test's phases, for
   fixtures that act on the outcome in their teardown;
-* `results/<date>_<time>_<device>.log`: every log record at DEBUG and above, every warning and
-  every test outcome of the run.
+* `results/<date>_<time>_<device>/`, a folder per run: `run.log` (every log record at DEBUG and
+  above, every warning and every test outcome of the run), `junit.xml` (pytest's, unless
+  `--junitxml` is given), `results.json`, CSV files and plots of ioworkers and logged series,
+  and `index.html` (see `nvme.report`).
 
 Any conftest.py or test module may redefine a fixture: pytest takes the nearest definition. A
 conftest.py copied from pynvme that adds `--pciaddr` itself keeps working: this plugin then
@@ -25,7 +27,6 @@ from __future__ import annotations
 import ast
 import inspect
 import logging
-import os
 import random
 import re
 import textwrap
@@ -39,7 +40,7 @@ from typing import Any, Callable
 import pytest
 
 import nvme
-from nvme import cli
+from nvme import cli, report
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,10 @@ LOG_FORMAT = "[%(asctime)s.%(msecs)03d] %(levelname)s %(funcName)s(%(lineno)d): 
 LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 _RESULTS_PLUGIN_NAME = "nvme-results-log"
+#: Name of the run's log file in its results folder.
+LOG_NAME = "run.log"
+#: Name of the JUnit XML file the plugin asks pytest for in the results folder.
+JUNIT_NAME = "junit.xml"
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,7 +87,8 @@ def _add_options(parser: pytest.Parser) -> None:
                 "action": "store",
                 "default": "results",
                 "metavar": "DIR",
-                "help": "folder of the run's log file (default: results; empty: no log file)",
+                "help": "folder of the runs' reports: log, junit.xml, results.json, plots, "
+                "index.html in DIR/<date>_<time>_<device>/ (default: results; empty: none)",
             },
         ),
     ]
@@ -148,12 +154,9 @@ def default_device(pciaddr: str, root: Path | None = None) -> str:
 
     With exactly one function bound to vfio-pci or uio_pci_generic (`pynvme setup`), it is the
     default; otherwise (none, or several) the simulated SSD stays the default. `sim://` always
-    names the simulated SSD.
+    names the simulated SSD. The `pynvme` quick-look commands choose the same way.
     """
-    if pciaddr:
-        return pciaddr
-    bound = cli.bound_for_testing(root or cli.SYSFS_PCI_DEVICES)
-    return bound[0].bdf if len(bound) == 1 else ""
+    return cli.default_device(pciaddr, root or cli.SYSFS_PCI_DEVICES)
 
 
 def _choose_device(config: pytest.Config) -> None:
@@ -161,16 +164,17 @@ def _choose_device(config: pytest.Config) -> None:
     if not hasattr(config.option, "pciaddr"):
         return
     config.option.pciaddr = default_device(config.option.pciaddr or "")
-    if not is_simulator(config.option.pciaddr):
-        bdf = cli.normalize_bdf(config.option.pciaddr)
-        driver = cli._link_name(cli.SYSFS_PCI_DEVICES / (bdf or "-") / "driver")
-        if driver == "uio_pci_generic":
-            # Without an IOMMU, buffers made before the device is opened must be hugepages too.
-            os.environ.setdefault("PYNVME_DMA_MEMORY", "hugepage")
+    # Without an IOMMU, buffers made before the device is opened must be hugepages too.
+    cli.use_hugepages_for_uio(config.option.pciaddr)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the markers and, unless disabled, the results log of this run."""
+    """Register the markers and, unless disabled, the results folder of this run.
+
+    Runs before pytest's junitxml plugin reads `--junitxml`, so that, when the user gave none,
+    pytest writes its JUnit XML into the results folder.
+    """
     _choose_device(config)
     config.addinivalue_line(
         "markers", "device: runs on any device, no simulator-only feature is needed"
@@ -184,10 +188,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if folder and not config.getoption("collectonly", default=False):
         pciaddr = config.getoption("pciaddr", default="")
         worker = getattr(config, "workerinput", {}).get("workerid")
-        config.pluginmanager.register(
-            ResultsLog(Path(folder), device_tag(pciaddr), worker, _describe(config)),
-            _RESULTS_PLUGIN_NAME,
-        )
+        results = ResultsLog(Path(folder), device_tag(pciaddr), worker, _describe(config))
+        results.pciaddr = pciaddr
+        results.nsid = config.getoption("nsid", default=1)
+        if worker is None and getattr(config.option, "xmlpath", "unset") is None:
+            config.option.xmlpath = str(results.run_folder / JUNIT_NAME)
+            results.junit = True
+        results.config = config
+        config.pluginmanager.register(results, _RESULTS_PLUGIN_NAME)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -233,21 +241,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 class ResultsLog:
-    """The log file of one run: log records, warnings and test outcomes, in time order.
+    """The results folder of one run: its log file, junit.xml, and the run report.
 
-    The file is created when the session starts, so `--help` and `--collect-only` leave no file.
-    The root logger is lowered to DEBUG for the whole run so that DEBUG records reach the file;
-    the console keeps its own level (`log_cli_level`).
+    The folder, `<date>_<time>_<device>[_<xdist worker>]` under `--results`, is named when the
+    plugin is configured and created when the session starts, so `--help` and `--collect-only`
+    leave nothing. `run.log` gets every log record, warning and test outcome in time order; the
+    root logger is lowered to DEBUG for the whole run so that DEBUG records reach it, the
+    console keeps its own level (`log_cli_level`). The `nvme.report.RunReport` of the run
+    collects tests, warnings, ioworkers and series and writes results.json, the plots and
+    index.html when the session finishes.
     """
 
     def __init__(self, folder: Path, tag: str, worker: str | None = None, header: str = "") -> None:
-        """Name the file after the current date and time, the device and the xdist worker."""
+        """Name the run folder after the current date and time, the device and the xdist
+        worker, skipping names that exist already."""
         stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
         suffix = f"_{worker}" if worker else ""
         self.folder = folder
         self.stem = f"{stamp}_{tag}{suffix}"
+        self.run_folder = self._free_name()
         self.header = header
+        self.pciaddr = ""
+        self.nsid = 1
+        self.junit = False
+        self.config: pytest.Config | None = None
         self.path: Path | None = None
+        self.report: report.RunReport | None = None
         self.handler: logging.Handler | None = None
         self.counts: Counter[str] = Counter()
         self._pending: pytest.TestReport | None = None
@@ -258,27 +277,50 @@ class ResultsLog:
         self._saved_root_level = root.level
         root.setLevel(logging.DEBUG)
 
-    def _create(self) -> Path:
-        """Create the file, never overwriting the log of another run in the same second."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def _free_name(self) -> Path:
+        """The first run folder name that does not exist yet."""
         for n in range(1000):
-            path = self.folder / (self.stem + (f"_{n}" if n else "") + ".log")
+            path = self.folder / (self.stem + (f"_{n}" if n else ""))
+            if not path.exists():
+                return path
+        raise FileExistsError(f"no free results folder name for {self.stem} in {self.folder}")
+
+    def _create(self) -> Path:
+        """Create the run folder, never sharing one with another run of the same second."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(1000):
             try:
-                path.open("x").close()
+                self.run_folder.mkdir()
             except FileExistsError:
+                self.run_folder = self._free_name()
                 continue
-            return path
-        raise FileExistsError(f"no free log file name for {self.stem} in {self.folder}")
+            return self.run_folder
+        raise FileExistsError(f"no free results folder name for {self.stem} in {self.folder}")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Open the file and attach it to the root logger."""
-        self.path = self._create()
+        """Create the folder, attach the log file to the root logger, start the run report."""
+        planned = self.run_folder
+        folder = self._create()
+        if self.junit and folder != planned and self.config is not None:
+            # Another run took the planned name meanwhile: move pytest's junit.xml along.
+            from _pytest import junitxml  # noqa: PLC0415
+
+            xml = self.config.stash.get(junitxml.xml_key, None)
+            if xml is not None:
+                xml.logfile = str((folder / JUNIT_NAME).absolute())
+        self.path = folder / LOG_NAME
         handler = logging.FileHandler(self.path, mode="a", encoding="utf-8")
         handler.setLevel(logging.DEBUG)
         handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT))
         logging.getLogger().addHandler(handler)
         self.handler = handler
+        files = {"log": LOG_NAME}
+        if self.junit:
+            files["junit"] = JUNIT_NAME
+        version = getattr(nvme._native, "__version__", "") if nvme._native else ""
+        self.report = report.RunReport(folder, self.pciaddr, self.nsid, version, files)
+        self.report.activate()
         self._emit(logging.INFO, "session", f"pytest session in {Path.cwd()}; {self.header}")
 
     def _emit(self, level: int, func: str, message: str, lineno: int = 0) -> None:
@@ -288,6 +330,16 @@ class ResultsLog:
         record = logging.LogRecord(__name__, level, __file__, lineno, message, None, None, func)
         self.handler.handle(record)
 
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        """A test starts: ioworkers and series recorded from now on belong to it."""
+        if self.report is not None:
+            self.report.begin_test(nodeid)
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        """A test is over, teardown included."""
+        if self.report is not None:
+            self.report.end_test()
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Write the outcome of each test after its teardown, with the failure's text if any.
 
@@ -295,6 +347,15 @@ class ResultsLog:
         records of the teardown (such as "test duration"); an error in setup or teardown gets
         a line of its own.
         """
+        if self.report is not None:
+            self.report.add_phase(
+                report.nodeid,
+                report.when or "",
+                report.outcome,
+                report.duration,
+                report.longreprtext if report.failed else None,
+                hasattr(report, "wasxfail"),
+            )
         if report.when == "call":
             self._pending = report
             return
@@ -333,23 +394,41 @@ class ResultsLog:
             f"{where}: {category}: {warning_message.message}",
             warning_message.lineno or 0,
         )
+        if self.report is not None:
+            self.report.add_warning(
+                str(warning_message.message),
+                category,
+                nodeid,
+                when,
+                str(warning_message.filename or ""),
+                int(warning_message.lineno or 0),
+            )
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        """Write the totals, as pytest's summary line has them."""
+        """Write the totals, as pytest's summary line has them, and the run report."""
         parts = [f"{n} {outcome.lower()}" for outcome, n in sorted(self.counts.items())]
         summary = ", ".join(parts) if parts else "no tests ran"
         elapsed = time.time() - self.started
         self._emit(
             logging.INFO, "session", f"{summary} in {elapsed:.2f}s (exit status {int(exitstatus)})"
         )
+        if self.report is not None:
+            try:
+                self.report.finish(int(exitstatus))
+            except Exception as e:
+                logger.error("run report not written: %s: %s", type(e).__name__, e)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """Tell where the log file is."""
+        """Tell where the results are."""
         if self.path is not None:
             terminalreporter.write_line(f"results log: {self.path}")
+            terminalreporter.write_line(f"results: {self.path.parent / 'index.html'}")
 
     def close(self) -> None:
-        """Detach and close the file, give the root logger its level back."""
+        """Stop the run report, detach and close the file, give the root logger its level
+        back."""
+        if self.report is not None:
+            self.report.deactivate()
         if self.handler is not None:
             logging.getLogger().removeHandler(self.handler)
             self.handler.close()
@@ -441,8 +520,14 @@ def pcie(pciaddr: str) -> Iterator[nvme.Pcie]:
 
 @pytest.fixture
 def nvme0(pcie: nvme.Pcie) -> nvme.Controller:
-    """The NVMe controller, enabled and initialised the default way."""
-    return nvme.Controller(pcie)
+    """The NVMe controller, enabled and initialised the default way.
+
+    The first one of a recorded run is asked for Identify Controller, so that results.json
+    names the device (model number, serial number, firmware revision).
+    """
+    ret = nvme.Controller(pcie)
+    report.record_controller(ret)
+    return ret
 
 
 @pytest.fixture
