@@ -5,7 +5,11 @@ overlapping workers, workers through resets, many workers, and device errors. An
 does not expect fails it.
 """
 
+import json
 import os
+import re
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -687,3 +691,64 @@ def test_workers_from_threads(nvme0n1):
     for t in threads:
         t.join()
     assert [r.io_count_read for r in results] == [1000] * 4
+
+
+# ---- progress line -------------------------------------------------------------------------------
+
+WORKER_SCRIPT = """
+import nvme
+pcie = nvme.Pcie("sim://?null=1")
+ns = nvme.Namespace(nvme.Controller(pcie), 1)
+r = ns.ioworker(io_size=8, time=2.5).start().close()
+print("reads", r.io_count_read > 0)
+ns.close()
+pcie.close()
+"""
+
+
+@pytest.mark.sim_only
+def test_a_worker_shows_its_progress_line_on_a_terminal_only():
+    import test_report  # noqa: PLC0415 - the pseudo-terminal runner of the report tests
+
+    out = test_report._run_in_pty([sys.executable, "-c", WORKER_SCRIPT])
+    assert "reads True" in out
+    assert re.search(r"\[r=[\d.]+[kM]? w=0 IOPS\]\[[\d.]+MB/s\]\[lat avg \d+us", out), out
+    assert re.search(r"\[00:0[12]/00:0[23] \d+%\]", out), out
+    piped = subprocess.run(
+        [sys.executable, "-c", WORKER_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=test_report._python_env(),
+        timeout=60,
+        check=True,
+    )
+    assert piped.stdout == "reads True\n"
+    assert piped.stderr == ""
+
+
+# ---- run report ----------------------------------------------------------------------------------
+
+
+@pytest.mark.sim_only
+def test_a_worker_lands_in_the_run_report(pytester, monkeypatch):
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile(
+        test_run="""
+def test_load(nvme0n1):
+    r = nvme0n1.ioworker(io_size=8, read_percentage=50, time=2).start().close()
+    assert r.io_count_read > 0
+"""
+    )
+    pytester.runpytest_subprocess("-p", "nvme.pytest_plugin").assert_outcomes(passed=1)
+    (folder,) = sorted((pytester.path / "results").iterdir())
+    doc = json.loads((folder / "results.json").read_text())
+    (test,) = doc["tests"]
+    (worker,) = test["ioworkers"]
+    assert worker["args"]["read_percentage"] == 50
+    per_second = worker["result"]["io_count_per_second"]
+    assert len(per_second) == 2 and all(per_second)
+    assert worker["result"]["latency_percentiles"]["99.9"] > 0
+    csvs = sorted(p.name for p in folder.glob("test_load_ioworker1*.csv"))
+    pngs = sorted(folder.glob("test_load_ioworker1*.png"))
+    assert csvs and pngs
+    assert all(p.stat().st_size > 1000 for p in pngs)

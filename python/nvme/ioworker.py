@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
+import threading
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -29,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 #: Seeds of workers given no `seed`: reseeded by `nvme.srand()`, so runs repeat.
 _seeds = random.Random()
+
+#: Percentiles every result carries (fio's default list), beside those a script asks for.
+DEFAULT_PERCENTILES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 99.5, 99.9, 99.95, 99.99)
 
 
 def reseed(seed: int) -> None:
@@ -232,7 +237,7 @@ class IOWorker:
             exit_on_error=p["exit_on_error"],
             cpu_id=p["cpu_id"],
             seed=seed,
-            per_second=p["output_io_per_second"] is not None,
+            per_second=True,
             latency_distribution=pct is not None,
             latency_opcode=p["output_percentile_latency_opcode"],
             cmdlog=len(cmdlog_list) if cmdlog_list is not None else 0,
@@ -241,6 +246,8 @@ class IOWorker:
         )
         self._started = False
         self._result: Result | None = None
+        self._progress_stop = threading.Event()
+        self._progress_thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -250,7 +257,47 @@ class IOWorker:
             raise _bad("start", "the ioworker was already started")
         self._core.start()
         self._started = True
+        self._start_progress()
         return self
+
+    def _start_progress(self) -> None:
+        """A status line on the terminal while the worker runs (nothing without a terminal)."""
+        try:
+            # rich is imported only when a worker runs on a terminal.
+            from nvme.report import Progress  # noqa: PLC0415
+        except ImportError:
+            return
+        try:
+            if not sys.stdout.isatty():
+                return
+        except (AttributeError, ValueError):
+            return
+        progress = Progress(float(self._params["time"] or 0))
+
+        def run() -> None:
+            with progress:
+                if not progress.enabled:
+                    return
+                last = self._core.snapshot()
+                while not self._progress_stop.wait(1.0) and self._core.running:
+                    now = self._core.snapshot()
+                    dt = max(now["elapsed"] - last["elapsed"], 1e-9)
+                    n = (now["reads"] + now["writes"] + now["others"]) - (
+                        last["reads"] + last["writes"] + last["others"]
+                    )
+                    lat = now["latency_sum_ns"] - last["latency_sum_ns"]
+                    progress.update(
+                        read_iops=(now["reads"] - last["reads"]) / dt,
+                        write_iops=(now["writes"] - last["writes"]) / dt,
+                        mbps=(now["bytes"] - last["bytes"]) / dt / 1e6,
+                        lat_avg_us=lat / n / 1000 if n else 0.0,
+                        lat_max_us=now["latency_max_ns"] / 1000,
+                        elapsed=now["elapsed"],
+                    )
+                    last = now
+
+        self._progress_thread = threading.Thread(target=run, name="ioworker-progress", daemon=True)
+        self._progress_thread.start()
 
     @property
     def running(self) -> bool:
@@ -289,7 +336,11 @@ class IOWorker:
             raise _bad("close", "the ioworker was not started: call start() first")
         p = self._params
         pct = p["output_percentile_latency"]
-        r = Result(self._core.join(list(pct) if pct is not None else []))
+        wanted = sorted({float(k) for k in (pct or ())} | set(map(float, DEFAULT_PERCENTILES)))
+        r = Result(self._core.join(wanted))
+        self._progress_stop.set()
+        if self._progress_thread is not None:
+            self._progress_thread.join()
         self._result = r
         self._fill_outputs(r)
         self._report(r)
@@ -310,17 +361,16 @@ class IOWorker:
     def _fill_outputs(self, r: Result) -> None:
         p = self._params
         per_second = r.pop("io_per_second")
-        r["bytes_per_second"] = r.get("bytes_per_second") or []
+        r["io_count_per_second"] = per_second
         out = p["output_io_per_second"]
         if out is not None:
             out.clear()
             out.extend(per_second)
-            r["io_count_per_second"] = per_second
             r["iops_consistency"] = self.iops_consistency() if per_second else None
         pct = p["output_percentile_latency"]
         if pct is not None:
             for k in list(pct):
-                pct[k] = r["latency_percentiles"][k]
+                pct[k] = r["latency_percentiles"][float(k)]
         else:
             r["latency_distribution"] = None
         ops = p["op_percentage"]
@@ -375,7 +425,11 @@ class IOWorker:
         record = getattr(report, "record_ioworker", None)
         if record is not None:
             args = {k: v for k, v in self._params.items() if not k.startswith("output_")}
-            record(args, dict(r))
+            result = dict(r)
+            result["latency_percentiles"] = {
+                f"{k:g}": v for k, v in r["latency_percentiles"].items()
+            }
+            record(args, result)
 
     def iops_consistency(self, slowest_percentage: float = 99.9) -> float:
         """The per-second IO count at `slowest_percentage` (seconds sorted from the fastest
@@ -383,7 +437,7 @@ class IOWorker:
         if self._result is None:
             raise _bad("iops_consistency", "close() the ioworker first")
         data = self._result.get("io_count_per_second")
-        if not data:
+        if not data or self._params["output_io_per_second"] is None:
             raise _bad("output_io_per_second", "iops consistency data is not collected")
         v = sorted(data, reverse=True)
         i = min(int(len(v) * slowest_percentage) // 100, len(v) - 1)

@@ -334,9 +334,40 @@ pub struct WorkerResult {
 pub struct IoWorker {
     thread: Option<JoinHandle<Result<WorkerResult>>>,
     stop: Arc<AtomicBool>,
+    monitor: WorkerMonitor,
+    qid: u16,
+}
+
+/// A view of a worker's progress that any thread can keep and read, also while another thread
+/// waits in [`IoWorker::join`].
+#[derive(Clone)]
+pub struct WorkerMonitor {
     live: Arc<LiveStats>,
     started: Instant,
-    qid: u16,
+    done: Arc<AtomicBool>,
+}
+
+impl WorkerMonitor {
+    /// Whether the worker still runs.
+    pub fn running(&self) -> bool {
+        !self.done.load(Ordering::Acquire)
+    }
+
+    /// The worker's counters now.
+    pub fn snapshot(&self) -> LiveSnapshot {
+        let l = &self.live;
+        LiveSnapshot {
+            reads: l.reads.load(Ordering::Relaxed),
+            writes: l.writes.load(Ordering::Relaxed),
+            others: l.others.load(Ordering::Relaxed),
+            bytes: l.bytes.load(Ordering::Relaxed),
+            latency_sum_ns: l.latency_sum_ns.load(Ordering::Relaxed),
+            latency_max_ns: l.latency_max_ns.load(Ordering::Relaxed),
+            aborted: l.aborted.load(Ordering::Relaxed),
+            outstanding: l.outstanding.load(Ordering::Relaxed),
+            elapsed: self.started.elapsed(),
+        }
+    }
 }
 
 /// The pieces of a namespace a worker needs.
@@ -387,9 +418,12 @@ impl IoWorker {
             let _ = qp.delete();
         })?;
         let stop = Arc::new(AtomicBool::new(false));
-        let live = Arc::new(LiveStats::default());
-        let started = Instant::now();
-        let (s, l) = (stop.clone(), live.clone());
+        let monitor = WorkerMonitor {
+            live: Arc::new(LiveStats::default()),
+            started: Instant::now(),
+            done: Arc::new(AtomicBool::new(false)),
+        };
+        let (s, l, done) = (stop.clone(), monitor.live.clone(), monitor.done.clone());
         let thread = std::thread::Builder::new()
             .name(format!("ioworker-q{qid}"))
             .spawn(move || {
@@ -399,6 +433,7 @@ impl IoWorker {
                 let mut run = Run::new(cfg, target, qp.clone(), pool, s, l);
                 let r = run.main();
                 let deleted = qp.delete();
+                done.store(true, Ordering::Release);
                 let mut r = r?;
                 if let Err(e) = deleted {
                     r.anomalies
@@ -412,8 +447,7 @@ impl IoWorker {
         Ok(IoWorker {
             thread: Some(thread),
             stop,
-            live,
-            started,
+            monitor,
             qid,
         })
     }
@@ -425,7 +459,7 @@ impl IoWorker {
 
     /// Whether the worker is still running.
     pub fn running(&self) -> bool {
-        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+        self.monitor.running()
     }
 
     /// Asks the worker to stop sending; it ends once its outstanding IOs completed.
@@ -435,18 +469,12 @@ impl IoWorker {
 
     /// The worker's counters now.
     pub fn snapshot(&self) -> LiveSnapshot {
-        let l = &self.live;
-        LiveSnapshot {
-            reads: l.reads.load(Ordering::Relaxed),
-            writes: l.writes.load(Ordering::Relaxed),
-            others: l.others.load(Ordering::Relaxed),
-            bytes: l.bytes.load(Ordering::Relaxed),
-            latency_sum_ns: l.latency_sum_ns.load(Ordering::Relaxed),
-            latency_max_ns: l.latency_max_ns.load(Ordering::Relaxed),
-            aborted: l.aborted.load(Ordering::Relaxed),
-            outstanding: l.outstanding.load(Ordering::Relaxed),
-            elapsed: self.started.elapsed(),
-        }
+        self.monitor.snapshot()
+    }
+
+    /// A handle on the worker's counters that outlives a `join`.
+    pub fn monitor(&self) -> WorkerMonitor {
+        self.monitor.clone()
     }
 
     /// Waits for the worker to end and returns its result.

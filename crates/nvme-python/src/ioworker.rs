@@ -3,7 +3,10 @@
 
 use crate::errors::{bad_arg, IntoPy};
 use crate::namespace::PyNamespace;
-use nvme_driver::ioworker::{IoSize, IoWorker, SequenceEntry, WorkerConfig, WorkerResult};
+use nvme_driver::ioworker::{
+    IoSize, IoWorker, SequenceEntry, WorkerConfig, WorkerMonitor, WorkerResult,
+};
+use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::time::{Duration, UNIX_EPOCH};
@@ -11,11 +14,14 @@ use std::time::{Duration, UNIX_EPOCH};
 /// A worker: `_IOWorker(namespace, io_sizes=[(nlb, align, weight)], ops=[(opcode, percent)],
 /// ...)`, created not started. Use `nvme.Namespace.ioworker()`, which checks pynvme's
 /// parameters and fills in these.
-#[pyclass(module = "nvme._native", name = "_IOWorker")]
+#[pyclass(module = "nvme._native", name = "_IOWorker", frozen)]
 pub struct PyIoWorker {
     ns: Py<PyNamespace>,
     cfg: WorkerConfig,
-    worker: Option<IoWorker>,
+    /// The running worker until `join` takes it.
+    worker: Mutex<Option<IoWorker>>,
+    /// Its counters, readable during and after `join`.
+    monitor: Mutex<Option<(WorkerMonitor, u16)>>,
 }
 
 #[pymethods]
@@ -123,38 +129,43 @@ impl PyIoWorker {
         Ok(PyIoWorker {
             ns: namespace,
             cfg,
-            worker: None,
+            worker: Mutex::new(None),
+            monitor: Mutex::new(None),
         })
     }
 
     /// Creates the worker's queue pair and starts its thread; raises on a bad configuration or
     /// when the controller has no free IO queue.
-    fn start(&mut self, py: Python<'_>) -> PyResult<()> {
-        if self.worker.is_some() {
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        if self.monitor.lock().is_some() {
             return Err(bad_arg("start", "the ioworker was already started"));
         }
         let ns = self.ns.borrow(py).ns.clone();
         let cfg = self.cfg.clone();
         let w = py.allow_threads(|| IoWorker::start(&ns, cfg)).py()?;
-        self.worker = Some(w);
+        *self.monitor.lock() = Some((w.monitor(), w.qid()));
+        *self.worker.lock() = Some(w);
         Ok(())
     }
 
     /// Whether the worker thread is running.
     #[getter]
     fn running(&self) -> bool {
-        self.worker.as_ref().is_some_and(IoWorker::running)
+        self.monitor
+            .lock()
+            .as_ref()
+            .is_some_and(|(m, _)| m.running())
     }
 
     /// The queue id of the worker's qpair (0 before start).
     #[getter]
     fn qid(&self) -> u16 {
-        self.worker.as_ref().map_or(0, IoWorker::qid)
+        self.monitor.lock().as_ref().map_or(0, |(_, q)| *q)
     }
 
     /// Asks the worker to stop sending; `join()` then returns once its IO completed.
     fn stop(&self) {
-        if let Some(w) = &self.worker {
+        if let Some(w) = self.worker.lock().as_ref() {
             w.stop();
         }
     }
@@ -164,9 +175,10 @@ impl PyIoWorker {
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         let s = self
-            .worker
+            .monitor
+            .lock()
             .as_ref()
-            .map(IoWorker::snapshot)
+            .map(|(m, _)| m.snapshot())
             .unwrap_or_default();
         d.set_item("reads", s.reads)?;
         d.set_item("writes", s.writes)?;
@@ -183,12 +195,8 @@ impl PyIoWorker {
     /// Waits for the worker to end (the GIL released) and returns its result as a dict, with
     /// the latency at each of `percentiles` (µs).
     #[pyo3(signature = (percentiles=Vec::new()))]
-    fn join<'py>(
-        &mut self,
-        py: Python<'py>,
-        percentiles: Vec<f64>,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let Some(w) = self.worker.take() else {
+    fn join<'py>(&self, py: Python<'py>, percentiles: Vec<f64>) -> PyResult<Bound<'py, PyDict>> {
+        let Some(w) = self.worker.lock().take() else {
             return Err(bad_arg("close", "the ioworker was not started"));
         };
         let r = py.allow_threads(|| w.join()).py()?;
