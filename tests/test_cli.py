@@ -321,3 +321,46 @@ def test_quick_look_from_the_shell() -> None:
     )
     assert bad.returncode == 1 and bad.stdout == ""
     assert bad.stderr.startswith("pynvme smart-log: ") and "Traceback" not in bad.stderr
+
+
+@needs_native
+def test_perf_text(capsys: pytest.CaptureFixture[str]) -> None:
+    out, _ = quick(capsys, "perf", "--pciaddr=sim://?null=1", "--runtime=1", "--iodepth=8")
+    assert out.startswith("perf: (rw=randread, bs=4096B, iodepth=8) nsid 1, 1.")
+    assert re.search(r"^  read: IOPS=[\d.]+[kM]?, BW=[\d.]+MiB/s", out, re.M)
+    assert "write:" not in out
+    assert re.search(r"lat percentiles \(usec\): 1\.00th=\[\d+\]", out)
+
+
+@needs_native
+def test_perf_json_mix_and_verify(capsys: pytest.CaptureFixture[str]) -> None:
+    out, _ = quick(
+        capsys,
+        "perf",
+        "--pciaddr=sim://?capacity=1G",
+        "--rw=randrw",
+        "--rwmixread=70",
+        "--bs=8k",
+        "--size=16m",
+        "--runtime=1",
+        "--verify",
+        "--json",
+    )
+    doc = json.loads(out)
+    assert doc["options"]["bs"] == 8192 and doc["options"]["rwmixread"] == 70
+    reads, writes = doc["read"]["total_ios"], doc["write"]["total_ios"]
+    assert reads > writes > 0
+    assert 0.6 < reads / (reads + writes) < 0.8
+    assert doc["read"]["io_bytes"] == reads * 8192
+    assert doc["error"] == 0 and doc["warnings"] == []
+    p = doc["lat_ns"]["percentile"]
+    assert p["50.000000"] <= p["99.000000"] <= doc["lat_ns"]["max"]
+
+
+@needs_native
+def test_perf_refuses_a_bad_block_size(capsys: pytest.CaptureFixture[str]) -> None:
+    _, err = quick(capsys, "perf", "--pciaddr=sim://", "--bs=1000", status=1)
+    assert "--bs 1000 is not a multiple of the 512-byte block" in err
+    with pytest.raises(SystemExit):
+        cli.main(["perf", "--bs=lots"])
+    assert "is not a size" in capsys.readouterr().err

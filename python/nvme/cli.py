@@ -758,6 +758,146 @@ def cmd_get_feature(args: argparse.Namespace) -> int:
     return 0
 
 
+#: fio's --rw names: (random percentage, read percentage).
+PERF_RW = {
+    "read": (0, 100),
+    "write": (0, 0),
+    "rw": (0, 50),
+    "randread": (100, 100),
+    "randwrite": (100, 0),
+    "randrw": (100, 50),
+}
+
+
+def _size(text: str) -> int:
+    """An argparse type: bytes with an optional k/m/g/t suffix (powers of 1024)."""
+    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    t = text.strip().lower().removesuffix("b").removesuffix("i")
+    number, unit = (t[:-1], t[-1]) if t and t[-1] in units else (t, "")
+    try:
+        value = int(float(number) * units[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (4096, 4k, 128k, 1g)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size above 0")
+    return value
+
+
+def _rate(value: float) -> str:
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.2f}{unit}"
+    return f"{value:.0f}"
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    """Run one ioworker and print fio-like results (or one JSON document with --json)."""
+    import nvme  # noqa: PLC0415
+
+    random_pct, read_pct = PERF_RW[args.rw]
+    if args.rwmixread is not None:
+        read_pct = args.rwmixread
+    with open_controller(args.pciaddr, Path(args.sysfs)) as controller:
+        try:
+            ns = nvme.Namespace(controller, args.nsid)
+        except Exception as e:
+            raise CommandError(f"namespace {args.nsid}: {e}") from None
+        try:
+            block = ns.sector_size
+            if args.bs % block:
+                raise CommandError(f"--bs {args.bs} is not a multiple of the {block}-byte block")
+            nlb = args.bs // block
+            region = ns.id_ns().nsze if args.size is None else max(1, args.size // block)
+            if args.verify:
+                ns.verify_enable(True)
+            kw: dict[str, Any] = {}
+            if args.cpu is not None:
+                kw["cpu_id"] = args.cpu
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    r = (
+                        ns.ioworker(
+                            io_size=nlb,
+                            lba_align=nlb,
+                            lba_random=random_pct,
+                            read_percentage=read_pct,
+                            qdepth=args.iodepth,
+                            region_end=region,
+                            iops=args.iops,
+                            time=args.runtime,
+                            seed=args.seed,
+                            **kw,
+                        )
+                        .start()
+                        .close()
+                    )
+                except Exception as e:
+                    raise CommandError(str(e)) from None
+        finally:
+            ns.close()
+    seconds = r.mseconds / 1000
+    document: dict[str, Any] = {
+        "device": args.pciaddr or SIM_ADDRESS,
+        "options": {
+            "rw": args.rw,
+            "bs": args.bs,
+            "iodepth": args.iodepth,
+            "runtime": args.runtime,
+            "rwmixread": read_pct,
+            "nsid": args.nsid,
+            "verify": args.verify,
+        },
+        "runtime_ms": r.mseconds,
+        "cpu_usage": r.cpu_usage,
+        "error": r.error,
+        "warnings": [str(w.message) for w in caught],
+        "lat_ns": {
+            "mean": r.latency_average_us * 1000,
+            "max": r.latency_max_us * 1000,
+            "percentile": {
+                f"{float(k):f}": round(v * 1000) for k, v in sorted(r.latency_percentiles.items())
+            },
+        },
+    }
+    for name, ios, lbas in (
+        ("read", r.io_count_read, r.lba_count_read),
+        ("write", r.io_count_write, r.lba_count_write),
+    ):
+        document[name] = {
+            "total_ios": ios,
+            "io_bytes": lbas * block,
+            "iops": ios / seconds,
+            "bw_bytes": lbas * block / seconds,
+        }
+    if args.json:
+        _print_json(document)
+        return 1 if r.error else 0
+    o = document["options"]
+    print(
+        f"perf: (rw={o['rw']}, bs={o['bs']}B, iodepth={o['iodepth']}) nsid {o['nsid']}, "
+        f"{seconds:.1f} s, verify {'on' if o['verify'] else 'off'}"
+    )
+    for name in ("read", "write"):
+        d = document[name]
+        if d["total_ios"]:
+            print(
+                f"  {name}: IOPS={_rate(d['iops'])}, BW={d['bw_bytes'] / 2**20:.1f}MiB/s "
+                f"({d['io_bytes'] / 2**20:.1f}MiB/{seconds:.1f}s)"
+            )
+    print(f"    lat (usec): avg={r.latency_average_us}, max={r.latency_max_us}")
+    pct = r.latency_percentiles
+    shown = [k for k in (1, 5, 10, 50, 90, 99, 99.9, 99.99) if float(k) in pct]
+    print(
+        "    lat percentiles (usec): "
+        + ", ".join(f"{float(k):.2f}th=[{pct[float(k)]:.0f}]" for k in shown)
+    )
+    print(f"  cpu: {r.cpu_usage:.1%}")
+    for w in document["warnings"]:
+        print(f"  warning: {w}")
+    return 1 if r.error else 0
+
+
 def _run_quick(func: Any) -> Any:
     """Wrap a quick-look command: a CommandError becomes a message and exit status 1."""
 
@@ -821,6 +961,25 @@ def _add_quick_look(commands: Any) -> None:
     )
     common(feature)
     feature.set_defaults(func=_run_quick(cmd_get_feature))
+
+    perf = commands.add_parser("perf", help="run an ioworker and show fio-like results")
+    perf.add_argument("--rw", choices=sorted(PERF_RW), default="randread", help="workload")
+    perf.add_argument("--bs", type=_size, default=4096, help="bytes per IO (default 4k)")
+    perf.add_argument(
+        "--iodepth", type=_int_in(1, 65535, "iodepth"), default=63, help="IOs outstanding"
+    )
+    perf.add_argument("--runtime", type=float, default=5.0, help="seconds (default 5)")
+    perf.add_argument("--rwmixread", type=_int_in(0, 100, "rwmixread"), help="percentage of reads")
+    perf.add_argument(
+        "--size", type=_size, help="bytes of the namespace to use from LBA 0 (default: all)"
+    )
+    perf.add_argument("--iops", type=_int_in(0, 1 << 40, "iops"), default=0, help="rate limit")
+    perf.add_argument("--nsid", type=_int_in(1, 0xFFFFFFFE, "nsid"), default=1)
+    perf.add_argument("--verify", action="store_true", help="check every read's data")
+    perf.add_argument("--cpu", type=int, help="pin the worker to this CPU")
+    perf.add_argument("--seed", type=int, help="seed of the LBA generator")
+    common(perf)
+    perf.set_defaults(func=_run_quick(cmd_perf))
 
 
 def build_parser() -> argparse.ArgumentParser:
