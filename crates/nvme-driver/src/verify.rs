@@ -147,6 +147,136 @@ impl<A: Default> Sparse<A> {
     }
 }
 
+/// Words of the LBA lock table: 2^14 words of 64 bits (128 KiB per namespace).
+const LOCK_WORD_BITS: u32 = 14;
+/// Largest number of lock words one command takes word by word; a command spanning more
+/// granules (a trim of more than about 16 Ki LBAs) takes the whole table.
+const MAX_PLAN_WORDS: usize = 256;
+
+/// The LBA locks of a namespace: a fixed table of 64-bit words. LBAs are grouped in granules of
+/// 64; each granule is hashed to a word, whose bit `lba % 64` is the LBA's lock. Granules that
+/// share a word can only make two commands wait for each other without need (rare: a queue of
+/// 63 commands of 8 LBAs sets at most 126 of a million bits), never let two commands on the same
+/// LBA run together. So the memory is fixed and follows the IO in flight, not the capacity, and
+/// random IO over a huge namespace touches one cache line per granule of a table that stays hot.
+struct LockTable {
+    words: Box<[AtomicU64]>,
+}
+
+/// Lock words a plan holds inline; larger commands (over 8 granules: 512 LBAs) spill to a Vec.
+const PLAN_INLINE: usize = 8;
+
+/// The words and bits a command locks, each word once (so a command never waits for itself).
+#[derive(Default)]
+struct LockPlan {
+    n: usize,
+    inline: [(u32, u64); PLAN_INLINE],
+    spill: Vec<(u32, u64)>,
+    all: bool,
+}
+
+impl LockPlan {
+    fn all() -> LockPlan {
+        LockPlan {
+            all: true,
+            ..Default::default()
+        }
+    }
+
+    fn items(&self) -> &[(u32, u64)] {
+        if self.spill.is_empty() {
+            &self.inline[..self.n]
+        } else {
+            &self.spill
+        }
+    }
+
+    /// Adds `mask` to word `slot`; false when the plan is full (take the whole table).
+    fn add(&mut self, slot: u32, mask: u64) -> bool {
+        let items: &mut [(u32, u64)] = if self.spill.is_empty() {
+            &mut self.inline[..self.n]
+        } else {
+            &mut self.spill
+        };
+        if let Some(e) = items.iter_mut().find(|e| e.0 == slot) {
+            e.1 |= mask;
+            return true;
+        }
+        if self.n == MAX_PLAN_WORDS {
+            return false;
+        }
+        if self.n < PLAN_INLINE {
+            self.inline[self.n] = (slot, mask);
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend_from_slice(&self.inline);
+            }
+            self.spill.push((slot, mask));
+        }
+        self.n += 1;
+        true
+    }
+
+    fn words(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let whole = (0..(1usize << LOCK_WORD_BITS)).map(|w| (w, u64::MAX));
+        let some = self.items().iter().map(|&(w, m)| (w as usize, m));
+        whole
+            .take(if self.all { usize::MAX } else { 0 })
+            .chain(some)
+    }
+}
+
+impl LockTable {
+    fn new() -> LockTable {
+        LockTable {
+            words: (0..1usize << LOCK_WORD_BITS)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        }
+    }
+
+    /// The word of a 64-LBA granule (Fibonacci hashing).
+    fn slot(granule: u64) -> u32 {
+        (granule.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - LOCK_WORD_BITS)) as u32
+    }
+
+    fn memory(&self) -> usize {
+        self.words.len() * std::mem::size_of::<AtomicU64>()
+    }
+
+    fn try_lock(&self, plan: &LockPlan) -> bool {
+        for (i, (w, mask)) in plan.words().enumerate() {
+            let word = &self.words[w];
+            let mut cur = word.load(Ordering::Relaxed);
+            loop {
+                if cur & mask != 0 {
+                    // Give back the words taken so far.
+                    for (tw, tm) in plan.words().take(i) {
+                        self.words[tw].fetch_and(!tm, Ordering::Release);
+                    }
+                    return false;
+                }
+                match word.compare_exchange_weak(
+                    cur,
+                    cur | mask,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => cur = now,
+                }
+            }
+        }
+        true
+    }
+
+    fn unlock(&self, plan: &LockPlan) {
+        for (w, mask) in plan.words() {
+            self.words[w].fetch_and(!mask, Ordering::Release);
+        }
+    }
+}
+
 /// A contiguous LBA range `[slba, slba + nlb)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LbaRange {
@@ -199,7 +329,7 @@ pub struct NsVerify {
     inline_meta: AtomicU64,
     nlba: u64,
     crc: Sparse<AtomicU8>,
-    locks: Sparse<AtomicU64>,
+    locks: LockTable,
     enabled: AtomicBool,
     stamp: AtomicBool,
     dealloc_zeroes: AtomicBool,
@@ -217,7 +347,7 @@ impl NsVerify {
             inline_meta: AtomicU64::new(0),
             nlba,
             crc: Sparse::new(nlba),
-            locks: Sparse::new(nlba.div_ceil(64)),
+            locks: LockTable::new(),
             enabled: AtomicBool::new(false),
             stamp: AtomicBool::new(true),
             dealloc_zeroes: AtomicBool::new(false),
@@ -401,64 +531,28 @@ impl NsVerify {
 
     /// Tries to lock every LBA of `ranges` (overlaps inside the list are fine); all or nothing.
     pub fn try_lock(&self, ranges: &[LbaRange]) -> bool {
-        if let [r] = ranges {
-            // The common case (read, write ...): no merging, no allocation.
-            return r.nlb == 0 || r.slba >= self.nlba || self.lock_range(self.clip(*r));
-        }
-        let mut merged: Vec<LbaRange> = ranges
-            .iter()
-            .copied()
-            .filter(|r| r.nlb > 0 && r.slba < self.nlba)
-            .collect();
-        merged.sort_by_key(|r| r.slba);
-        let mut m: Vec<LbaRange> = Vec::with_capacity(merged.len());
-        for r in merged {
-            let end = (r.slba + r.nlb).min(self.nlba);
-            match m.last_mut() {
-                Some(l) if r.slba <= l.slba + l.nlb => l.nlb = l.nlb.max(end - l.slba),
-                _ => m.push(LbaRange {
-                    slba: r.slba,
-                    nlb: end - r.slba,
-                }),
-            }
-        }
-        for (i, r) in m.iter().enumerate() {
-            if !self.lock_range(*r) {
-                for done in &m[..i] {
-                    self.unlock_range(*done);
-                }
-                return false;
-            }
-        }
-        true
+        self.locks.try_lock(&self.plan(ranges))
     }
 
     /// Unlocks every LBA of `ranges` (as passed to a successful `try_lock`).
     pub fn unlock(&self, ranges: &[LbaRange]) {
-        if let [r] = ranges {
-            if r.nlb > 0 && r.slba < self.nlba {
-                self.unlock_range(self.clip(*r));
+        self.locks.unlock(&self.plan(ranges))
+    }
+
+    /// The lock words and bits of `ranges`, cut at the end of the table.
+    fn plan(&self, ranges: &[LbaRange]) -> LockPlan {
+        let mut plan = LockPlan::default();
+        for r in ranges {
+            if r.nlb == 0 || r.slba >= self.nlba {
+                continue;
             }
-            return;
-        }
-        let mut v: Vec<LbaRange> = ranges
-            .iter()
-            .copied()
-            .filter(|r| r.nlb > 0 && r.slba < self.nlba)
-            .collect();
-        v.sort_by_key(|r| r.slba);
-        let mut last_end = 0u64;
-        for r in v {
-            let start = r.slba.max(last_end);
-            let end = (r.slba + r.nlb).min(self.nlba);
-            if start < end {
-                self.unlock_range(LbaRange {
-                    slba: start,
-                    nlb: end - start,
-                });
+            for (granule, mask) in Self::words(self.clip(*r)) {
+                if !plan.add(LockTable::slot(granule), mask) {
+                    return LockPlan::all();
+                }
             }
-            last_end = last_end.max(end);
         }
+        plan
     }
 
     fn words(r: LbaRange) -> impl Iterator<Item = (u64, u64)> {
@@ -486,44 +580,6 @@ impl NsVerify {
         LbaRange {
             slba: r.slba,
             nlb: r.nlb.min(self.nlba - r.slba),
-        }
-    }
-
-    fn lock_range(&self, r: LbaRange) -> bool {
-        for (i, (w, mask)) in Self::words(r).enumerate() {
-            let Some(word) = self.locks.get_or_alloc(w) else {
-                continue;
-            };
-            let mut cur = word.load(Ordering::Relaxed);
-            loop {
-                if cur & mask != 0 {
-                    // Give back the words taken so far: the first `i` words of the range.
-                    for (tw, tm) in Self::words(r).take(i) {
-                        if let Some(x) = self.locks.get(tw) {
-                            x.fetch_and(!tm, Ordering::Release);
-                        }
-                    }
-                    return false;
-                }
-                match word.compare_exchange_weak(
-                    cur,
-                    cur | mask,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break,
-                    Err(now) => cur = now,
-                }
-            }
-        }
-        true
-    }
-
-    fn unlock_range(&self, r: LbaRange) {
-        for (w, mask) in Self::words(r) {
-            if let Some(x) = self.locks.get(w) {
-                x.fetch_and(!mask, Ordering::Release);
-            }
         }
     }
 
@@ -836,6 +892,73 @@ mod tests {
         );
         v.unlock(&[LbaRange { slba: 60, nlb: 10 }]);
         assert!(v.try_lock(&[LbaRange { slba: 65, nlb: 1 }]));
+    }
+
+    #[test]
+    fn granules_sharing_a_lock_word_never_make_a_command_wait_for_itself() {
+        let v = NsVerify::new(1, 1 << 40, 512);
+        let g0 = 5u64;
+        let twin = (g0 + 1..)
+            .find(|&g| LockTable::slot(g) == LockTable::slot(g0))
+            .unwrap();
+        // Same bits of two granules hashed to one word: one command, two ranges.
+        let ranges = [
+            LbaRange {
+                slba: g0 * 64,
+                nlb: 8,
+            },
+            LbaRange {
+                slba: twin * 64,
+                nlb: 8,
+            },
+        ];
+        assert!(v.try_lock(&ranges));
+        // Another command on either range waits; after the unlock it goes.
+        assert!(!v.try_lock(&ranges[1..]));
+        v.unlock(&ranges);
+        assert!(v.try_lock(&ranges[1..]));
+    }
+
+    #[test]
+    fn a_huge_range_takes_the_whole_table_and_gives_it_back() {
+        let v = NsVerify::new(1, 1 << 40, 512);
+        let huge = [LbaRange {
+            slba: 1000,
+            nlb: 1 << 30,
+        }];
+        assert!(v.try_lock(&[LbaRange {
+            slba: 1 << 35,
+            nlb: 1
+        }]));
+        assert!(!v.try_lock(&huge), "an IO anywhere holds part of the table");
+        v.unlock(&[LbaRange {
+            slba: 1 << 35,
+            nlb: 1,
+        }]);
+        assert!(v.try_lock(&huge));
+        assert!(!v.try_lock(&[LbaRange { slba: 7, nlb: 1 }]));
+        v.unlock(&huge);
+        assert!(v.try_lock(&[LbaRange { slba: 7, nlb: 1 }]));
+        assert_eq!(v.locks.memory(), 128 << 10, "the lock table does not grow");
+    }
+
+    #[test]
+    fn a_large_io_locks_each_of_its_lbas() {
+        // 4096 LBAs: 64 granules, more than a plan holds inline.
+        let v = NsVerify::new(1, 1 << 40, 512);
+        let big = [LbaRange {
+            slba: 100,
+            nlb: 4096,
+        }];
+        assert!(v.try_lock(&big));
+        for lba in [100, 163, 164, 2000, 4195] {
+            assert!(!v.try_lock(&[LbaRange { slba: lba, nlb: 1 }]), "{lba}");
+        }
+        assert!(v.try_lock(&[LbaRange { slba: 99, nlb: 1 }]));
+        v.unlock(&big);
+        for lba in [100, 163, 164, 2000, 4195, 4196] {
+            assert!(v.try_lock(&[LbaRange { slba: lba, nlb: 1 }]), "{lba}");
+        }
     }
 
     #[test]
