@@ -7,11 +7,21 @@
 //! namespace of any size costs memory only for what was written: one byte per written LBA plus a
 //! small index (a 32 TiB namespace with 1 GiB written in 512-byte LBAs: about 2 MiB).
 //!
+//! **The command, not the buffer.** The table follows the LBAs a command's SQE addresses (SLBA and
+//! NLB from CDW10-12): a write records, and a read checks, exactly those LBAs, from the first
+//! NLB blocks of its buffer; a larger buffer's other bytes are never looked at.
+//!
+//! **Digests at submit.** A write's digests are taken when it is submitted, from the data that
+//! goes to the device (after stamping), and recorded when it completes successfully, so a buffer
+//! changed while its write is in flight does not change what the table expects.
+//!
 //! **Stamps.** Every write through `Namespace.write` (and the IO generator) stamps the first 8 bytes
 //! of each LBA with the namespace id (bits 63:48) and the LBA (bits 47:0), and the last 8 bytes
 //! (before metadata) with a global token that grows with every LBA written, so every LBA of every
-//! write in history has distinct data. On a miscompare the stamps found tell a misdirected or stale
-//! write (the data claims another LBA, or an older token) apart from corruption.
+//! write in history has distinct data. Besides its digest the table keeps, for each LBA whose
+//! latest write was stamped, a 16-bit tag of that write's token, and every read of such an LBA
+//! checks the stamps: data naming another namespace or LBA is a misdirected write, data naming
+//! this LBA with another token is a stale (older) version, whatever the digest says.
 //!
 //! **Locks.** Before an IO is submitted all its LBAs must be free; they stay locked until it
 //! completes. A conflicting IO waits for them (it is not failed). Locks and table are per
@@ -19,15 +29,16 @@
 //! miscompare.
 //!
 //! A read whose data does not match has its completion status changed to 07/81 (SCT 7, SC 0x81),
-//! as pynvme does, and a report naming the namespace, the LBA, expected and found digests and the
-//! stamps found.
+//! as pynvme does, and a [`Miscompare`] names the namespace, the LBA, what was found
+//! ([`MiscompareKind`]), the expected and found digests and the stamps found.
 
 use crate::error::{DriverError, Result};
+use crate::queue::DataRef;
 use nvme_spec::cmd::{admin, nvm};
 use nvme_spec::{Cqe, Sqe, Status};
 use parking_lot::Mutex;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 /// Table value: nothing is known about the LBA; reads are not checked.
@@ -64,6 +75,85 @@ static TOKEN: AtomicU64 = AtomicU64::new(1);
 /// Reserves `n` consecutive tokens; returns the first.
 pub fn next_tokens(n: u64) -> u64 {
     TOKEN.fetch_add(n, Ordering::Relaxed)
+}
+
+/// The latest token handed out (0: none yet).
+pub fn last_token() -> u64 {
+    TOKEN.load(Ordering::Relaxed) - 1
+}
+
+/// The tag the table keeps of a token: 1..=0xffff (0 means the LBA's data carries no stamp).
+#[inline]
+pub fn token_tag(token: u64) -> u16 {
+    (token % 0xffff) as u16 + 1
+}
+
+/// The latest token not after `last` whose tag is `tag` (0 if there is none): the token of the
+/// write a tag was taken from, unless 65535 more LBAs were stamped since.
+fn token_of_tag(tag: u16, last: u64) -> u64 {
+    let r = (tag as u64).saturating_sub(1);
+    let t = last - last % 0xffff + r;
+    if t <= last {
+        t
+    } else {
+        t.saturating_sub(0xffff)
+    }
+}
+
+/// Blocks kept inline in a [`Written`] (more allocate).
+const INLINE_DIGESTS: usize = 32;
+
+/// The digests of a write's blocks, inline for up to [`INLINE_DIGESTS`] blocks.
+#[derive(Clone, Debug)]
+enum Digests {
+    Inline { len: u8, d: [u8; INLINE_DIGESTS] },
+    Heap(Box<[u8]>),
+}
+
+impl Digests {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Digests::Inline { len, d } => &d[..*len as usize],
+            Digests::Heap(v) => v,
+        }
+    }
+}
+
+/// What a write sends to the device, taken when it is submitted: the digest of each block of
+/// its buffer (up to the command's NLB) and the token of its first block's stamp (0: not
+/// stamped). The table records it when the write completes successfully.
+#[derive(Clone, Debug)]
+pub struct Written {
+    slba: u64,
+    nlb: u64,
+    token: u64,
+    digests: Digests,
+}
+
+impl Written {
+    /// A write of `nlb` LBAs at `slba` whose data the host does not know (no buffer): its LBAs
+    /// become unknown when it completes.
+    pub fn unknown(slba: u64, nlb: u64) -> Written {
+        Written {
+            slba,
+            nlb,
+            token: 0,
+            digests: Digests::Inline {
+                len: 0,
+                d: [0; INLINE_DIGESTS],
+            },
+        }
+    }
+
+    /// The digests taken, one per block the buffer held (at most NLB).
+    pub fn digests(&self) -> &[u8] {
+        self.digests.as_slice()
+    }
+
+    /// The stamp token of the first block (0: not stamped).
+    pub fn token(&self) -> u64 {
+        self.token
+    }
 }
 
 const PAGE: usize = 4096;
@@ -156,6 +246,25 @@ pub struct LbaRange {
     pub nlb: u64,
 }
 
+/// What a read found where the table expected other data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MiscompareKind {
+    /// The LBA was written uncorrectable but the read returned data.
+    Uncorrectable,
+    /// The data's stamp names another namespace or LBA: it is that LBA's data (a misdirected
+    /// write, or a read served from the wrong place). Reported whenever the LBA's latest write
+    /// was stamped, whatever the digest says.
+    Misdirected,
+    /// The data's stamp names this LBA with a token older than the latest write's: an earlier
+    /// version (a lost or unflushed write, or stale data).
+    Stale,
+    /// Every byte is 0x00 (or 0xff), as never-written or deallocated blocks read: the write did
+    /// not reach the media.
+    NeverWritten,
+    /// The content differs from what was written (changed bits), its stamps, if any, intact.
+    Corrupted,
+}
+
 /// One finding of a read check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Miscompare {
@@ -163,6 +272,8 @@ pub struct Miscompare {
     pub nsid: u32,
     /// The LBA whose data is wrong.
     pub lba: u64,
+    /// What was found.
+    pub kind: MiscompareKind,
     /// The digest the table expected (0xff: the LBA was written uncorrectable).
     pub expected: u8,
     /// The digest of the data read.
@@ -175,18 +286,34 @@ pub struct Miscompare {
 
 impl std::fmt::Display for Miscompare {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.expected == UNCORRECTABLE {
-            return write!(f, "data miscompare: nsid {} lba {:#x} was written uncorrectable but the read returned data", self.nsid, self.lba);
-        }
-        let what = if self.claims == (self.nsid, self.lba) {
-            "corrupted or stale data"
-        } else {
-            "data of another LBA (misdirected write)"
-        };
         write!(
             f,
-            "data miscompare: nsid {} lba {:#x}: expected crc {:#04x}, found {:#04x}; the data claims nsid {} lba {:#x} token {:#x}: {what}",
-            self.nsid, self.lba, self.expected, self.found, self.claims.0, self.claims.1, self.token
+            "data miscompare: nsid {} lba {:#x}: ",
+            self.nsid, self.lba
+        )?;
+        let (cn, cl, t) = (self.claims.0, self.claims.1, self.token);
+        match self.kind {
+            MiscompareKind::Uncorrectable => {
+                return write!(f, "written uncorrectable, but the read returned data")
+            }
+            MiscompareKind::Misdirected => write!(
+                f,
+                "misdirected write: the data belongs to nsid {cn} lba {cl:#x} (its stamp, token {t:#x})"
+            )?,
+            MiscompareKind::Stale => write!(
+                f,
+                "stale data: an older version of this LBA (token {t:#x}, older than the latest write's)"
+            )?,
+            MiscompareKind::NeverWritten => write!(
+                f,
+                "never written: the data reads as never-written or deallocated blocks do (all bytes equal)"
+            )?,
+            MiscompareKind::Corrupted => write!(f, "corrupted content")?,
+        }
+        write!(
+            f,
+            "; expected crc {:#04x}, found {:#04x}",
+            self.expected, self.found
         )
     }
 }
@@ -199,6 +326,8 @@ pub struct NsVerify {
     inline_meta: AtomicU64,
     nlba: u64,
     crc: Sparse<AtomicU8>,
+    /// Per LBA: the tag of the stamp token of its latest write ([`token_tag`]), 0 if unstamped.
+    tags: Sparse<AtomicU16>,
     locks: Sparse<AtomicU64>,
     enabled: AtomicBool,
     stamp: AtomicBool,
@@ -217,6 +346,7 @@ impl NsVerify {
             inline_meta: AtomicU64::new(0),
             nlba,
             crc: Sparse::new(nlba),
+            tags: Sparse::new(nlba),
             locks: Sparse::new(nlba.div_ceil(64)),
             enabled: AtomicBool::new(false),
             stamp: AtomicBool::new(true),
@@ -306,13 +436,29 @@ impl NsVerify {
             .map_or(UNKNOWN, |v| v.load(Ordering::Relaxed))
     }
 
+    /// The tag of the stamp token the latest write of `lba` carried (0: not stamped).
+    pub fn tag(&self, lba: u64) -> u16 {
+        self.tags.get(lba).map_or(0, |v| v.load(Ordering::Relaxed))
+    }
+
     fn set(&self, lba: u64, v: u8) {
+        self.set_tagged(lba, v, 0)
+    }
+
+    fn set_tagged(&self, lba: u64, v: u8, tag: u16) {
         if v == UNKNOWN {
             if let Some(e) = self.crc.get(lba) {
                 e.store(UNKNOWN, Ordering::Relaxed);
             }
         } else if let Some(e) = self.crc.get_or_alloc(lba) {
             e.store(v, Ordering::Relaxed);
+        }
+        if tag != 0 {
+            if let Some(t) = self.tags.get_or_alloc(lba) {
+                t.store(tag, Ordering::Relaxed);
+            }
+        } else if let Some(t) = self.tags.get(lba) {
+            t.store(0, Ordering::Relaxed);
         }
     }
 
@@ -331,11 +477,16 @@ impl NsVerify {
                 e.store(UNKNOWN, Ordering::Relaxed);
             }
         }
+        for (_, page) in self.tags.pages() {
+            for e in page {
+                e.store(0, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Memory used by the table and the locks, bytes.
     pub fn memory(&self) -> usize {
-        self.crc.memory() + self.locks.memory()
+        self.crc.memory() + self.tags.memory() + self.locks.memory()
     }
 
     /// Takes the miscompares found since the last call.
@@ -344,53 +495,158 @@ impl NsVerify {
     }
 
     /// Stamps `data` (whole blocks starting at `slba`): nsid/LBA in the first 8 bytes of each
-    /// block's data, a fresh token in the last 8 (before any metadata).
-    pub fn stamp_write(&self, data: &mut [u8], slba: u64) {
+    /// block's data, a fresh token in the last 8 (before any metadata). Returns the first block's
+    /// token, or 0 when nothing was stamped (stamping off, or blocks under 16 bytes).
+    pub fn stamp_write(&self, data: &mut [u8], slba: u64) -> u64 {
         let (ss, bs) = (self.sector_size(), self.block_size());
-        if ss < 16 || !self.stamping() {
-            return;
-        }
         let n = (data.len() / bs) as u64;
+        if ss < 16 || !self.stamping() || n == 0 {
+            return 0;
+        }
         let token = next_tokens(n);
         for (i, lba) in data.chunks_exact_mut(bs).enumerate() {
             lba[..8].copy_from_slice(&lba_stamp(self.nsid, slba + i as u64).to_le_bytes());
             lba[ss - 8..ss].copy_from_slice(&(token + i as u64).to_le_bytes());
         }
+        token
     }
 
-    /// Records the digests of written data (whole blocks starting at `slba`).
+    /// Bytes of a `len`-byte buffer that a command of `nlb` blocks transfers as whole blocks.
+    fn command_bytes(&self, nlb: u64, len: usize) -> usize {
+        let bs = self.block_size();
+        (len / bs).min(usize::try_from(nlb).unwrap_or(usize::MAX)) * bs
+    }
+
+    /// What a write of `nlb` LBAs at `slba` sends, taken at submit: its data are the first
+    /// blocks of `data`, stamped with `token` (0: not stamped).
+    pub fn written(&self, data: &[u8], slba: u64, nlb: u64, token: u64) -> Written {
+        let data = &data[..self.command_bytes(nlb, data.len())];
+        let bs = self.block_size();
+        let n = data.len() / bs;
+        let digests = if n <= INLINE_DIGESTS {
+            let mut d = [0u8; INLINE_DIGESTS];
+            for (x, b) in d.iter_mut().zip(data.chunks_exact(bs)) {
+                *x = lba_digest(b);
+            }
+            Digests::Inline { len: n as u8, d }
+        } else {
+            Digests::Heap(data.chunks_exact(bs).map(lba_digest).collect())
+        };
+        Written {
+            slba,
+            nlb,
+            token,
+            digests,
+        }
+    }
+
+    /// Prepares a write being submitted with data `d`: stamps its first `nlb` blocks (with
+    /// `stamp`, when the namespace stamps) and takes their digests.
+    pub fn submit_write(&self, d: &DataRef, slba: u64, nlb: u64, stamp: bool) -> Written {
+        let len = self.command_bytes(nlb, d.len);
+        let token = if stamp && self.stamping() {
+            d.mem
+                .with_bytes_mut(d.offset, len, |b| self.stamp_write(b, slba))
+        } else {
+            0
+        };
+        d.mem
+            .with_bytes(d.offset, len, |b| self.written(b, slba, nlb, token))
+    }
+
+    /// Records a write that completed successfully: the digests taken at submit, and the tags of
+    /// its stamps; LBAs of the command its buffer did not hold become unknown.
+    pub fn record_written(&self, w: &Written) {
+        let digests = w.digests();
+        for (i, &d) in digests.iter().enumerate() {
+            let tag = if w.token != 0 {
+                token_tag(w.token + i as u64)
+            } else {
+                0
+            };
+            self.set_tagged(w.slba + i as u64, d, tag);
+        }
+        let n = digests.len() as u64;
+        self.fill(
+            LbaRange {
+                slba: w.slba.saturating_add(n),
+                nlb: w.nlb.saturating_sub(n),
+            },
+            UNKNOWN,
+        );
+    }
+
+    /// Records the digests of written data (whole blocks starting at `slba`), unstamped.
     pub fn record(&self, data: &[u8], slba: u64) {
         for (i, lba) in data.chunks_exact(self.block_size()).enumerate() {
             self.set(slba + i as u64, lba_digest(lba));
         }
     }
 
+    /// Checks the data a read of `nlb` LBAs at `slba` brought into `d`: only its first `nlb`
+    /// blocks (the LBAs the command read). Records and returns the first miscompare.
+    pub fn check_read(&self, d: &DataRef, slba: u64, nlb: u64) -> Option<Miscompare> {
+        let len = self.command_bytes(nlb, d.len);
+        d.mem.with_bytes(d.offset, len, |b| self.check(b, slba))
+    }
+
     /// Checks read data (whole LBAs starting at `slba`); records and returns the first miscompare.
+    ///
+    /// An LBA whose latest write was stamped has its stamps checked first: a stamp naming another
+    /// namespace or LBA is a misdirected write, a token other than the latest write's a stale
+    /// version, whatever the digest says. Then the digest.
     pub fn check(&self, data: &[u8], slba: u64) -> Option<Miscompare> {
         let ss = self.sector_size();
         let mut first = None;
-        for (i, lba_data) in data.chunks_exact(self.block_size()).enumerate() {
+        for (i, block) in data.chunks_exact(self.block_size()).enumerate() {
             let lba = slba + i as u64;
             let expected = self.get(lba);
             if expected == UNKNOWN {
                 continue;
             }
-            let found = lba_digest(lba_data);
-            if found == expected {
-                continue;
-            }
-            let stamp = u64::from_le_bytes(lba_data[..8].try_into().expect("8 bytes"));
+            let tag = self.tag(lba);
+            let stamp = u64::from_le_bytes(block[..8].try_into().expect("8 bytes"));
+            let claims = ((stamp >> 48) as u32, stamp & 0xffff_ffff_ffff);
             let token = if ss >= 16 {
-                u64::from_le_bytes(lba_data[ss - 8..ss].try_into().expect("8 bytes"))
+                u64::from_le_bytes(block[ss - 8..ss].try_into().expect("8 bytes"))
             } else {
                 0
+            };
+            let stamps_ok = tag == 0 || (claims == (self.nsid, lba) && token_tag(token) == tag);
+            let found = lba_digest(block);
+            if found == expected && stamps_ok {
+                continue;
+            }
+            let uniform = block.iter().all(|&b| b == block[0]) && matches!(block[0], 0 | 0xff);
+            let older = token != 0
+                && token
+                    < if tag == 0 {
+                        last_token() + 1
+                    } else {
+                        token_of_tag(tag, last_token())
+                    };
+            let kind = if expected == UNCORRECTABLE {
+                MiscompareKind::Uncorrectable
+            } else if uniform {
+                MiscompareKind::NeverWritten
+            } else if claims != (self.nsid, lba)
+                && (tag != 0 || (claims.0 != 0 && token != 0 && token <= last_token()))
+            {
+                // Deterministic where the latest write was stamped; elsewhere (a table loaded
+                // from a file, an unstamped write) only data that looks stamped is named so.
+                MiscompareKind::Misdirected
+            } else if claims == (self.nsid, lba) && older && (tag == 0 || token_tag(token) != tag) {
+                MiscompareKind::Stale
+            } else {
+                MiscompareKind::Corrupted
             };
             let m = Miscompare {
                 nsid: self.nsid,
                 lba,
+                kind,
                 expected,
                 found,
-                claims: ((stamp >> 48) as u32, stamp & 0xffff_ffff_ffff),
+                claims,
                 token,
             };
             self.findings.lock().push(m.clone());
@@ -645,8 +901,15 @@ pub fn command_ranges(sqe: &Sqe, range_list: Option<&[u8]>) -> Ranges {
         }
         nvm::COPY => {
             let n = (sqe.cdw12 & 0xff) as usize + 1;
+            // Source range descriptor formats 0 (32 bytes) and 1 (40 bytes, with a 64-bit guard)
+            // put SLBA and NLB at the same place; others are not followed.
+            let size = match (sqe.cdw12 >> 8) & 0xf {
+                0 => 32,
+                1 => 40,
+                _ => return Ranges::Many(Vec::new()),
+            };
             let mut v: Vec<LbaRange> = range_list.map_or_else(Vec::new, |l| {
-                l.chunks_exact(32)
+                l.chunks_exact(size)
                     .take(n)
                     .map(|r| LbaRange {
                         slba: u64::from_le_bytes(r[8..16].try_into().expect("8")),
@@ -665,7 +928,8 @@ pub fn command_ranges(sqe: &Sqe, range_list: Option<&[u8]>) -> Ranges {
     })
 }
 
-/// Keeps the table true after a successful IO command: writes record digests (from `data`),
+/// Keeps the table true after a successful IO command: writes record the digests taken at submit
+/// (`written`),
 /// write uncorrectable marks, write zeroes records zeroes (or, with DEAC, what deallocated blocks
 /// read as), deallocation records what DLFEAT says deallocated blocks read as, copy moves
 /// digests. A failed or timed-out command that may have changed media makes its LBAs unknown.
@@ -674,7 +938,7 @@ pub fn after_io(
     sqe: &Sqe,
     cqe: &Cqe,
     timed_out: bool,
-    data: Option<&[u8]>,
+    written: Option<&Written>,
     ranges: &[LbaRange],
 ) {
     let ok = cqe.status().is_success() && !timed_out;
@@ -697,11 +961,10 @@ pub fn after_io(
         return;
     }
     match opc {
-        nvm::WRITE => {
-            if let Some(d) = data {
-                v.record(d, sqe.slba());
-            }
-        }
+        nvm::WRITE => match written {
+            Some(w) => v.record_written(w),
+            None => v.fill(ranges[0], UNKNOWN),
+        },
         nvm::WRITE_UNCORRECTABLE => v.fill(ranges[0], UNCORRECTABLE),
         nvm::WRITE_ZEROES => {
             let deac = sqe.cdw12 & nvme_spec::cmd::io_flags::DEAC != 0;
@@ -798,6 +1061,160 @@ mod tests {
             .or_else(|| v.check(&other[..512], 10))
             .unwrap();
         assert!(m.to_string().contains("misdirected"), "{m}");
+    }
+
+    /// A DMA buffer of `blocks` blocks of 512 bytes, each filled with its own byte.
+    fn dma(blocks: usize) -> DataRef {
+        let len = blocks * 512;
+        let mem = nvme_pci::dma_alloc(len).unwrap();
+        for b in 0..blocks {
+            mem.fill(b * 512, 512, 0x10 + b as u8);
+        }
+        DataRef {
+            mem,
+            offset: 0,
+            len,
+            sgl: false,
+        }
+    }
+
+    #[test]
+    fn a_write_records_exactly_the_lbas_of_its_command() {
+        let v = NsVerify::new(1, 1000, 512);
+        v.fill(LbaRange { slba: 0, nlb: 8 }, 0x42);
+        // One block from an 8-block buffer: only LBA 0 changes, only block 0 is stamped.
+        let d = dma(8);
+        let w = v.submit_write(&d, 0, 1, true);
+        assert_eq!(w.digests().len(), 1);
+        assert_ne!(w.token(), 0);
+        assert_eq!(
+            d.mem.to_vec(512, 512),
+            vec![0x11; 512],
+            "block 1 is not stamped"
+        );
+        v.record_written(&w);
+        assert_eq!(v.get(0), lba_digest(&d.mem.to_vec(0, 512)));
+        assert_eq!(v.tag(0), token_tag(w.token()));
+        assert!((1..8).all(|l| v.get(l) == 0x42 && v.tag(l) == 0));
+        // A buffer shorter than the command: the LBAs it does not hold become unknown.
+        let w = v.submit_write(&dma(2), 10, 4, true);
+        assert_eq!(w.digests().len(), 2);
+        v.fill(LbaRange { slba: 10, nlb: 4 }, 0x42);
+        v.record_written(&w);
+        assert!(v.get(10) != 0x42 && v.get(11) != 0x42);
+        assert_eq!((v.get(12), v.get(13)), (UNKNOWN, UNKNOWN));
+        // A write without a buffer: its LBAs become unknown.
+        v.record_written(&Written::unknown(0, 2));
+        assert_eq!((v.get(0), v.get(1), v.get(2)), (UNKNOWN, UNKNOWN, 0x42));
+    }
+
+    #[test]
+    fn a_read_checks_exactly_the_lbas_of_its_command() {
+        let v = NsVerify::new(1, 1000, 512);
+        let d = dma(8);
+        let w = v.submit_write(&d, 0, 8, true);
+        v.record_written(&w);
+        // A one-block read into the 8-block buffer whose other blocks hold anything.
+        let r = dma(8);
+        r.mem.write(0, &d.mem.to_vec(0, 512));
+        assert_eq!(v.check_read(&r, 0, 1), None);
+        assert_eq!(v.check_read(&r, 0, 2).map(|m| m.lba), Some(1));
+        assert!(v.take_findings().len() == 1);
+    }
+
+    #[test]
+    fn the_digest_is_taken_at_submit_not_at_completion() {
+        let v = NsVerify::new(1, 1000, 512);
+        let d = dma(1);
+        let w = v.submit_write(&d, 3, 1, true);
+        let sent = d.mem.to_vec(0, 512);
+        d.mem.fill(0, 512, 0xee); // the script reuses its buffer while the write is in flight
+        v.record_written(&w);
+        assert_eq!(v.check(&sent, 3), None);
+        assert!(v.check(&d.mem.to_vec(0, 512), 3).is_some());
+    }
+
+    /// Data stamped as (`nsid`, `lba`, `token`).
+    fn stamped(nsid: u32, lba: u64, token: u64, fill: u8) -> Vec<u8> {
+        let mut b = vec![fill; 512];
+        b[..8].copy_from_slice(&lba_stamp(nsid, lba).to_le_bytes());
+        b[504..].copy_from_slice(&token.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn stamps_are_checked_whatever_the_digest_says() {
+        let v = NsVerify::new(1, 1000, 512);
+        let t = next_tokens(2);
+        // The table expects data whose digest matches, but whose stamp names LBA 7: misdirected.
+        let other = stamped(1, 7, t, 0x33);
+        v.record_written(&v.written(&other, 5, 1, t));
+        let m = v.check(&other, 5).expect("misdirected data is caught");
+        assert_eq!(m.expected, m.found, "the digest alone would have passed");
+        assert_eq!((m.kind, m.claims), (MiscompareKind::Misdirected, (1, 7)));
+        assert!(
+            m.to_string()
+                .contains("misdirected write: the data belongs to nsid 1 lba 0x7"),
+            "{m}"
+        );
+        // Another namespace's data.
+        let theirs = stamped(2, 5, t, 0x33);
+        v.record_written(&v.written(&theirs, 5, 1, t));
+        assert_eq!(
+            v.check(&theirs, 5).unwrap().kind,
+            MiscompareKind::Misdirected
+        );
+        // Right LBA, older token than the write the table holds: stale, digest equal or not.
+        let old = stamped(1, 5, t, 0x33);
+        v.record_written(&v.written(&old, 5, 1, t + 1));
+        let m = v.check(&old, 5).expect("stale data is caught");
+        assert_eq!(
+            (m.kind, m.expected == m.found),
+            (MiscompareKind::Stale, true)
+        );
+        assert!(
+            m.to_string().contains("stale data: an older version"),
+            "{m}"
+        );
+        assert_eq!(v.take_findings().len(), 3);
+    }
+
+    #[test]
+    fn a_miscompare_says_what_was_found() {
+        let v = NsVerify::new(1, 1000, 512);
+        let kind = |lba: u64, data: &[u8]| v.check(data, lba).map(|m| m.kind);
+        let mut w = vec![0x5au8; 512 * 4];
+        let t = v.stamp_write(&mut w, 0);
+        v.record_written(&v.written(&w, 0, 4, t));
+        // A later write of LBA 0 that the drive lost: the old data is read.
+        let old = w[..512].to_vec();
+        let t2 = v.stamp_write(&mut w[..512], 0);
+        v.record_written(&v.written(&w[..512], 0, 1, t2));
+        assert_eq!(kind(0, &old), Some(MiscompareKind::Stale));
+        let mut flipped = w[512..1024].to_vec();
+        flipped[100] ^= 4;
+        assert_eq!(kind(1, &flipped), Some(MiscompareKind::Corrupted));
+        assert_eq!(kind(2, &[0u8; 512]), Some(MiscompareKind::NeverWritten));
+        assert_eq!(kind(2, &[0xffu8; 512]), Some(MiscompareKind::NeverWritten));
+        assert_eq!(kind(3, &w[512..1024]), Some(MiscompareKind::Misdirected));
+        v.fill(LbaRange { slba: 3, nlb: 1 }, UNCORRECTABLE);
+        let m = v.check(&w[1536..], 3).unwrap();
+        assert_eq!(m.kind, MiscompareKind::Uncorrectable);
+        assert!(m.to_string().contains("written uncorrectable"), "{m}");
+        // An unstamped write: only the digest counts (its first bytes are not a stamp).
+        let plain = vec![0x77u8; 512];
+        v.record_written(&v.written(&plain, 9, 1, 0));
+        assert_eq!((v.tag(9), kind(9, &plain)), (0, None));
+    }
+
+    #[test]
+    fn a_token_tag_finds_its_token_back() {
+        for t in [1u64, 2, 0xfffe, 0xffff, 0x1_0000, 123_456_789] {
+            for later in [0u64, 1, 1000, 0xfffe] {
+                assert_eq!(token_of_tag(token_tag(t), t + later), t, "{t} {later}");
+            }
+        }
+        assert_eq!(token_of_tag(token_tag(5000), 10), 0, "not issued yet");
     }
 
     #[test]
