@@ -237,14 +237,16 @@ def test_waitdone_in_callback_uncaught_is_an_assert_warning(nvme0):
         nvme0.getfeatures(7, cb=lambda cqe: nvme0.waitdone()).waitdone()
 
 
-def test_latest_cid_and_latency(nvme0):
+def test_latest_cid_and_latency(pcie, nvme0):
     cids = []
     nvme0.getfeatures(7, cb=lambda c: cids.append(c.cid)).waitdone()
     assert nvme0.latest_cid == cids[0]
+    pcie.sim.inject("delay", 30, admin=True, opcode=0x0A, count=1)
     nvme0.getfeatures(7)
     assert nvme0.latest_cid != cids[0], "latest_cid is the latest submitted command"
     nvme0.waitdone()
-    assert nvme0.latest_latency >= 0
+    # The device held the completion 30 ms: the latency is of this command, in µs.
+    assert 30_000 <= nvme0.latest_latency < 10_000_000
 
 
 def test_send_cmd_raw(nvme0):

@@ -783,12 +783,12 @@ impl NsVerify {
         }
     }
 
-    /// Saves the table to `path` (only the written pages).
+    /// Saves the table to `path` (only the written pages): digests and stamp token tags.
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
         let io =
             |e: std::io::Error| DriverError::invalid("path", format!("{}: {e}", path.display()));
         let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
-        f.write_all(b"NVMECRC1").map_err(io)?;
+        f.write_all(b"NVMECRC2").map_err(io)?;
         for v in [self.nsid as u64, self.nlba, self.sector_size() as u64] {
             f.write_all(&v.to_le_bytes()).map_err(io)?;
         }
@@ -799,11 +799,16 @@ impl NsVerify {
             }
             f.write_all(&first.to_le_bytes()).map_err(io)?;
             f.write_all(&bytes).map_err(io)?;
+            let tags: Vec<u8> = (first..first + PAGE as u64)
+                .flat_map(|lba| self.tag(lba).to_le_bytes())
+                .collect();
+            f.write_all(&tags).map_err(io)?;
         }
         f.flush().map_err(io)
     }
 
-    /// Replaces the table with one saved by [`NsVerify::save`] for the same namespace geometry.
+    /// Replaces the table with one saved by [`NsVerify::save`] for the same namespace geometry
+    /// (a table saved before stamp tags were kept loads with its digests only).
     pub fn load(&self, path: &std::path::Path) -> Result<()> {
         let io =
             |e: std::io::Error| DriverError::invalid("path", format!("{}: {e}", path.display()));
@@ -821,9 +826,12 @@ impl NsVerify {
                 ),
             )
         };
-        if data.len() < 32 || &data[..8] != b"NVMECRC1" {
-            return Err(bad("bad header"));
-        }
+        let record = match data.get(..8) {
+            _ if data.len() < 32 => return Err(bad("bad header")),
+            Some(b"NVMECRC1") => 8 + PAGE,
+            Some(b"NVMECRC2") => 8 + 3 * PAGE,
+            _ => return Err(bad("bad header")),
+        };
         let word = |i: usize| u64::from_le_bytes(data[i..i + 8].try_into().expect("8 bytes"));
         if word(8) != self.nsid as u64
             || word(16) != self.nlba
@@ -837,15 +845,19 @@ impl NsVerify {
             )));
         }
         let body = &data[32..];
-        if body.len() % (8 + PAGE) != 0 {
+        if body.len() % record != 0 {
             return Err(bad("truncated"));
         }
         self.clear();
-        for rec in body.chunks_exact(8 + PAGE) {
+        for rec in body.chunks_exact(record) {
             let first = u64::from_le_bytes(rec[..8].try_into().expect("8 bytes"));
-            for (i, &v) in rec[8..].iter().enumerate() {
+            let tags = &rec[8 + PAGE..];
+            for (i, &v) in rec[8..8 + PAGE].iter().enumerate() {
                 if v != UNKNOWN {
-                    self.set(first + i as u64, v);
+                    let tag = tags
+                        .get(2 * i..2 * i + 2)
+                        .map_or(0, |t| u16::from_le_bytes([t[0], t[1]]));
+                    self.set_tagged(first + i as u64, v, tag);
                 }
             }
         }
@@ -1274,6 +1286,9 @@ mod tests {
         let v = NsVerify::new(3, 10_000, 512);
         v.fill(LbaRange { slba: 5, nlb: 3 }, 0x42);
         v.fill(LbaRange { slba: 9000, nlb: 1 }, UNCORRECTABLE);
+        let mut d = vec![0x99u8; 1024];
+        let t = v.stamp_write(&mut d, 20);
+        v.record_written(&v.written(&d, 20, 2, t));
         let p = std::env::temp_dir().join(format!("crc-{}.bin", std::process::id()));
         v.save(&p).unwrap();
         let w = NsVerify::new(3, 10_000, 512);
@@ -1282,6 +1297,13 @@ mod tests {
             (w.get(5), w.get(7), w.get(8), w.get(9000)),
             (0x42, 0x42, UNKNOWN, UNCORRECTABLE)
         );
+        assert_eq!((w.get(21), w.tag(21)), (v.get(21), token_tag(t + 1)));
+        assert_eq!(w.tag(5), 0);
+        assert_eq!(w.check(&d, 20), None);
+        let misplaced = w
+            .check(&d[512..], 20)
+            .expect("the stamps are checked after a load");
+        assert_eq!(misplaced.kind, MiscompareKind::Misdirected);
         let other = NsVerify::new(4, 10_000, 512);
         assert!(other.load(&p).is_err());
         std::fs::remove_file(p).ok();
