@@ -83,9 +83,9 @@ def test_identify_model_and_serial_from_uri():
 
 def test_id_data_matches_identify(nvme0):
     b = identify(nvme0)
-    assert nvme0.id_data(63, 24, str) == b.data(63, 24, str)
-    assert nvme0.id_data(77) == b.data(77)
-    assert nvme0.id_data(519, 516) == b.data(519, 516)
+    assert nvme0.id_data(63, 24, str) == b.data(63, 24, str) == "pynvme-rs simulated SSD"
+    assert nvme0.id_data(77) == b.data(77) == 5, "MDTS of the simulated SSD"
+    assert nvme0.id_data(519, 516) == b.data(519, 516) == 32, "NN: max_namespaces"
 
 
 def test_id_ctrl_fields_by_spec_name(nvme0, id_ctrl):
@@ -167,7 +167,12 @@ def test_waitdone_more_than_outstanding_raises(nvme0):
 
 
 def test_waitdone_zero_returns_at_once(nvme0):
-    nvme0.waitdone(0)
+    start = time.time()
+    nvme0.waitdone(0)  # nothing outstanding: neither an error nor a wait
+    nvme0.getfeatures(7)
+    nvme0.waitdone(0)  # reaps nothing: the command is still there for the next waitdone
+    assert nvme0.waitdone(1) == 0x003F003F, "Number of Queues: 64 SQs and CQs"
+    assert time.time() - start < 1
 
 
 def test_callback_receives_cqe(nvme0):

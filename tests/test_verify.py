@@ -23,10 +23,16 @@ def sim(pcie):
     s.clear()
 
 
-def test_write_read_verified(nvme0n1, qpair, buf, verify):
+def test_write_read_verified(nvme0n1, qpair, buf, sim, verify):
     assert verify is True
     nvme0n1.write(qpair, buf, 0).waitdone()
+    written = buf[:]
     nvme0n1.read(qpair, buf, 0).waitdone()
+    assert buf[:] == written
+    # The same read is checked: a changed bit is reported, not returned silently.
+    sim.inject("flip_bits", 1, opcode=2, count=1)
+    with pytest.warns(UserWarning, match=MISCOMPARE):
+        nvme0n1.read(qpair, buf, 0).waitdone()
 
 
 def test_write_stamps_lba_and_token(nvme0n1, qpair):
