@@ -291,3 +291,25 @@ def test_a_miscompare_says_what_was_found(nvme0n1, qpair, sim, verify, caplog, f
     assert any(
         re.search(r"data miscompare: nsid 1 lba 0x12c: " + what, m) for m in caplog.messages
     ), caplog.messages
+
+
+def test_one_buffer_written_to_several_lbas_without_waiting_gives_no_false_miscompare(
+    nvme0, nvme0n1, verify
+):
+    ss = nvme0n1.sector_size
+    # Lazy doorbell: the device fetches the writes' data only after all four were submitted.
+    q = Qpair(nvme0, 16, lazy_doorbell=True)
+    try:
+        w = Buffer(ss, ptype=0xBEEF, pvalue=100)
+        for lba in range(4):
+            nvme0n1.write(q, w, lba)
+        q.waitdone(4)
+        r = Buffer(ss * 4)
+        nvme0n1.read(q, r, 0, 4).waitdone()
+        assert [r.data(i * ss + 7, i * ss) for i in range(4)] == [
+            nvme0n1.nsid << 48 | lba for lba in range(4)
+        ]
+        # The buffer keeps the stamps of the write that was in flight when the others came.
+        assert w.data(7, 0) == nvme0n1.nsid << 48
+    finally:
+        q.delete()

@@ -241,7 +241,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
     pub fn submit(
         &self,
         sqe: Sqe,
-        data: Option<DataRef>,
+        mut data: Option<DataRef>,
         raw_dptr: bool,
         ctx: C,
         stamp: bool,
@@ -252,7 +252,7 @@ impl<C: Clone + Send + 'static> Qpair<C> {
                 self.qid
             )));
         }
-        let ctx = self.prepare(&sqe, data.as_ref(), ctx, stamp);
+        let ctx = self.prepare(&sqe, &mut data, ctx, stamp);
         let mut inner = self.inner.lock();
         self.enqueue(&mut inner, sqe, data, raw_dptr, ctx)
     }
@@ -274,8 +274,8 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         }
         let mut inner = self.inner.lock();
         let mut n = 0;
-        for (sqe, data, ctx) in cmds {
-            let ctx = self.prepare(&sqe, data.as_ref(), ctx, stamp);
+        for (sqe, mut data, ctx) in cmds {
+            let ctx = self.prepare(&sqe, &mut data, ctx, stamp);
             self.enqueue(&mut inner, sqe, data, false, ctx)?;
             n += 1;
         }
@@ -283,18 +283,19 @@ impl<C: Clone + Send + 'static> Qpair<C> {
     }
 
     /// What verification needs of a command before it is queued: its LBA ranges (from the SQE),
-    /// and for a write its stamps and the digests of the blocks it sends.
-    fn prepare(&self, sqe: &Sqe, data: Option<&DataRef>, ctx: C, stamp: bool) -> IoCtx<C> {
+    /// and for a write its stamps and the digests of the blocks it sends (which may replace
+    /// `data` by a stamped copy, see [`NsVerify::submit_write`]).
+    fn prepare(&self, sqe: &Sqe, data: &mut Option<DataRef>, ctx: C, stamp: bool) -> IoCtx<C> {
         let verify = self.ctrl.verifier(sqe.nsid).and_then(|ns| {
             let list = if matches!(sqe.opc(), nvm::DSM | nvm::COPY) {
-                data.map(|d| d.mem.to_vec(d.offset, d.len))
+                data.as_ref().map(|d| d.mem.to_vec(d.offset, d.len))
             } else {
                 None
             };
             let ranges = verify::command_ranges(sqe, list.as_deref());
             let written = (sqe.opc() == nvm::WRITE).then(|| {
                 let (slba, nlb) = (sqe.slba(), sqe.nlb() as u64);
-                data.map_or_else(
+                data.as_mut().map_or_else(
                     || verify::Written::unknown(slba, nlb),
                     |d| ns.submit_write(d, slba, nlb, stamp),
                 )

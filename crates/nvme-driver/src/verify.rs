@@ -119,15 +119,58 @@ impl Digests {
     }
 }
 
+/// Shards of [`SENDING`], by buffer region.
+const SENDING_SHARDS: usize = 16;
+
+/// The host bytes (virtual address ranges) that stamped writes in flight send, by shard of
+/// their region: the device may fetch a write's data at any time until it completes, so no
+/// other write may stamp those bytes before.
+static SENDING: [Mutex<Vec<(usize, usize)>>; SENDING_SHARDS] =
+    [const { Mutex::new(Vec::new()) }; SENDING_SHARDS];
+
+/// A stamped write's claim on the buffer bytes it sends, released when it is dropped (the write
+/// completed, timed out or was abandoned).
+#[derive(Debug)]
+struct Sending {
+    shard: usize,
+    range: (usize, usize),
+}
+
+impl Sending {
+    /// Claims `len` bytes at `offset` of `d`'s region; `None` if a write in flight claims any.
+    fn claim(d: &DataRef, len: usize) -> Option<Sending> {
+        let base = d.mem.host_addr();
+        let shard = (base >> 12) % SENDING_SHARDS;
+        let range = (base + d.offset, base + d.offset + len);
+        let mut claims = SENDING[shard].lock();
+        if claims.iter().any(|&(s, e)| s < range.1 && range.0 < e) {
+            return None;
+        }
+        claims.push(range);
+        Some(Sending { shard, range })
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        let mut claims = SENDING[self.shard].lock();
+        if let Some(i) = claims.iter().position(|&r| r == self.range) {
+            claims.swap_remove(i);
+        }
+    }
+}
+
 /// What a write sends to the device, taken when it is submitted: the digest of each block of
 /// its buffer (up to the command's NLB) and the token of its first block's stamp (0: not
 /// stamped). The table records it when the write completes successfully.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Written {
     slba: u64,
     nlb: u64,
     token: u64,
     digests: Digests,
+    /// The buffer bytes this write's stamps are in, claimed until it is dropped.
+    _sending: Option<Sending>,
 }
 
 impl Written {
@@ -142,6 +185,7 @@ impl Written {
                 len: 0,
                 d: [0; INLINE_DIGESTS],
             },
+            _sending: None,
         }
     }
 
@@ -537,21 +581,45 @@ impl NsVerify {
             nlb,
             token,
             digests,
+            _sending: None,
         }
     }
 
-    /// Prepares a write being submitted with data `d`: stamps its first `nlb` blocks (with
+    /// Prepares a write being submitted with data `*d`: stamps its first `nlb` blocks (with
     /// `stamp`, when the namespace stamps) and takes their digests.
-    pub fn submit_write(&self, d: &DataRef, slba: u64, nlb: u64, stamp: bool) -> Written {
+    ///
+    /// Stamping changes the buffer, which the device may still be fetching for an earlier
+    /// stamped write in flight (a script that writes one buffer to several LBAs without waiting):
+    /// then the write is stamped and sent from a copy of the buffer, and `*d` becomes the copy,
+    /// so the earlier write's data never changes under the device. The buffer keeps the stamps
+    /// of the earlier write.
+    pub fn submit_write(&self, d: &mut DataRef, slba: u64, nlb: u64, stamp: bool) -> Written {
         let len = self.command_bytes(nlb, d.len);
-        let token = if stamp && self.stamping() {
-            d.mem
-                .with_bytes_mut(d.offset, len, |b| self.stamp_write(b, slba))
-        } else {
-            0
-        };
-        d.mem
-            .with_bytes(d.offset, len, |b| self.written(b, slba, nlb, token))
+        if !(stamp && self.stamping() && len > 0) {
+            return d
+                .mem
+                .with_bytes(d.offset, len, |b| self.written(b, slba, nlb, 0));
+        }
+        let sending = Sending::claim(d, len);
+        if sending.is_none() {
+            if let Ok(copy) = nvme_pci::dma_alloc(d.len) {
+                copy.write(0, &d.mem.to_vec(d.offset, d.len));
+                *d = DataRef {
+                    mem: copy,
+                    offset: 0,
+                    len: d.len,
+                    sgl: d.sgl,
+                };
+            }
+        }
+        let token = d
+            .mem
+            .with_bytes_mut(d.offset, len, |b| self.stamp_write(b, slba));
+        let mut w = d
+            .mem
+            .with_bytes(d.offset, len, |b| self.written(b, slba, nlb, token));
+        w._sending = sending;
+        w
     }
 
     /// Records a write that completed successfully: the digests taken at submit, and the tags of
@@ -1095,8 +1163,8 @@ mod tests {
         let v = NsVerify::new(1, 1000, 512);
         v.fill(LbaRange { slba: 0, nlb: 8 }, 0x42);
         // One block from an 8-block buffer: only LBA 0 changes, only block 0 is stamped.
-        let d = dma(8);
-        let w = v.submit_write(&d, 0, 1, true);
+        let mut d = dma(8);
+        let w = v.submit_write(&mut d, 0, 1, true);
         assert_eq!(w.digests().len(), 1);
         assert_ne!(w.token(), 0);
         assert_eq!(
@@ -1109,7 +1177,7 @@ mod tests {
         assert_eq!(v.tag(0), token_tag(w.token()));
         assert!((1..8).all(|l| v.get(l) == 0x42 && v.tag(l) == 0));
         // A buffer shorter than the command: the LBAs it does not hold become unknown.
-        let w = v.submit_write(&dma(2), 10, 4, true);
+        let w = v.submit_write(&mut dma(2), 10, 4, true);
         assert_eq!(w.digests().len(), 2);
         v.fill(LbaRange { slba: 10, nlb: 4 }, 0x42);
         v.record_written(&w);
@@ -1123,8 +1191,8 @@ mod tests {
     #[test]
     fn a_read_checks_exactly_the_lbas_of_its_command() {
         let v = NsVerify::new(1, 1000, 512);
-        let d = dma(8);
-        let w = v.submit_write(&d, 0, 8, true);
+        let mut d = dma(8);
+        let w = v.submit_write(&mut d, 0, 8, true);
         v.record_written(&w);
         // A one-block read into the 8-block buffer whose other blocks hold anything.
         let r = dma(8);
@@ -1137,13 +1205,51 @@ mod tests {
     #[test]
     fn the_digest_is_taken_at_submit_not_at_completion() {
         let v = NsVerify::new(1, 1000, 512);
-        let d = dma(1);
-        let w = v.submit_write(&d, 3, 1, true);
+        let mut d = dma(1);
+        let w = v.submit_write(&mut d, 3, 1, true);
         let sent = d.mem.to_vec(0, 512);
         d.mem.fill(0, 512, 0xee); // the script reuses its buffer while the write is in flight
         v.record_written(&w);
         assert_eq!(v.check(&sent, 3), None);
         assert!(v.check(&d.mem.to_vec(0, 512), 3).is_some());
+    }
+
+    #[test]
+    fn a_buffer_still_sent_by_a_write_in_flight_is_stamped_in_a_copy() {
+        let v = NsVerify::new(1, 1000, 512);
+        let mut a = dma(2);
+        let first = v.submit_write(&mut a, 0, 2, true);
+        let sent = a.mem.to_vec(0, 1024);
+        // The same buffer for another write while the first is in flight: a copy is stamped.
+        let mut b = a.clone();
+        let second = v.submit_write(&mut b, 100, 2, true);
+        assert!(!b.mem.same_region(&a.mem), "the second write sends a copy");
+        assert_eq!(
+            a.mem.to_vec(0, 1024),
+            sent,
+            "the first write's data did not change"
+        );
+        assert_eq!(
+            u64::from_le_bytes(b.mem.to_vec(512, 8).try_into().unwrap()),
+            lba_stamp(1, 101)
+        );
+        v.record_written(&first);
+        v.record_written(&second);
+        assert_eq!(v.check(&sent, 0), None);
+        assert_eq!(v.check(&b.mem.to_vec(0, 1024), 100), None);
+        // Unstamped writes change nothing and claim nothing; once the first write is done its
+        // buffer is stamped in place again.
+        let mut c = a.clone();
+        let _plain = v.submit_write(&mut c, 200, 2, false);
+        assert!(c.mem.same_region(&a.mem));
+        drop(first);
+        let mut d = a.clone();
+        let _third = v.submit_write(&mut d, 300, 1, true);
+        assert!(d.mem.same_region(&a.mem));
+        assert_eq!(
+            u64::from_le_bytes(a.mem.to_vec(0, 8).try_into().unwrap()),
+            lba_stamp(1, 300)
+        );
     }
 
     /// Data stamped as (`nsid`, `lba`, `token`).

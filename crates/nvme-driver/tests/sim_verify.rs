@@ -331,3 +331,41 @@ fn a_buffer_changed_while_its_write_is_in_flight_gives_no_false_miscompare() {
     assert!(st.unwrap().is_success(), "{:?}", qp.take_findings());
     assert_eq!(r.memory().to_vec(0, 4 * ss), sent);
 }
+
+#[test]
+fn one_buffer_written_to_several_lbas_without_waiting_gives_no_false_miscompare() {
+    let (ctrl, ns) = setup();
+    // Lazy doorbell: the device fetches every write's data only after all were submitted.
+    let qp = Qpair::new(
+        &ctrl,
+        QpairConfig {
+            depth: 16,
+            lazy_doorbell: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let ss = ns.sector_size();
+    let w = common::random_buffer(ss);
+    for lba in 0..8 {
+        ns.write(&qp, &w, lba, 1, 0, 0, 0, 0, None).unwrap();
+    }
+    qp.waitdone(8, &mut |c| {
+        assert!(c.cqe.status().is_success());
+        Ok(())
+    })
+    .unwrap();
+    let r = common::buffer(8 * ss);
+    ns.read(&qp, &r, 0, 8, 0, 0, 0, 0, None).unwrap();
+    let mut st = None;
+    qp.waitdone(1, &mut |c| {
+        st = Some(c.cqe.status());
+        Ok(())
+    })
+    .unwrap();
+    assert!(st.unwrap().is_success(), "{:?}", qp.take_findings());
+    for lba in 0..8u64 {
+        let stamp = u64::from_le_bytes(r.memory().to_vec(lba as usize * ss, 8).try_into().unwrap());
+        assert_eq!(stamp, nvme_driver::verify::lba_stamp(1, lba), "lba {lba}");
+    }
+}
