@@ -305,7 +305,7 @@ pub enum MiscompareKind {
     /// Every byte is 0x00 (or 0xff), as never-written or deallocated blocks read: the write did
     /// not reach the media.
     NeverWritten,
-    /// The content differs from what was written (changed bits), its stamps, if any, intact.
+    /// Any other change to what was written: changed bits.
     Corrupted,
 }
 
