@@ -8,7 +8,7 @@ import time
 import pytest
 
 import nvme
-from nvme import Buffer, Qpair
+from nvme import Buffer, Namespace, Qpair
 
 pytestmark = pytest.mark.skipif(not nvme.native_available(), reason="nvme._native is not built")
 
@@ -313,3 +313,48 @@ def test_one_buffer_written_to_several_lbas_without_waiting_gives_no_false_misco
         assert w.data(7, 0) == nvme0n1.nsid << 48
     finally:
         q.delete()
+
+
+@pytest.mark.parametrize("crc_size", [1, 2, 4])
+def test_crc_size_selects_the_digest_width(nvme0, qpair, sim, tmp_path, crc_size):
+    ns = Namespace(nvme0, 1, crc_size=crc_size)
+    assert ns.crc_size == crc_size
+    ns.verify_enable(True)
+    ns.inject_write_buffer_disable()  # digests only: no stamps to help
+    ss = ns.sector_size
+    w = Buffer(ss * 4, ptype=0xBEEF, pvalue=100)
+    r = Buffer(ss * 4)
+    ns.write(qpair, w, 0, 4).waitdone()
+    ns.read(qpair, r, 0, 4).waitdone()
+    assert r == w
+    sim.inject("flip_bits", 1, opcode=2, count=1)
+    with pytest.warns(UserWarning, match=MISCOMPARE):
+        ns.read(qpair, r, 0, 4).waitdone()
+    # The saved table has this width: a namespace of another width refuses it.
+    path = tmp_path / "crc.bin"
+    ns.save_crc(str(path))
+    assert path.stat().st_size == 40 + 8 + 4096 * crc_size + 4096 * 2
+    ns.load_crc(str(path))
+    other = Namespace(nvme0, 1, crc_size=2 if crc_size == 1 else 1)
+    with pytest.raises(ValueError, match="digests"):
+        other.load_crc(str(path))
+
+
+def test_namespace_objects_share_one_table_and_its_width(nvme0, nvme0n1, qpair, sim, verify):
+    ss = nvme0n1.sector_size
+    assert nvme0n1.crc_size == 1
+    w = Buffer(ss, ptype=0xBEEF, pvalue=100)
+    nvme0n1.write(qpair, w, 5).waitdone()
+    wide = Namespace(nvme0, 1, crc_size=4)
+    assert (nvme0n1.crc_size, wide.crc_size) == (4, 4), "one table per namespace"
+    assert Namespace(nvme0, 1).crc_size == 4, "no crc_size: the table's width"
+    # The new table knows nothing yet: LBA 5 is not checked, whatever the drive returns ...
+    sim.inject("flip_bits", 1, opcode=2, count=1)
+    nvme0n1.read(qpair, Buffer(ss), 5).waitdone()
+    # ... and read checking stayed on: what is written now is checked, through either object.
+    nvme0n1.write(qpair, w, 5).waitdone()
+    sim.inject("flip_bits", 1, opcode=2, count=1)
+    with pytest.warns(UserWarning, match=MISCOMPARE):
+        wide.read(qpair, Buffer(ss), 5).waitdone()
+    with pytest.raises(ValueError, match="crc_size: 3 is not a digest width"):
+        Namespace(nvme0, 1, crc_size=3)

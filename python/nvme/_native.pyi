@@ -882,7 +882,7 @@ class Controller:
 # ---- Namespace --------------------------------------------------------------------------------
 
 class Namespace:
-    """A namespace: `Namespace(nvme, nsid=1, nlba_verify=0)`.
+    """A namespace: `Namespace(nvme, nsid=1, nlba_verify=0, crc_size=None)`.
 
     IO methods are asynchronous and return the qpair, so `nvme0n1.read(qpair, buf, 0).waitdone()`
     chains; `cb=` gives a callback that receives the `CQE`. Their `io_flags` is the upper half of
@@ -891,7 +891,9 @@ class Namespace:
     does).
     """
 
-    def __init__(self, nvme: Controller, nsid: int = 1, nlba_verify: int = 0) -> None:
+    def __init__(
+        self, nvme: Controller, nsid: int = 1, nlba_verify: int = 0, crc_size: int | None = None
+    ) -> None:
         """Open namespace `nsid` of controller `nvme`.
 
         Args:
@@ -899,9 +901,15 @@ class Namespace:
             nsid: an active namespace id (1 .. Identify Controller NN).
             nlba_verify: logical blocks covered by host data verification (0: the whole
                 namespace).
+            crc_size: bytes per logical block of the verification digests: 1, 2 or 4 (a change
+                escapes the digest with probability about 1/252, 1/65532 or 1/2^32; stamped
+                data is checked by its stamps too). Every Namespace object of a namespace shares
+                one table: a width other than the table's starts a new, empty table of that
+                width; None keeps the table's width (1 for a new table).
 
         Raises:
             NamespaceCreationError: the namespace is not active or cannot be identified.
+            NvmeArgumentError: `crc_size` is not 1, 2 or 4.
         """
     @property
     def nvme(self) -> Controller:
@@ -922,6 +930,9 @@ class Namespace:
     @property
     def nlba_verify(self) -> int:
         """Number of logical blocks verified by the host (0: the whole namespace)."""
+    @property
+    def crc_size(self) -> int:
+        """Bytes per logical block of the namespace's verification digests: 1, 2 or 4."""
     def id_ns(self) -> IdentifyData:
         """Identify Namespace data with fields named by the spec's abbreviations.
 

@@ -38,13 +38,16 @@ use nvme_spec::cmd::{admin, nvm};
 use nvme_spec::{Cqe, Sqe, Status};
 use parking_lot::Mutex;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 /// Table value: nothing is known about the LBA; reads are not checked.
-pub const UNKNOWN: u8 = 0;
-/// Table value: the LBA was written uncorrectable; a read that succeeds is a miscompare.
-pub const UNCORRECTABLE: u8 = 0xff;
+pub const UNKNOWN: u32 = 0;
+/// Table value: the LBA was written uncorrectable; a read that succeeds is a miscompare. (The
+/// table stores it as all ones of its width: 0xff in a 1-byte table.)
+pub const UNCORRECTABLE: u32 = u32::MAX;
+/// The digest widths a table can have, bytes per LBA.
+pub const CRC_SIZES: [usize; 3] = [1, 2, 4];
 /// The status a failed verification gives the completion: SCT 7 (vendor specific), SC 0x81.
 pub const MISCOMPARE: Status = Status::new(7, 0x81);
 /// Largest number of LBAs a table covers (2^44: 8 PiB of 512-byte blocks).
@@ -59,8 +62,21 @@ pub const MAX_VERIFIED_LBAS: u64 = 1 << 44;
 /// any other change escapes with probability about 1/252.
 #[inline]
 pub fn lba_digest(data: &[u8]) -> u8 {
+    digest(data, 1) as u8
+}
+
+/// The digest of one LBA's data in a table of `crc_size` bytes per LBA (1, 2 or 4): bit 0 the
+/// parity of the data's bits, the bits above a hash of the CRC-32C, never 0 or all ones. Any
+/// change of an even number of bits escapes with probability about 1/252, 1/65532 or 1/2^32.
+#[inline]
+pub fn digest(data: &[u8], crc_size: usize) -> u32 {
     let c = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32;
-    ((c % 126) as u8 + 1) << 1 | (c.count_ones() & 1) as u8
+    let values = match crc_size {
+        1 => 126,
+        2 => 0x7ffe,
+        _ => 0x7fff_fffe,
+    };
+    ((c % values) + 1) << 1 | (c.count_ones() & 1)
 }
 
 /// The stamp of the first 8 bytes of an LBA.
@@ -106,12 +122,12 @@ const INLINE_DIGESTS: usize = 32;
 /// The digests of a write's blocks, inline for up to [`INLINE_DIGESTS`] blocks.
 #[derive(Clone, Debug)]
 enum Digests {
-    Inline { len: u8, d: [u8; INLINE_DIGESTS] },
-    Heap(Box<[u8]>),
+    Inline { len: u8, d: [u32; INLINE_DIGESTS] },
+    Heap(Box<[u32]>),
 }
 
 impl Digests {
-    fn as_slice(&self) -> &[u8] {
+    fn as_slice(&self) -> &[u32] {
         match self {
             Digests::Inline { len, d } => &d[..*len as usize],
             Digests::Heap(v) => v,
@@ -190,7 +206,7 @@ impl Written {
     }
 
     /// The digests taken, one per block the buffer held (at most NLB).
-    pub fn digests(&self) -> &[u8] {
+    pub fn digests(&self) -> &[u32] {
         self.digests.as_slice()
     }
 
@@ -281,6 +297,105 @@ impl<A: Default> Sparse<A> {
     }
 }
 
+/// The digest table: one value of 1, 2 or 4 bytes per LBA.
+enum Table {
+    B1(Sparse<AtomicU8>),
+    B2(Sparse<AtomicU16>),
+    B4(Sparse<AtomicU32>),
+}
+
+impl Table {
+    fn new(crc_size: usize, nlba: u64) -> Table {
+        match crc_size {
+            1 => Table::B1(Sparse::new(nlba)),
+            2 => Table::B2(Sparse::new(nlba)),
+            _ => Table::B4(Sparse::new(nlba)),
+        }
+    }
+
+    /// All ones of the width: how [`UNCORRECTABLE`] is stored.
+    fn ones(&self) -> u32 {
+        match self {
+            Table::B1(_) => 0xff,
+            Table::B2(_) => 0xffff,
+            Table::B4(_) => u32::MAX,
+        }
+    }
+
+    #[inline]
+    fn get(&self, lba: u64) -> u32 {
+        let raw = match self {
+            Table::B1(t) => t.get(lba).map(|v| v.load(Ordering::Relaxed) as u32),
+            Table::B2(t) => t.get(lba).map(|v| v.load(Ordering::Relaxed) as u32),
+            Table::B4(t) => t.get(lba).map(|v| v.load(Ordering::Relaxed)),
+        };
+        match raw {
+            None => UNKNOWN,
+            Some(v) if v == self.ones() => UNCORRECTABLE,
+            Some(v) => v,
+        }
+    }
+
+    /// Stores `v` (a digest of the table's width, [`UNKNOWN`] or [`UNCORRECTABLE`]); unknown
+    /// allocates no page.
+    #[inline]
+    fn set(&self, lba: u64, v: u32) {
+        let v = v.min(self.ones());
+        match self {
+            Table::B1(t) => match v {
+                UNKNOWN => t.get(lba).map(|e| e.store(0, Ordering::Relaxed)),
+                _ => t
+                    .get_or_alloc(lba)
+                    .map(|e| e.store(v as u8, Ordering::Relaxed)),
+            },
+            Table::B2(t) => match v {
+                UNKNOWN => t.get(lba).map(|e| e.store(0, Ordering::Relaxed)),
+                _ => t
+                    .get_or_alloc(lba)
+                    .map(|e| e.store(v as u16, Ordering::Relaxed)),
+            },
+            Table::B4(t) => match v {
+                UNKNOWN => t.get(lba).map(|e| e.store(0, Ordering::Relaxed)),
+                _ => t.get_or_alloc(lba).map(|e| e.store(v, Ordering::Relaxed)),
+            },
+        };
+    }
+
+    /// First LBAs of the pages that exist.
+    fn pages(&self) -> Vec<u64> {
+        match self {
+            Table::B1(t) => t.pages().map(|(first, _)| first).collect(),
+            Table::B2(t) => t.pages().map(|(first, _)| first).collect(),
+            Table::B4(t) => t.pages().map(|(first, _)| first).collect(),
+        }
+    }
+
+    fn clear(&self) {
+        match self {
+            Table::B1(t) => t
+                .pages()
+                .flat_map(|(_, p)| p)
+                .for_each(|e| e.store(0, Ordering::Relaxed)),
+            Table::B2(t) => t
+                .pages()
+                .flat_map(|(_, p)| p)
+                .for_each(|e| e.store(0, Ordering::Relaxed)),
+            Table::B4(t) => t
+                .pages()
+                .flat_map(|(_, p)| p)
+                .for_each(|e| e.store(0, Ordering::Relaxed)),
+        }
+    }
+
+    fn memory(&self) -> usize {
+        match self {
+            Table::B1(t) => t.memory(),
+            Table::B2(t) => t.memory(),
+            Table::B4(t) => t.memory(),
+        }
+    }
+}
+
 /// A contiguous LBA range `[slba, slba + nlb)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LbaRange {
@@ -318,10 +433,10 @@ pub struct Miscompare {
     pub lba: u64,
     /// What was found.
     pub kind: MiscompareKind,
-    /// The digest the table expected (0xff: the LBA was written uncorrectable).
-    pub expected: u8,
+    /// The digest the table expected ([`UNCORRECTABLE`]: the LBA was written uncorrectable).
+    pub expected: u32,
     /// The digest of the data read.
-    pub found: u8,
+    pub found: u32,
     /// The namespace id and LBA the data's first 8 bytes claim.
     pub claims: (u32, u64),
     /// The token in the data's last 8 bytes.
@@ -369,7 +484,8 @@ pub struct NsVerify {
     /// Metadata bytes that travel with each block's data (extended LBA formats), else 0.
     inline_meta: AtomicU64,
     nlba: u64,
-    crc: Sparse<AtomicU8>,
+    crc_size: usize,
+    crc: Table,
     /// Per LBA: the tag of the stamp token of its latest write ([`token_tag`]), 0 if unstamped.
     tags: Sparse<AtomicU16>,
     locks: Sparse<AtomicU64>,
@@ -381,22 +497,45 @@ pub struct NsVerify {
 
 impl NsVerify {
     /// State for namespace `nsid` of `nlba` LBAs (verification covers `min(nlba, 2^44)`) of
-    /// `sector` bytes. Verification of reads starts off; the table is kept up to date always.
+    /// `sector` bytes, with 1-byte digests. Verification of reads starts off; the table is kept
+    /// up to date always.
     pub fn new(nsid: u32, nlba: u64, sector: usize) -> NsVerify {
+        Self::with_crc_size(nsid, nlba, sector, 1).expect("1 is a digest width")
+    }
+
+    /// As [`NsVerify::new`], with digests of `crc_size` bytes per LBA: 1, 2 or 4.
+    pub fn with_crc_size(nsid: u32, nlba: u64, sector: usize, crc_size: usize) -> Result<NsVerify> {
+        if !CRC_SIZES.contains(&crc_size) {
+            return Err(DriverError::invalid(
+                "crc_size",
+                format!("{crc_size} is not a digest width: 1, 2 or 4 bytes per LBA"),
+            ));
+        }
         let nlba = nlba.min(MAX_VERIFIED_LBAS);
-        NsVerify {
+        Ok(NsVerify {
             nsid,
             sector: AtomicU64::new(sector as u64),
             inline_meta: AtomicU64::new(0),
             nlba,
-            crc: Sparse::new(nlba),
+            crc_size,
+            crc: Table::new(crc_size, nlba),
             tags: Sparse::new(nlba),
             locks: Sparse::new(nlba.div_ceil(64)),
             enabled: AtomicBool::new(false),
             stamp: AtomicBool::new(true),
             dealloc_zeroes: AtomicBool::new(false),
             findings: Mutex::new(Vec::new()),
-        }
+        })
+    }
+
+    /// Bytes per LBA of the digest table: 1, 2 or 4.
+    pub fn crc_size(&self) -> usize {
+        self.crc_size
+    }
+
+    /// The digest of one block of data, of this table's width.
+    pub fn digest(&self, block: &[u8]) -> u32 {
+        digest(block, self.crc_size)
     }
 
     /// The namespace id.
@@ -440,12 +579,12 @@ impl NsVerify {
     }
 
     /// The digest of an LBA of zeroes.
-    pub fn zero_digest(&self) -> u8 {
-        lba_digest(&vec![0u8; self.block_size()])
+    pub fn zero_digest(&self) -> u32 {
+        self.digest(&vec![0u8; self.block_size()])
     }
 
     /// What deallocated LBAs read as: zeroes if DLFEAT says so, else unknown.
-    fn deallocated(&self) -> u8 {
+    fn deallocated(&self) -> u32 {
         if self.dealloc_zeroes.load(Ordering::Relaxed) {
             self.zero_digest()
         } else {
@@ -474,10 +613,8 @@ impl NsVerify {
     }
 
     /// The table value of `lba` (0 beyond the table).
-    pub fn get(&self, lba: u64) -> u8 {
-        self.crc
-            .get(lba)
-            .map_or(UNKNOWN, |v| v.load(Ordering::Relaxed))
+    pub fn get(&self, lba: u64) -> u32 {
+        self.crc.get(lba)
     }
 
     /// The tag of the stamp token the latest write of `lba` carried (0: not stamped).
@@ -485,18 +622,12 @@ impl NsVerify {
         self.tags.get(lba).map_or(0, |v| v.load(Ordering::Relaxed))
     }
 
-    fn set(&self, lba: u64, v: u8) {
+    fn set(&self, lba: u64, v: u32) {
         self.set_tagged(lba, v, 0)
     }
 
-    fn set_tagged(&self, lba: u64, v: u8, tag: u16) {
-        if v == UNKNOWN {
-            if let Some(e) = self.crc.get(lba) {
-                e.store(UNKNOWN, Ordering::Relaxed);
-            }
-        } else if let Some(e) = self.crc.get_or_alloc(lba) {
-            e.store(v, Ordering::Relaxed);
-        }
+    fn set_tagged(&self, lba: u64, v: u32, tag: u16) {
+        self.crc.set(lba, v);
         if tag != 0 {
             if let Some(t) = self.tags.get_or_alloc(lba) {
                 t.store(tag, Ordering::Relaxed);
@@ -507,7 +638,7 @@ impl NsVerify {
     }
 
     /// Sets `range` to one value.
-    pub fn fill(&self, r: LbaRange, v: u8) {
+    pub fn fill(&self, r: LbaRange, v: u32) {
         let end = (r.slba.saturating_add(r.nlb)).min(self.nlba);
         for lba in r.slba.min(end)..end {
             self.set(lba, v);
@@ -516,11 +647,7 @@ impl NsVerify {
 
     /// Forgets everything (format, sanitize).
     pub fn clear(&self) {
-        for (_, page) in self.crc.pages() {
-            for e in page {
-                e.store(UNKNOWN, Ordering::Relaxed);
-            }
-        }
+        self.crc.clear();
         for (_, page) in self.tags.pages() {
             for e in page {
                 e.store(0, Ordering::Relaxed);
@@ -568,13 +695,13 @@ impl NsVerify {
         let bs = self.block_size();
         let n = data.len() / bs;
         let digests = if n <= INLINE_DIGESTS {
-            let mut d = [0u8; INLINE_DIGESTS];
+            let mut d = [0u32; INLINE_DIGESTS];
             for (x, b) in d.iter_mut().zip(data.chunks_exact(bs)) {
-                *x = lba_digest(b);
+                *x = self.digest(b);
             }
             Digests::Inline { len: n as u8, d }
         } else {
-            Digests::Heap(data.chunks_exact(bs).map(lba_digest).collect())
+            Digests::Heap(data.chunks_exact(bs).map(|b| self.digest(b)).collect())
         };
         Written {
             slba,
@@ -647,7 +774,7 @@ impl NsVerify {
     /// Records the digests of written data (whole blocks starting at `slba`), unstamped.
     pub fn record(&self, data: &[u8], slba: u64) {
         for (i, lba) in data.chunks_exact(self.block_size()).enumerate() {
-            self.set(slba + i as u64, lba_digest(lba));
+            self.set(slba + i as u64, self.digest(lba));
         }
     }
 
@@ -681,7 +808,7 @@ impl NsVerify {
                 0
             };
             let stamps_ok = tag == 0 || (claims == (self.nsid, lba) && token_tag(token) == tag);
-            let found = lba_digest(block);
+            let found = self.digest(block);
             if found == expected && stamps_ok {
                 continue;
             }
@@ -852,31 +979,44 @@ impl NsVerify {
     }
 
     /// Saves the table to `path` (only the written pages): digests and stamp token tags.
+    ///
+    /// Format: "NVMECRC2", then nsid, LBAs, sector size and digest width as u64 (little
+    /// endian), then per page of 4096 LBAs holding anything: its first LBA (u64), its digests
+    /// (`crc_size` bytes each, all ones for uncorrectable) and its tags (u16 each).
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
         let io =
             |e: std::io::Error| DriverError::invalid("path", format!("{}: {e}", path.display()));
         let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
         f.write_all(b"NVMECRC2").map_err(io)?;
-        for v in [self.nsid as u64, self.nlba, self.sector_size() as u64] {
+        for v in [
+            self.nsid as u64,
+            self.nlba,
+            self.sector_size() as u64,
+            self.crc_size as u64,
+        ] {
             f.write_all(&v.to_le_bytes()).map_err(io)?;
         }
-        for (first, page) in self.crc.pages() {
-            let bytes: Vec<u8> = page.iter().map(|a| a.load(Ordering::Relaxed)).collect();
-            if bytes.iter().all(|&b| b == UNKNOWN) {
+        let ones = self.crc.ones();
+        for first in self.crc.pages() {
+            let lbas = first..first + PAGE as u64;
+            if lbas.clone().all(|lba| self.get(lba) == UNKNOWN) {
                 continue;
             }
             f.write_all(&first.to_le_bytes()).map_err(io)?;
-            f.write_all(&bytes).map_err(io)?;
-            let tags: Vec<u8> = (first..first + PAGE as u64)
-                .flat_map(|lba| self.tag(lba).to_le_bytes())
+            let digests: Vec<u8> = lbas
+                .clone()
+                .flat_map(|lba| self.get(lba).min(ones).to_le_bytes()[..self.crc_size].to_vec())
                 .collect();
+            f.write_all(&digests).map_err(io)?;
+            let tags: Vec<u8> = lbas.flat_map(|lba| self.tag(lba).to_le_bytes()).collect();
             f.write_all(&tags).map_err(io)?;
         }
         f.flush().map_err(io)
     }
 
     /// Replaces the table with one saved by [`NsVerify::save`] for the same namespace geometry
-    /// (a table saved before stamp tags were kept loads with its digests only).
+    /// and digest width (a table saved before stamp tags were kept, "NVMECRC1", loads with its
+    /// 1-byte digests only).
     pub fn load(&self, path: &std::path::Path) -> Result<()> {
         let io =
             |e: std::io::Error| DriverError::invalid("path", format!("{}: {e}", path.display()));
@@ -894,33 +1034,41 @@ impl NsVerify {
                 ),
             )
         };
-        let record = match data.get(..8) {
-            _ if data.len() < 32 => return Err(bad("bad header")),
-            Some(b"NVMECRC1") => 8 + PAGE,
-            Some(b"NVMECRC2") => 8 + 3 * PAGE,
+        let word = |i: usize| u64::from_le_bytes(data[i..i + 8].try_into().expect("8 bytes"));
+        let (header, size, tagged) = match data.get(..8) {
+            Some(b"NVMECRC1") if data.len() >= 32 => (32, 1, false),
+            Some(b"NVMECRC2") if data.len() >= 40 => (40, word(32) as usize, true),
             _ => return Err(bad("bad header")),
         };
-        let word = |i: usize| u64::from_le_bytes(data[i..i + 8].try_into().expect("8 bytes"));
         if word(8) != self.nsid as u64
             || word(16) != self.nlba
             || word(24) != self.sector_size() as u64
+            || size != self.crc_size
         {
             return Err(bad(&format!(
-                "it is for nsid {} with {} LBAs of {} bytes",
+                "it is for nsid {} with {} LBAs of {} bytes and {size}-byte digests",
                 word(8),
                 word(16),
                 word(24)
             )));
         }
-        let body = &data[32..];
+        let record = 8 + PAGE * size + if tagged { 2 * PAGE } else { 0 };
+        let body = &data[header..];
         if body.len() % record != 0 {
             return Err(bad("truncated"));
         }
         self.clear();
+        let ones = self.crc.ones();
         for rec in body.chunks_exact(record) {
             let first = u64::from_le_bytes(rec[..8].try_into().expect("8 bytes"));
-            let tags = &rec[8 + PAGE..];
-            for (i, &v) in rec[8..8 + PAGE].iter().enumerate() {
+            let tags = &rec[8 + PAGE * size..];
+            for (i, d) in rec[8..8 + PAGE * size].chunks_exact(size).enumerate() {
+                let mut v = [0u8; 4];
+                v[..size].copy_from_slice(d);
+                let v = match u32::from_le_bytes(v) {
+                    x if x == ones => UNCORRECTABLE,
+                    x => x,
+                };
                 if v != UNKNOWN {
                     let tag = tags
                         .get(2 * i..2 * i + 2)
@@ -1105,10 +1253,58 @@ mod tests {
     }
 
     #[test]
-    fn digests_are_never_the_special_values() {
-        for i in 0..2000u32 {
-            let d = lba_digest(&i.to_le_bytes().repeat(128));
-            assert!(d != UNKNOWN && d != UNCORRECTABLE);
+    fn digests_are_never_the_special_values_of_their_width() {
+        for (size, ones) in [(1, 0xff), (2, 0xffff), (4, u32::MAX)] {
+            let mut seen = std::collections::HashSet::new();
+            for i in 0..2000u32 {
+                let mut data = vec![0u8; 512];
+                data[..4].copy_from_slice(&i.to_le_bytes());
+                let d = digest(&data, size);
+                assert!(d != UNKNOWN && d < ones, "{size}: {d:#x}");
+                assert_eq!(d & 1, data.iter().map(|b| b.count_ones()).sum::<u32>() & 1);
+                seen.insert(d);
+            }
+            // Wider digests tell more data apart: 1 byte has 252 values, 2 and 4 bytes more.
+            assert!(
+                seen.len() > if size == 1 { 200 } else { 1900 },
+                "{size}: {}",
+                seen.len()
+            );
+        }
+        assert_eq!(lba_digest(b"abc") as u32, digest(b"abc", 1));
+    }
+
+    #[test]
+    fn a_table_of_each_width_records_checks_saves_and_loads() {
+        assert!(NsVerify::with_crc_size(1, 100, 512, 3).is_err());
+        for size in CRC_SIZES {
+            let v = NsVerify::with_crc_size(1, 10_000, 512, size).unwrap();
+            assert_eq!(v.crc_size(), size);
+            let mut d = vec![0x3cu8; 512 * 3];
+            let t = v.stamp_write(&mut d, 7);
+            v.record_written(&v.written(&d, 7, 3, t));
+            assert_eq!(v.get(8), digest(&d[512..1024], size));
+            assert_eq!(v.check(&d, 7), None);
+            let mut bad = d.clone();
+            bad[700] ^= 0x81; // two bits: the parity does not see it, the hash does
+            assert_eq!(
+                v.check(&bad, 7).map(|m| (m.lba, m.kind)),
+                Some((8, MiscompareKind::Corrupted))
+            );
+            v.fill(LbaRange { slba: 100, nlb: 1 }, UNCORRECTABLE);
+            assert_eq!(v.get(100), UNCORRECTABLE);
+            let p = std::env::temp_dir().join(format!("crc{size}-{}.bin", std::process::id()));
+            v.save(&p).unwrap();
+            let w = NsVerify::with_crc_size(1, 10_000, 512, size).unwrap();
+            w.load(&p).unwrap();
+            assert_eq!(
+                (w.get(7), w.get(9), w.tag(9)),
+                (v.get(7), v.get(9), v.tag(9))
+            );
+            assert_eq!(w.get(100), UNCORRECTABLE);
+            let other = NsVerify::with_crc_size(1, 10_000, 512, if size == 4 { 1 } else { 4 });
+            assert!(other.unwrap().load(&p).is_err(), "another width is refused");
+            std::fs::remove_file(p).ok();
         }
     }
 
@@ -1173,7 +1369,7 @@ mod tests {
             "block 1 is not stamped"
         );
         v.record_written(&w);
-        assert_eq!(v.get(0), lba_digest(&d.mem.to_vec(0, 512)));
+        assert_eq!(v.get(0), v.digest(&d.mem.to_vec(0, 512)));
         assert_eq!(v.tag(0), token_tag(w.token()));
         assert!((1..8).all(|l| v.get(l) == 0x42 && v.tag(l) == 0));
         // A buffer shorter than the command: the LBAs it does not hold become unknown.

@@ -15,7 +15,7 @@ use pyo3::types::PyType;
 use std::sync::Arc;
 use zerocopy::IntoBytes;
 
-/// A namespace: `Namespace(nvme, nsid=1, nlba_verify=0)`.
+/// A namespace: `Namespace(nvme, nsid=1, nlba_verify=0, crc_size=None)`.
 ///
 /// IO methods are asynchronous and return the qpair, so `nvme0n1.read(qpair, buf, 0).waitdone()`
 /// chains; `cb=` gives a callback that receives the `CQE`.
@@ -42,16 +42,17 @@ fn submit(
 #[pymethods]
 impl PyNamespace {
     #[new]
-    #[pyo3(signature = (nvme, nsid=1, nlba_verify=0))]
+    #[pyo3(signature = (nvme, nsid=1, nlba_verify=0, crc_size=None))]
     fn new(
         py: Python<'_>,
         nvme: &Bound<'_, PyController>,
         nsid: u32,
         nlba_verify: u64,
+        crc_size: Option<usize>,
     ) -> PyResult<Self> {
         let ctrl = nvme.borrow().ctrl.clone();
         let ns = py
-            .allow_threads(|| Namespace::new(&ctrl, nsid, nlba_verify))
+            .allow_threads(|| Namespace::with_crc_size(&ctrl, nsid, nlba_verify, crc_size))
             .py()?;
         Ok(PyNamespace {
             ns: Arc::new(ns),
@@ -105,6 +106,12 @@ impl PyNamespace {
     #[getter]
     fn nlba_verify(&self) -> u64 {
         self.nlba_verify
+    }
+
+    /// Bytes per logical block of the namespace's verification digests: 1, 2 or 4.
+    #[getter]
+    fn crc_size(&self) -> usize {
+        self.ns.verifier().crc_size()
     }
 
     /// Identify Namespace data with fields named by the spec's abbreviations.
