@@ -2,10 +2,10 @@
 //! the admin queue, with data verification in the path of every command (see [`crate::verify`]).
 //!
 //! Submission: a write is stamped (when asked) and the digests of the blocks it sends are taken,
-//! then its LBAs are locked; a command whose LBAs are
-//! held by another outstanding command waits in order, outside the SQ, and enters it as soon as
-//! they are free (or is ended as timed out after the command timeout). Completion: a read is
-//! checked (a miscompare turns its status into 07/81), the table is updated, the locks released.
+//! then its LBAs are locked; a command whose LBAs are held by another outstanding command waits
+//! in order, outside the SQ, and enters it as soon as they are free (or is ended as timed out
+//! after the command timeout). Completion: a read is checked (a miscompare turns its status into
+//! 07/81), the table is updated, the locks released.
 
 use crate::cmdlog::CmdLogEntry;
 use crate::commands;

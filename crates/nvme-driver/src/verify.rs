@@ -1,11 +1,13 @@
 //! Transparent data verification: a CRC per LBA, LBA/token stamps, and LBA locks, shared by every
 //! queue and thread of the process.
 //!
-//! **The table.** One byte per LBA: 0 = nothing known (never written, deallocated, formatted),
-//! 0xff = written uncorrectable (a read must fail), anything else = an 8-bit digest of the LBA's
-//! data (CRC-32C folded into 1..=0xfe). Pages of the table exist only where LBAs were written, so a
-//! namespace of any size costs memory only for what was written: one byte per written LBA plus a
-//! small index (a 32 TiB namespace with 1 GiB written in 512-byte LBAs: about 2 MiB).
+//! **The table.** One value per LBA, 1 byte wide by default (2 or 4 with `crc_size`): 0 = nothing
+//! known (never written, deallocated, formatted), all ones = written uncorrectable (a read must
+//! fail), anything else = a digest of the LBA's data ([`digest`]: the CRC-32C folded into the
+//! width, with the data's parity in bit 0). Pages of the table exist only where LBAs were
+//! written, so a namespace of any size costs memory only for what was written: one byte per
+//! written LBA plus a small index (a 32 TiB namespace with 1 GiB written in 512-byte LBAs: about
+//! 2 MiB), the width more for wider digests, 2 bytes more for stamped LBAs (their token tags).
 //!
 //! **The command, not the buffer.** The table follows the LBAs a command's SQE addresses (SLBA and
 //! NLB from CDW10-12): a write records, and a read checks, exactly those LBAs, from the first
