@@ -358,3 +358,33 @@ def test_namespace_objects_share_one_table_and_its_width(nvme0, nvme0n1, qpair, 
         wide.read(qpair, Buffer(ss), 5).waitdone()
     with pytest.raises(ValueError, match="crc_size: 3 is not a digest width"):
         Namespace(nvme0, 1, crc_size=3)
+
+
+def test_raw_nvm_commands_keep_the_table_true(nvme0n1, qpair, sim, verify):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss * 8, ptype=0xBEEF, pvalue=100)
+    r = Buffer(ss * 8)
+    nvme0n1.write(qpair, w, 400, 8).waitdone()
+    written = w[:]
+    # Write Zeroes of LBA 400-401 and Dataset Management (deallocate) of 402-403, both raw.
+    nvme0n1.send_cmd(0x08, qpair, nsid=1, cdw10=400, cdw12=1).waitdone()
+    d = Buffer(4096)
+    d.set_dsm_range(0, 402, 2)
+    nvme0n1.send_cmd(0x09, qpair, d, nsid=1, cdw10=0, cdw11=4).waitdone()
+    # Copy (format 0) of LBA 404-405 to 406-407, raw: two blocks from one range.
+    c = Buffer(4096)
+    c[8:16] = (404).to_bytes(8, "little")
+    c[16:18] = (1).to_bytes(2, "little")
+    nvme0n1.send_cmd(0x19, qpair, c, nsid=1, cdw10=406, cdw12=0).waitdone()
+    nvme0n1.read(qpair, r, 400, 8).waitdone()
+    assert r[: ss * 4] == bytes(ss * 4)
+    assert r[ss * 4 : ss * 6] == r[ss * 6 :] == written[ss * 4 : ss * 6]
+    # The table holds what each command left: a changed bit anywhere is caught.
+    for lba in (400, 402, 404, 406):
+        sim.inject("flip_bits", 1, opcode=2, count=1)
+        with pytest.warns(UserWarning, match=MISCOMPARE):
+            nvme0n1.read(qpair, r, lba).waitdone()
+    # Write Uncorrectable, raw: the read must fail, and the drive's failure is no miscompare.
+    nvme0n1.send_cmd(0x04, qpair, nsid=1, cdw10=401, cdw12=0).waitdone()
+    with pytest.warns(UserWarning, match="ERROR status: 02/81"):
+        nvme0n1.read(qpair, r, 401).waitdone()
