@@ -989,24 +989,33 @@ class Namespace:
         """Turn checking of every read against what was written on or off; return whether it
         is on.
 
-        A read whose data does not match completes with status 07/81 (warning
-        "ERROR status: 07/81") and the details (LBA, expected and found values) are logged.
-        The `verify` fixture turns it on. Example: `nvme0n1.verify_enable(True)`.
+        Every read checks exactly the LBAs its command addresses (SLBA and NLB, whatever the
+        buffer's size). A read whose data does not match completes with status 07/81 (warning
+        "ERROR status: 07/81") and one ERROR record per wrong LBA is logged (logger `nvme`)
+        saying what was found: a misdirected write (naming the LBA the data belongs to), stale
+        data (an older version of this LBA), never-written data, corrupted content, or data
+        where the LBA was written uncorrectable. The `verify` fixture turns it on. Example:
+        `nvme0n1.verify_enable(True)`.
         """
     def inject_write_buffer_disable(self) -> None:
         """Stop stamping written data with LBA and token (verification still works by CRC)."""
     def inject_write_buffer_enable(self) -> None:
         """Stamp written data again: first 8 bytes of each LBA nsid/LBA, last 8 bytes a token.
 
-        On by default: `write()` changes those bytes of `buf` before it is sent.
+        On by default: `write()` changes those bytes of `buf` before it is sent, and every read
+        of those LBAs checks the stamps. When `buf` is still being sent by an earlier write in
+        flight, the write is stamped and sent from a copy instead, and `buf` keeps the earlier
+        stamps.
         """
     def save_crc(self, path: str | os.PathLike[str]) -> None:
-        """Save the verification table (one byte per written LBA) to the file `path`.
+        """Save the verification table (`crc_size` bytes per written LBA, and the stamp token
+        tags) to the file `path`.
 
         Use it to keep verifying across tests or power cycles: `nvme0n1.save_crc("ns1.crc")`.
         """
     def load_crc(self, path: str | os.PathLike[str]) -> None:
-        """Load a verification table saved by `save_crc` for this namespace from `path`."""
+        """Load a verification table saved by `save_crc` for this namespace, with the same
+        `crc_size`, from `path`."""
     def read(
         self,
         qpair: Qpair,

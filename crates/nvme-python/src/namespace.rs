@@ -182,8 +182,10 @@ impl PyNamespace {
     }
 
     /// Turns checking of every read against what was written on or off; returns whether it is on.
-    /// A read whose data does not match completes with status 07/81 (warning
-    /// "ERROR status: 07/81") and the details are logged. The `verify` fixture turns it on.
+    /// A read (of exactly the LBAs its command addresses) whose data does not match completes
+    /// with status 07/81 (warning "ERROR status: 07/81") and what was found is logged per LBA
+    /// (misdirected, stale, never written, corrupted, uncorrectable). The `verify` fixture turns
+    /// it on.
     #[pyo3(signature = (enable=true))]
     fn verify_enable(&self, enable: bool) -> bool {
         self.ns.verifier().set_enabled(enable);
@@ -200,13 +202,15 @@ impl PyNamespace {
         self.ns.verifier().set_stamping(true)
     }
 
-    /// Saves the verification table (one byte per written LBA) to `path`.
+    /// Saves the verification table (`crc_size` bytes per written LBA, and the stamp token tags)
+    /// to `path`.
     fn save_crc(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
         let v = self.ns.verifier().clone();
         py.allow_threads(|| v.save(&path)).py()
     }
 
-    /// Loads a verification table saved by `save_crc` for this namespace.
+    /// Loads a verification table saved by `save_crc` for this namespace, with the same
+    /// `crc_size`.
     fn load_crc(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
         let v = self.ns.verifier().clone();
         py.allow_threads(|| v.load(&path)).py()
