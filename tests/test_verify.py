@@ -258,7 +258,7 @@ def test_a_buffer_changed_while_its_write_is_in_flight_gives_no_false_miscompare
     while sim.hits(slow) == 0:  # the device takes the data when it fetches the command
         assert time.monotonic() < deadline, "the write was not fetched"
         time.sleep(0.001)
-    time.sleep(0.02)
+    time.sleep(0.05)
     w[0 : ss * 4] = b"\xee" * (ss * 4)  # the script reuses its buffer before the write completes
     qpair.waitdone()
     r = Buffer(ss * 4)

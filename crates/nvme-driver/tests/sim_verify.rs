@@ -312,7 +312,7 @@ fn a_buffer_changed_while_its_write_is_in_flight_gives_no_false_miscompare() {
         assert!(t0.elapsed().as_secs() < 5, "the write was not fetched");
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::thread::sleep(std::time::Duration::from_millis(50));
     w.memory().fill(0, 4 * ss, 0xee);
     let mut st = None;
     qp.waitdone(1, &mut |c| {
