@@ -1450,6 +1450,39 @@ mod tests {
         );
     }
 
+    #[test]
+    fn command_ranges_come_from_the_sqe() {
+        let r = |slba, nlb| LbaRange { slba, nlb };
+        let rw = crate::commands::raw(nvm::READ as u32, 1, 0, 0, 5, 0, 3, 0, 0, 0);
+        assert_eq!(&*command_ranges(&rw, None), &[r(5, 4)]);
+        // DSM: NR (CDW10 bits 7:0, 0-based) ranges of the list, whatever the buffer holds.
+        let mut list = vec![0u8; 4096];
+        for (i, (slba, nlb)) in [(10u64, 2u32), (20, 3), (30, 4)].iter().enumerate() {
+            list[16 * i + 4..16 * i + 8].copy_from_slice(&nlb.to_le_bytes());
+            list[16 * i + 8..16 * i + 16].copy_from_slice(&slba.to_le_bytes());
+        }
+        let dsm = crate::commands::raw(nvm::DSM as u32, 1, 0, 0, 1, 4, 0, 0, 0, 0);
+        assert_eq!(&*command_ranges(&dsm, Some(&list)), &[r(10, 2), r(20, 3)]);
+        // Copy: source ranges of descriptor format 0 (32 bytes) or 1 (40 bytes), then the
+        // destination (SDLBA, the sum of the sources); other formats are not followed.
+        for (format, size) in [(0u32, 32usize), (1, 40)] {
+            let mut list = vec![0u8; 4096];
+            for (i, (slba, nlb)) in [(100u64, 1u16), (200, 3)].iter().enumerate() {
+                list[size * i + 8..size * i + 16].copy_from_slice(&slba.to_le_bytes());
+                list[size * i + 16..size * i + 18].copy_from_slice(&nlb.to_le_bytes());
+            }
+            let copy =
+                crate::commands::raw(nvm::COPY as u32, 1, 0, 0, 500, 0, format << 8 | 1, 0, 0, 0);
+            assert_eq!(
+                &*command_ranges(&copy, Some(&list)),
+                &[r(100, 2), r(200, 4), r(500, 6)],
+                "format {format}"
+            );
+        }
+        let copy2 = crate::commands::raw(nvm::COPY as u32, 1, 0, 0, 500, 0, 2 << 8, 0, 0, 0);
+        assert!(command_ranges(&copy2, Some(&list)).is_empty());
+    }
+
     /// Data stamped as (`nsid`, `lba`, `token`).
     fn stamped(nsid: u32, lba: u64, token: u64, fill: u8) -> Vec<u8> {
         let mut b = vec![fill; 512];
