@@ -118,8 +118,9 @@ fn token_of_tag(tag: u16, last: u64) -> u64 {
     }
 }
 
-/// Blocks kept inline in a [`Written`] (more allocate).
-const INLINE_DIGESTS: usize = 32;
+/// Blocks whose digests a [`Written`] keeps inline (4 KiB of 512-byte LBAs, 32 KiB of 4 KiB
+/// ones); more allocate. Small, because a command's context moves with it through its queue.
+const INLINE_DIGESTS: usize = 8;
 
 /// The digests of a write's blocks, inline for up to [`INLINE_DIGESTS`] blocks.
 #[derive(Clone, Debug)]
@@ -1384,6 +1385,18 @@ mod tests {
         // A write without a buffer: its LBAs become unknown.
         v.record_written(&Written::unknown(0, 2));
         assert_eq!((v.get(0), v.get(1), v.get(2)), (UNKNOWN, UNKNOWN, 0x42));
+        // More blocks than are kept inline.
+        let mut big = dma(20);
+        let w = v.submit_write(&mut big, 500, 20, true);
+        v.record_written(&w);
+        assert_eq!(w.digests().len(), 20);
+        for b in 0..20 {
+            assert_eq!(
+                v.get(500 + b),
+                v.digest(&big.mem.to_vec(b as usize * 512, 512))
+            );
+        }
+        assert_eq!(v.check(&big.mem.to_vec(0, 20 * 512), 500), None);
     }
 
     #[test]
