@@ -8,7 +8,7 @@ import time
 import pytest
 
 import nvme
-from nvme import Buffer, Namespace, Qpair
+from nvme import IOCQ, IOSQ, PRP, Buffer, Namespace, Qpair
 
 pytestmark = pytest.mark.skipif(not nvme.native_available(), reason="nvme._native is not built")
 
@@ -388,3 +388,25 @@ def test_raw_nvm_commands_keep_the_table_true(nvme0n1, qpair, sim, verify):
     nvme0n1.send_cmd(0x04, qpair, nsid=1, cdw10=401, cdw12=0).waitdone()
     with pytest.warns(UserWarning, match="ERROR status: 02/81"):
         nvme0n1.read(qpair, r, 401).waitdone()
+
+
+def test_metamode_writes_are_not_verified_and_leave_their_lbas_unknown(
+    nvme0, nvme0n1, qpair, verify
+):
+    ss = nvme0n1.sector_size
+    nvme0n1.write(qpair, Buffer(ss, ptype=0xBEEF, pvalue=100), 3).waitdone()
+    cq = IOCQ(nvme0, 5, 8, PRP())
+    sq = IOSQ(nvme0, 5, 8, PRP(), cq=cq)
+    try:
+        data = PRP(ss, ptype=32, pvalue=0x11223344)
+        sq.write(cid=1, nsid=1, lba=3, prp1=data)
+        sq.tail = sq.wpointer
+        cq.waitdone(1)
+        cq.head = cq.rpointer
+    finally:
+        sq.delete()
+        cq.delete()
+    # The table no longer expects the first write at LBA 3: the read is not a miscompare.
+    r = Buffer(ss)
+    nvme0n1.read(qpair, r, 3).waitdone()
+    assert r[:] == data[:ss]

@@ -1224,6 +1224,30 @@ pub fn after_io(
     }
 }
 
+/// Keeps the table true for an IO command sent outside the driver's queue pairs (metamode),
+/// which verification does not follow: the LBAs of a write, write uncorrectable or write zeroes
+/// become unknown. (The range lists of a DSM or Copy are in the script's memory and are not
+/// read.)
+pub fn forget_unfollowed<C: Clone + Send + 'static>(
+    ctrl: &crate::controller::Controller<C>,
+    sqe: &Sqe,
+) {
+    if matches!(
+        sqe.opc(),
+        nvm::WRITE | nvm::WRITE_UNCORRECTABLE | nvm::WRITE_ZEROES
+    ) {
+        if let Some(v) = ctrl.verifier(sqe.nsid) {
+            v.fill(
+                LbaRange {
+                    slba: sqe.slba(),
+                    nlb: sqe.nlb() as u64,
+                },
+                UNKNOWN,
+            );
+        }
+    }
+}
+
 /// Whether an admin command, completed successfully, invalidates verification state: Format NVM
 /// (of `nsid` or all), Sanitize (all), Namespace Management delete (of `nsid`). Returns the nsid
 /// affected, `Some(u32::MAX)` for all.
