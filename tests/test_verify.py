@@ -410,3 +410,16 @@ def test_metamode_writes_are_not_verified_and_leave_their_lbas_unknown(
     r = Buffer(ss)
     nvme0n1.read(qpair, r, 3).waitdone()
     assert r[:] == data[:ss]
+
+
+def test_a_miscompare_is_logged_once_per_wrong_lba(nvme0n1, qpair, sim, verify, caplog):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss * 4, ptype=0xBEEF, pvalue=100)
+    nvme0n1.write(qpair, w, 600, 4).waitdone()
+    sim.inject("lost_write", opcode=1, count=1)
+    nvme0n1.write(qpair, w, 601, 2).waitdone()  # LBA 601-602 keep the first write's data
+    with caplog.at_level(logging.ERROR, logger="nvme"):
+        with pytest.warns(UserWarning, match=MISCOMPARE):
+            nvme0n1.read(qpair, Buffer(ss * 4), 600, 4).waitdone()
+    lbas = [re.search(r"lba (0x[0-9a-f]+): stale data", m) for m in caplog.messages]
+    assert [int(m.group(1), 16) for m in lbas if m] == [601, 602], caplog.messages

@@ -431,13 +431,14 @@ impl<C: Clone + Send + 'static> Qpair<C> {
         if let Some(v) = ctx.verify {
             let ok = cqe.status().is_success() && !timed_out;
             verify::after_io(&v.ns, &sqe, &cqe, timed_out, v.written.as_ref(), &v.ranges);
-            if ok && sqe.opc() == nvm::READ && v.ns.enabled() {
-                let checked = data
-                    .as_ref()
-                    .and_then(|d| v.ns.check_read(d, sqe.slba(), sqe.nlb() as u64));
-                if let Some(m) = checked {
-                    cqe.status = verify::MISCOMPARE.status1(cqe.phase());
-                    self.findings.lock().push(m);
+            if let Some(d) = data.as_ref().filter(|_| ok && sqe.opc() == nvm::READ) {
+                if v.ns.enabled() {
+                    let mut found = Vec::new();
+                    v.ns.check_read(d, sqe.slba(), sqe.nlb() as u64, &mut found);
+                    if !found.is_empty() {
+                        cqe.status = verify::MISCOMPARE.status1(cqe.phase());
+                        self.findings.lock().extend(found);
+                    }
                 }
             }
             v.ns.unlock(&v.ranges);

@@ -52,6 +52,8 @@ pub const UNCORRECTABLE: u32 = u32::MAX;
 pub const CRC_SIZES: [usize; 3] = [1, 2, 4];
 /// The status a failed verification gives the completion: SCT 7 (vendor specific), SC 0x81.
 pub const MISCOMPARE: Status = Status::new(7, 0x81);
+/// Miscompares a namespace keeps until [`NsVerify::take_findings`] takes them.
+pub const MAX_FINDINGS: usize = 1024;
 /// Largest number of LBAs a table covers (2^44: 8 PiB of 512-byte blocks).
 pub const MAX_VERIFIED_LBAS: u64 = 1 << 44;
 
@@ -663,7 +665,7 @@ impl NsVerify {
         self.crc.memory() + self.tags.memory() + self.locks.memory()
     }
 
-    /// Takes the miscompares found since the last call.
+    /// Takes the miscompares found since the last call (the first [`MAX_FINDINGS`] of them).
     pub fn take_findings(&self) -> Vec<Miscompare> {
         std::mem::take(&mut self.findings.lock())
     }
@@ -782,20 +784,29 @@ impl NsVerify {
     }
 
     /// Checks the data a read of `nlb` LBAs at `slba` brought into `d`: only its first `nlb`
-    /// blocks (the LBAs the command read). Records and returns the first miscompare.
-    pub fn check_read(&self, d: &DataRef, slba: u64, nlb: u64) -> Option<Miscompare> {
+    /// blocks (the LBAs the command read). Adds a miscompare per wrong LBA to `found`.
+    pub fn check_read(&self, d: &DataRef, slba: u64, nlb: u64, found: &mut Vec<Miscompare>) {
         let len = self.command_bytes(nlb, d.len);
-        d.mem.with_bytes(d.offset, len, |b| self.check(b, slba))
+        d.mem
+            .with_bytes(d.offset, len, |b| self.check_into(b, slba, found))
     }
 
-    /// Checks read data (whole LBAs starting at `slba`); records and returns the first miscompare.
+    /// Checks read data (whole LBAs starting at `slba`); returns the first miscompare (all are
+    /// recorded for [`NsVerify::take_findings`]).
+    pub fn check(&self, data: &[u8], slba: u64) -> Option<Miscompare> {
+        let mut found = Vec::new();
+        self.check_into(data, slba, &mut found);
+        found.into_iter().next()
+    }
+
+    /// Checks read data (whole LBAs starting at `slba`); adds a miscompare per wrong LBA to
+    /// `out`, and records them for [`NsVerify::take_findings`].
     ///
     /// An LBA whose latest write was stamped has its stamps checked first: a stamp naming another
     /// namespace or LBA is a misdirected write, a token other than the latest write's a stale
     /// version, whatever the digest says. Then the digest.
-    pub fn check(&self, data: &[u8], slba: u64) -> Option<Miscompare> {
+    pub fn check_into(&self, data: &[u8], slba: u64, out: &mut Vec<Miscompare>) {
         let ss = self.sector_size();
-        let mut first = None;
         for (i, block) in data.chunks_exact(self.block_size()).enumerate() {
             let lba = slba + i as u64;
             let expected = self.get(lba);
@@ -847,10 +858,12 @@ impl NsVerify {
                 claims,
                 token,
             };
-            self.findings.lock().push(m.clone());
-            first.get_or_insert(m);
+            let mut kept = self.findings.lock();
+            if kept.len() < MAX_FINDINGS {
+                kept.push(m.clone());
+            }
+            out.push(m);
         }
-        first
     }
 
     /// Tries to lock every LBA of `ranges` (overlaps inside the list are fine); all or nothing.
@@ -1432,9 +1445,12 @@ mod tests {
         // A one-block read into the 8-block buffer whose other blocks hold anything.
         let r = dma(8);
         r.mem.write(0, &d.mem.to_vec(0, 512));
-        assert_eq!(v.check_read(&r, 0, 1), None);
-        assert_eq!(v.check_read(&r, 0, 2).map(|m| m.lba), Some(1));
-        assert!(v.take_findings().len() == 1);
+        let mut found = Vec::new();
+        v.check_read(&r, 0, 1, &mut found);
+        assert_eq!(found, vec![]);
+        v.check_read(&r, 0, 3, &mut found);
+        assert_eq!(found.iter().map(|m| m.lba).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(v.take_findings().len(), 2);
     }
 
     #[test]
