@@ -83,9 +83,9 @@ def test_identify_model_and_serial_from_uri():
 
 def test_id_data_matches_identify(nvme0):
     b = identify(nvme0)
-    assert nvme0.id_data(63, 24, str) == b.data(63, 24, str)
-    assert nvme0.id_data(77) == b.data(77)
-    assert nvme0.id_data(519, 516) == b.data(519, 516)
+    assert nvme0.id_data(63, 24, str) == b.data(63, 24, str) == "pynvme-rs simulated SSD"
+    assert nvme0.id_data(77) == b.data(77) == 5, "MDTS of the simulated SSD"
+    assert nvme0.id_data(519, 516) == b.data(519, 516) == 32, "NN: max_namespaces"
 
 
 def test_id_ctrl_fields_by_spec_name(nvme0, id_ctrl):
@@ -167,7 +167,12 @@ def test_waitdone_more_than_outstanding_raises(nvme0):
 
 
 def test_waitdone_zero_returns_at_once(nvme0):
-    nvme0.waitdone(0)
+    start = time.time()
+    nvme0.waitdone(0)  # nothing outstanding: neither an error nor a wait
+    nvme0.getfeatures(7)
+    nvme0.waitdone(0)  # reaps nothing: the command is still there for the next waitdone
+    assert nvme0.waitdone(1) == 0x003F003F, "Number of Queues: 64 SQs and CQs"
+    assert time.time() - start < 1
 
 
 def test_callback_receives_cqe(nvme0):
@@ -237,14 +242,16 @@ def test_waitdone_in_callback_uncaught_is_an_assert_warning(nvme0):
         nvme0.getfeatures(7, cb=lambda cqe: nvme0.waitdone()).waitdone()
 
 
-def test_latest_cid_and_latency(nvme0):
+def test_latest_cid_and_latency(pcie, nvme0):
     cids = []
     nvme0.getfeatures(7, cb=lambda c: cids.append(c.cid)).waitdone()
     assert nvme0.latest_cid == cids[0]
+    pcie.sim.inject("delay", 30, admin=True, opcode=0x0A, count=1)
     nvme0.getfeatures(7)
     assert nvme0.latest_cid != cids[0], "latest_cid is the latest submitted command"
     nvme0.waitdone()
-    assert nvme0.latest_latency >= 0
+    # The device held the completion 30 ms: the latency is of this command, in µs.
+    assert 30_000 <= nvme0.latest_latency < 10_000_000
 
 
 def test_send_cmd_raw(nvme0):

@@ -12,8 +12,23 @@ import time
 import pytest
 
 import nvme
+from nvme import Buffer
 
 pytestmark = pytest.mark.skipif(not nvme.native_available(), reason="nvme._native is not built")
+
+
+def assert_io_works(nvme0n1, qpair, lba=0):
+    """A write and a read of `lba` on `qpair` both succeed and the read returns the data written
+    (checked by the driver's verification too)."""
+    ss = nvme0n1.sector_size
+    w = Buffer(ss, ptype=0xBEEF, pvalue=100)
+    r = Buffer(ss)
+    statuses = []
+    nvme0n1.verify_enable(True)
+    nvme0n1.write(qpair, w, lba, cb=lambda c: statuses.append((c.sct, c.sc))).waitdone()
+    nvme0n1.read(qpair, r, lba, cb=lambda c: statuses.append((c.sct, c.sc))).waitdone()
+    assert statuses == [(0, 0), (0, 0)]
+    assert r[:] == w[:]
 
 
 @pytest.fixture
@@ -39,7 +54,7 @@ def test_a_dropped_completion_times_out_with_pynvme_warnings(nvme0, nvme0n1, qpa
     assert statuses == [(7, 0xFF)]
     assert 0.25 < elapsed < 5
     assert sim.hits(fid) == 1
-    nvme0n1.read(qpair, buf, 0).waitdone()  # the queue goes on
+    assert_io_works(nvme0n1, qpair)  # the queue goes on
 
 
 def test_an_injected_status_is_a_warning_not_an_exception(nvme0n1, qpair, buf, sim):
@@ -71,26 +86,33 @@ def test_surprise_removal_raises_and_never_hangs(nvme0, nvme0n1, qpair, buf, sim
     with pytest.raises(SystemError):
         nvme0[0x1C]
     t0 = time.time()
-    with pytest.warns(UserWarning, match="ERROR status: 07/ff"):
+    with pytest.warns(UserWarning) as record:
         nvme0n1.read(qpair, buf, 0).waitdone()
     assert time.time() - t0 < 5
+    texts = [str(w.message) for w in record]
+    assert texts[0].startswith(f"drive timeout: qpair: {qpair.sqid}, cid: "), texts
+    assert texts[1:] == ["ERROR status: 07/ff"], texts
     # Back in the slot, powered up and initialised again, it works.
     sim.reinsert()
     subsystem.power_cycle(0)
     nvme0.reset()
-    nvme0n1.read(qpair, buf, 0).waitdone()
+    assert_io_works(nvme0n1, qpair)
 
 
 def test_controller_fatal_then_reset_recovers(nvme0, nvme0n1, qpair, buf, sim):
     nvme0.timeout = 300
     sim.controller_fatal()
-    with pytest.warns(UserWarning, match="ERROR status: 07/ff"):
+    with pytest.warns(UserWarning) as record:
         nvme0n1.read(qpair, buf, 0).waitdone()
+    texts = [str(w.message) for w in record]
+    assert texts[0].startswith(f"drive timeout: qpair: {qpair.sqid}, cid: "), texts
+    assert texts[1:] == ["ERROR status: 07/ff"], texts
     assert nvme0[0x1C] & 0x2, "CSTS.CFS"
     sim.clear()
     nvme0.reset()
+    assert nvme0[0x1C] & 0x3 == 0x1, "CSTS: ready, no fatal status"
     assert nvme0.timeout == 10_000, "reset restores the default timeout"
-    nvme0n1.read(qpair, buf, 0).waitdone()
+    assert_io_works(nvme0n1, qpair)
 
 
 def test_inject_rejects_unknown_actions_and_values(sim):

@@ -29,8 +29,9 @@ def test_id_ns_fields(nvme0n1, id_ns):
 
 
 def test_id_data(nvme0n1, id_ns):
-    assert nvme0n1.id_data(7, 0) == id_ns.nsze
-    assert nvme0n1.id_data(26) == id_ns.flbas
+    assert nvme0n1.id_data(7, 0) == id_ns.nsze == (8 << 30) // 512, "8 GB of 512-byte LBAs"
+    assert nvme0n1.id_data(26) == id_ns.flbas == 0
+    assert nvme0n1.id_data(15, 8) == id_ns.ncap == id_ns.nsze
 
 
 @pytest.mark.parametrize(

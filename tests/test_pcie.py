@@ -109,7 +109,8 @@ def test_power_state_roundtrip(pcie, nvme0):
 
 
 def test_speed(pcie):
-    assert 1 <= pcie.speed <= 6
+    lnksta = pcie.register(pcie.cap_offset(0x10) + 0x12, 2)
+    assert pcie.speed == lnksta & 0xF == 4, "Link Status: current speed 16 GT/s"
 
 
 def test_bar0_reads(pcie, nvme0):

@@ -160,11 +160,13 @@ def test_io_callback_two_argument_form(nvme0n1, qpair, buf):
     assert got == [(0, 1)]
 
 
-def test_latest_cid_and_latency(nvme0n1, qpair, buf):
+def test_latest_cid_and_latency(pcie, nvme0n1, qpair, buf):
     cids = []
+    pcie.sim.inject("delay", 30, opcode=2, count=1)
     nvme0n1.read(qpair, buf, 0, cb=lambda c: cids.append(c.cid)).waitdone()
     assert qpair.latest_cid == cids[0]
-    assert qpair.latest_latency >= 0
+    # The device held the completion 30 ms: the latency is of this command, in µs.
+    assert 30_000 <= qpair.latest_latency < 10_000_000
 
 
 def test_cmdlog(nvme0n1, qpair, buf):

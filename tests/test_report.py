@@ -111,6 +111,8 @@ ARGS = {"io_size": 8, "lba_random": True, "read_percentage": 50, "time": 5, "qde
 
 
 @needs_native
+# The inner session's tests raise device warnings on purpose: they are its data, not ours.
+@pytest.mark.filterwarnings("default:ERROR status", "default:AER notification")
 def test_results_folder_holds_log_junit_json_and_html(pytester, run):
     pytester.makepyfile(
         test_run="""
@@ -380,6 +382,8 @@ def test_log_series_rejects_bad_input(args, message):
         report.log_series(*args)
 
 
+# The inner session's tests raise device warnings on purpose: they are its data, not ours.
+@pytest.mark.filterwarnings("default:ERROR status", "default:AER notification")
 def test_index_html_lists_tests_and_embeds_the_plots(pytester, run):
     pytester.makepyfile(
         test_page=SYNTHETIC

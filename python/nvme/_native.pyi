@@ -883,7 +883,7 @@ class Controller:
 # ---- Namespace --------------------------------------------------------------------------------
 
 class Namespace:
-    """A namespace: `Namespace(nvme, nsid=1, nlba_verify=0)`.
+    """A namespace: `Namespace(nvme, nsid=1, nlba_verify=0, crc_size=None)`.
 
     IO methods are asynchronous and return the qpair, so `nvme0n1.read(qpair, buf, 0).waitdone()`
     chains; `cb=` gives a callback that receives the `CQE`. Their `io_flags` is the upper half of
@@ -892,7 +892,9 @@ class Namespace:
     does).
     """
 
-    def __init__(self, nvme: Controller, nsid: int = 1, nlba_verify: int = 0) -> None:
+    def __init__(
+        self, nvme: Controller, nsid: int = 1, nlba_verify: int = 0, crc_size: int | None = None
+    ) -> None:
         """Open namespace `nsid` of controller `nvme`.
 
         Args:
@@ -900,9 +902,15 @@ class Namespace:
             nsid: an active namespace id (1 .. Identify Controller NN).
             nlba_verify: logical blocks covered by host data verification (0: the whole
                 namespace).
+            crc_size: bytes per logical block of the verification digests: 1, 2 or 4 (a change
+                escapes the digest with probability about 1/252, 1/65532 or 1/2^32; stamped
+                data is checked by its stamps too). Every Namespace object of a namespace shares
+                one table: a width other than the table's starts a new, empty table of that
+                width; None keeps the table's width (1 for a new table).
 
         Raises:
             NamespaceCreationError: the namespace is not active or cannot be identified.
+            NvmeArgumentError: `crc_size` is not 1, 2 or 4.
         """
     @property
     def nvme(self) -> Controller:
@@ -923,6 +931,9 @@ class Namespace:
     @property
     def nlba_verify(self) -> int:
         """Number of logical blocks verified by the host (0: the whole namespace)."""
+    @property
+    def crc_size(self) -> int:
+        """Bytes per logical block of the namespace's verification digests: 1, 2 or 4."""
     def id_ns(self) -> IdentifyData:
         """Identify Namespace data with fields named by the spec's abbreviations.
 
@@ -979,24 +990,33 @@ class Namespace:
         """Turn checking of every read against what was written on or off; return whether it
         is on.
 
-        A read whose data does not match completes with status 07/81 (warning
-        "ERROR status: 07/81") and the details (LBA, expected and found values) are logged.
-        The `verify` fixture turns it on. Example: `nvme0n1.verify_enable(True)`.
+        Every read checks exactly the LBAs its command addresses (SLBA and NLB, whatever the
+        buffer's size). A read whose data does not match completes with status 07/81 (warning
+        "ERROR status: 07/81") and one ERROR record per wrong LBA is logged (logger `nvme`)
+        saying what was found: a misdirected write (naming the LBA the data belongs to), stale
+        data (an older version of this LBA), never-written data, corrupted content, or data
+        where the LBA was written uncorrectable. The `verify` fixture turns it on. Example:
+        `nvme0n1.verify_enable(True)`.
         """
     def inject_write_buffer_disable(self) -> None:
         """Stop stamping written data with LBA and token (verification still works by CRC)."""
     def inject_write_buffer_enable(self) -> None:
         """Stamp written data again: first 8 bytes of each LBA nsid/LBA, last 8 bytes a token.
 
-        On by default: `write()` changes those bytes of `buf` before it is sent.
+        On by default: `write()` changes those bytes of `buf` before it is sent, and every read
+        of those LBAs checks the stamps. When `buf` is still being sent by an earlier write in
+        flight, the write is stamped and sent from a copy instead, and `buf` keeps the earlier
+        stamps.
         """
     def save_crc(self, path: str | os.PathLike[str]) -> None:
-        """Save the verification table (one byte per written LBA) to the file `path`.
+        """Save the verification table (`crc_size` bytes per written LBA, and the stamp token
+        tags) to the file `path`.
 
         Use it to keep verifying across tests or power cycles: `nvme0n1.save_crc("ns1.crc")`.
         """
     def load_crc(self, path: str | os.PathLike[str]) -> None:
-        """Load a verification table saved by `save_crc` for this namespace from `path`."""
+        """Load a verification table saved by `save_crc` for this namespace, with the same
+        `crc_size`, from `path`."""
     def read(
         self,
         qpair: Qpair,

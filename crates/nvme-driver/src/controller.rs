@@ -363,13 +363,19 @@ impl<C: Clone + Send + 'static> Controller<C> {
         if let Some(v) = self.verifier(nsid) {
             return v;
         }
-        let v = Arc::new(make());
+        self.set_verifier(make())
+    }
+
+    /// Makes `v` the data verification state of its namespace, replacing any other: commands
+    /// submitted from now on use it.
+    pub fn set_verifier(&self, v: crate::verify::NsVerify) -> Arc<crate::verify::NsVerify> {
+        let (nsid, v) = (v.nsid(), Arc::new(v));
         self.verifiers.rcu(|list| {
             let mut l: Vec<_> = list.iter().filter(|x| x.nsid() != nsid).cloned().collect();
             l.push(v.clone());
             l
         });
-        self.verifier(nsid).expect("just inserted")
+        v
     }
 
     /// Notes what a completed admin command tells the driver (identify data, queue counts,

@@ -37,4 +37,4 @@ pub use error::{DriverError, Result};
 pub use namespace::Namespace;
 pub use qpair::{Qpair, QpairConfig};
 pub use queue::{Completion, DataRef};
-pub use verify::{Miscompare, NsVerify};
+pub use verify::{Miscompare, MiscompareKind, NsVerify};

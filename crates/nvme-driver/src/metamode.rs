@@ -713,12 +713,25 @@ impl<C: Clone + Send + 'static> IoSq<C> {
     }
 
     /// Writes the SQ tail doorbell, whatever the value; see [`IoCq::set_head`].
+    ///
+    /// Metamode IO stays outside data verification, but the table must stay true: the LBAs of
+    /// the writes, write uncorrectables and write zeroes this doorbell hands the device (slots
+    /// from the previous tail up to `value`) become unknown.
     pub fn set_tail(
         &self,
         value: u32,
         deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
     ) -> Result<usize> {
-        self.st.lock().tail = value;
+        let old = std::mem::replace(&mut self.st.lock().tail, value);
+        if value < self.qsize {
+            let mut slot = old % self.qsize;
+            while slot != value {
+                if let Ok(sqe) = self.entry(slot) {
+                    crate::verify::forget_unfollowed(&self.ctrl, &sqe);
+                }
+                slot = (slot + 1) % self.qsize;
+            }
+        }
         ring(&self.ctrl, self.db, value, self.qsize, deliver)
     }
 

@@ -20,14 +20,27 @@ pub struct Namespace<C: Clone + Send + 'static> {
     ctrl: Arc<Controller<C>>,
     nsid: u32,
     id: Mutex<Box<IdentifyNamespace>>,
-    verify: Arc<NsVerify>,
 }
 
 impl<C: Clone + Send + 'static> Namespace<C> {
     /// Opens namespace `nsid`: reads its Identify Namespace data; fails if it is not active.
-    /// Data verification covers its first `nlba_verify` LBAs (0: all); its state is shared with
-    /// every other object of the same namespace.
+    /// Data verification covers its first `nlba_verify` LBAs (0: all), with 1-byte digests (or
+    /// those of the table the namespace has); its state is shared with every other object of
+    /// the same namespace.
     pub fn new(ctrl: &Arc<Controller<C>>, nsid: u32, nlba_verify: u64) -> Result<Namespace<C>> {
+        Self::with_crc_size(ctrl, nsid, nlba_verify, None)
+    }
+
+    /// As [`Namespace::new`], with digests of `crc_size` bytes per LBA (1, 2 or 4). A width other
+    /// than that of the namespace's table starts a new, empty table of that width (read checking
+    /// and stamping stay as they were), shared by every object of the namespace; `None` keeps
+    /// the table's width (1 for a new table).
+    pub fn with_crc_size(
+        ctrl: &Arc<Controller<C>>,
+        nsid: u32,
+        nlba_verify: u64,
+        crc_size: Option<usize>,
+    ) -> Result<Namespace<C>> {
         if nsid == 0 || nsid == u32::MAX {
             return Err(DriverError::invalid(
                 "nsid",
@@ -40,16 +53,25 @@ impl<C: Clone + Send + 'static> Namespace<C> {
         } else {
             nlba_verify.min(id.nsze)
         };
-        let verify = ctrl.verifier_or_insert(nsid, || {
-            NsVerify::new(nsid, nlba, id.sector_size() as usize)
-        });
-        verify.set_format(id.sector_size() as usize, Self::inline_meta(&id));
+        let ss = id.sector_size() as usize;
+        let verify = match (ctrl.verifier(nsid), crc_size) {
+            (Some(v), None) => v,
+            (Some(v), Some(size)) if v.crc_size() == size => v,
+            (old, size) => {
+                let v = NsVerify::with_crc_size(nsid, nlba, ss, size.unwrap_or(1))?;
+                if let Some(old) = old {
+                    v.set_enabled(old.enabled());
+                    v.set_stamping(old.stamping());
+                }
+                ctrl.set_verifier(v)
+            }
+        };
+        verify.set_format(ss, Self::inline_meta(&id));
         verify.set_dlfeat(id.dlfeat);
         Ok(Namespace {
             ctrl: ctrl.clone(),
             nsid,
             id: Mutex::new(id),
-            verify,
         })
     }
 
@@ -76,9 +98,9 @@ impl<C: Clone + Send + 'static> Namespace<C> {
     /// size resets the verification state.
     pub fn refresh(&self) -> Result<()> {
         let id = Self::identify(&self.ctrl, self.nsid)?;
-        self.verify
-            .set_format(id.sector_size() as usize, Self::inline_meta(&id));
-        self.verify.set_dlfeat(id.dlfeat);
+        let verify = self.verifier();
+        verify.set_format(id.sector_size() as usize, Self::inline_meta(&id));
+        verify.set_dlfeat(id.dlfeat);
         *self.id.lock() = id;
         Ok(())
     }
@@ -93,9 +115,12 @@ impl<C: Clone + Send + 'static> Namespace<C> {
         &self.ctrl
     }
 
-    /// The namespace's data verification state.
-    pub fn verifier(&self) -> &Arc<NsVerify> {
-        &self.verify
+    /// The namespace's data verification state (the controller's, shared by every object of
+    /// the namespace).
+    pub fn verifier(&self) -> Arc<NsVerify> {
+        self.ctrl
+            .verifier(self.nsid)
+            .expect("a Namespace object gives its namespace a verification state")
     }
 
     /// A copy of the Identify Namespace data as last read.

@@ -1,10 +1,11 @@
 //! IO queue pairs: one IO CQ and one IO SQ with the same identifier, created and deleted through
 //! the admin queue, with data verification in the path of every command (see [`crate::verify`]).
 //!
-//! Submission: a write is stamped (when asked), then its LBAs are locked; a command whose LBAs are
-//! held by another outstanding command waits in order, outside the SQ, and enters it as soon as
-//! they are free (or is ended as timed out after the command timeout). Completion: a read is
-//! checked (a miscompare turns its status into 07/81), the table is updated, the locks released.
+//! Submission: a write is stamped (when asked) and the digests of the blocks it sends are taken,
+//! then its LBAs are locked; a command whose LBAs are held by another outstanding command waits
+//! in order, outside the SQ, and enters it as soon as they are free (or is ended as timed out
+//! after the command timeout). Completion: a read is checked (a miscompare turns its status into
+//! 07/81), the table is updated, the locks released.
 
 use crate::cmdlog::CmdLogEntry;
 use crate::commands;
@@ -51,10 +52,12 @@ impl Default for QpairConfig {
     }
 }
 
-/// The LBAs an IO command holds locked, and the namespace they belong to.
+/// The LBAs an IO command holds locked, the namespace they belong to, and for a write what it
+/// sends (taken at submit).
 pub struct Verifying {
     ns: Arc<NsVerify>,
     ranges: verify::Ranges,
+    written: Option<verify::Written>,
 }
 
 /// What an IO command carries through its queue: the submitter's context and its verification.
@@ -243,7 +246,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
     pub fn submit(
         &self,
         sqe: Sqe,
-        data: Option<DataRef>,
+        mut data: Option<DataRef>,
         raw_dptr: bool,
         ctx: T,
         stamp: bool,
@@ -254,7 +257,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
                 self.qid
             )));
         }
-        let ctx = self.prepare(&sqe, data.as_ref(), ctx, stamp);
+        let ctx = self.prepare(&sqe, &mut data, ctx, stamp);
         let mut inner = self.inner.lock();
         self.enqueue(&mut inner, sqe, data, raw_dptr, ctx)
     }
@@ -276,29 +279,38 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         }
         let mut inner = self.inner.lock();
         let mut n = 0;
-        for (sqe, data, ctx) in cmds {
-            let ctx = self.prepare(&sqe, data.as_ref(), ctx, stamp);
+        for (sqe, mut data, ctx) in cmds {
+            let ctx = self.prepare(&sqe, &mut data, ctx, stamp);
             self.enqueue(&mut inner, sqe, data, false, ctx)?;
             n += 1;
         }
         Ok(n)
     }
 
-    /// What verification needs of a command before it is queued: its LBA ranges, and its stamps.
-    fn prepare(&self, sqe: &Sqe, data: Option<&DataRef>, ctx: T, stamp: bool) -> IoCtx<T> {
+    /// What verification needs of a command before it is queued: its LBA ranges (from the SQE),
+    /// and for a write its stamps and the digests of the blocks it sends (which may replace
+    /// `data` by a stamped copy, see [`NsVerify::submit_write`]).
+    fn prepare(&self, sqe: &Sqe, data: &mut Option<DataRef>, ctx: T, stamp: bool) -> IoCtx<T> {
         let verify = self.ctrl.verifier(sqe.nsid).and_then(|ns| {
             let list = if matches!(sqe.opc(), nvm::DSM | nvm::COPY) {
-                data.map(|d| d.mem.to_vec(d.offset, d.len))
+                data.as_ref().map(|d| d.mem.to_vec(d.offset, d.len))
             } else {
                 None
             };
             let ranges = verify::command_ranges(sqe, list.as_deref());
-            (!ranges.is_empty()).then_some(Verifying { ns, ranges })
+            let written = (sqe.opc() == nvm::WRITE).then(|| {
+                let (slba, nlb) = (sqe.slba(), sqe.nlb() as u64);
+                data.as_mut().map_or_else(
+                    || verify::Written::unknown(slba, nlb),
+                    |d| ns.submit_write(d, slba, nlb, stamp),
+                )
+            });
+            (!ranges.is_empty()).then_some(Verifying {
+                ns,
+                ranges,
+                written,
+            })
         });
-        if let (Some(v), Some(d), true) = (&verify, data, stamp && sqe.opc() == nvm::WRITE) {
-            d.mem
-                .with_bytes_mut(d.offset, d.len, |b| v.ns.stamp_write(b, sqe.slba()));
-        }
         IoCtx { user: ctx, verify }
     }
 
@@ -423,20 +435,16 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         }
         if let Some(v) = ctx.verify {
             let ok = cqe.status().is_success() && !timed_out;
-            let mut run = |bytes: Option<&[u8]>| {
-                verify::after_io(&v.ns, &sqe, &cqe, timed_out, bytes, &v.ranges);
-                if ok && sqe.opc() == nvm::READ && v.ns.enabled() {
-                    if let Some(m) = bytes.and_then(|b| v.ns.check(b, sqe.slba())) {
+            verify::after_io(&v.ns, &sqe, &cqe, timed_out, v.written.as_ref(), &v.ranges);
+            if let Some(d) = data.as_ref().filter(|_| ok && sqe.opc() == nvm::READ) {
+                if v.ns.enabled() {
+                    let mut found = Vec::new();
+                    v.ns.check_read(d, sqe.slba(), sqe.nlb() as u64, &mut found);
+                    if !found.is_empty() {
                         cqe.status = verify::MISCOMPARE.status1(cqe.phase());
-                        self.findings.lock().push(m);
+                        self.findings.lock().extend(found);
                     }
                 }
-            };
-            match &data {
-                Some(d) if matches!(sqe.opc(), nvm::READ | nvm::WRITE) => {
-                    d.mem.with_bytes(d.offset, d.len, |b| run(Some(b)))
-                }
-                _ => run(None),
             }
             v.ns.unlock(&v.ranges);
         }

@@ -1,17 +1,29 @@
 //! Transparent data verification: a CRC per LBA, LBA/token stamps, and LBA locks, shared by every
 //! queue and thread of the process.
 //!
-//! **The table.** One byte per LBA: 0 = nothing known (never written, deallocated, formatted),
-//! 0xff = written uncorrectable (a read must fail), anything else = an 8-bit digest of the LBA's
-//! data (CRC-32C folded into 1..=0xfe). Pages of the table exist only where LBAs were written, so a
-//! namespace of any size costs memory only for what was written: one byte per written LBA plus a
-//! small index (a 32 TiB namespace with 1 GiB written in 512-byte LBAs: about 2 MiB).
+//! **The table.** One value per LBA, 1 byte wide by default (2 or 4 with `crc_size`): 0 = nothing
+//! known (never written, deallocated, formatted), all ones = written uncorrectable (a read must
+//! fail), anything else = a digest of the LBA's data ([`digest`]: the CRC-32C folded into the
+//! width, with the data's parity in bit 0). Pages of the table exist only where LBAs were
+//! written, so a namespace of any size costs memory only for what was written: one byte per
+//! written LBA plus a small index (a 32 TiB namespace with 1 GiB written in 512-byte LBAs: about
+//! 2 MiB), the width more for wider digests, 2 bytes more for stamped LBAs (their token tags).
+//!
+//! **The command, not the buffer.** The table follows the LBAs a command's SQE addresses (SLBA and
+//! NLB from CDW10-12): a write records, and a read checks, exactly those LBAs, from the first
+//! NLB blocks of its buffer; a larger buffer's other bytes are never looked at.
+//!
+//! **Digests at submit.** A write's digests are taken when it is submitted, from the data that
+//! goes to the device (after stamping), and recorded when it completes successfully, so a buffer
+//! changed while its write is in flight does not change what the table expects.
 //!
 //! **Stamps.** Every write through `Namespace.write` (and the IO generator) stamps the first 8 bytes
 //! of each LBA with the namespace id (bits 63:48) and the LBA (bits 47:0), and the last 8 bytes
 //! (before metadata) with a global token that grows with every LBA written, so every LBA of every
-//! write in history has distinct data. On a miscompare the stamps found tell a misdirected or stale
-//! write (the data claims another LBA, or an older token) apart from corruption.
+//! write in history has distinct data. Besides its digest the table keeps, for each LBA whose
+//! latest write was stamped, a 16-bit tag of that write's token, and every read of such an LBA
+//! checks the stamps: data naming another namespace or LBA is a misdirected write, data naming
+//! this LBA with another token is a stale (older) version, whatever the digest says.
 //!
 //! **Locks.** Before an IO is submitted all its LBAs must be free; they stay locked until it
 //! completes. A conflicting IO waits for them (it is not failed). Locks and table are per
@@ -19,23 +31,29 @@
 //! miscompare.
 //!
 //! A read whose data does not match has its completion status changed to 07/81 (SCT 7, SC 0x81),
-//! as pynvme does, and a report naming the namespace, the LBA, expected and found digests and the
-//! stamps found.
+//! as pynvme does, and a [`Miscompare`] names the namespace, the LBA, what was found
+//! ([`MiscompareKind`]), the expected and found digests and the stamps found.
 
 use crate::error::{DriverError, Result};
+use crate::queue::DataRef;
 use nvme_spec::cmd::{admin, nvm};
 use nvme_spec::{Cqe, Sqe, Status};
 use parking_lot::Mutex;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 /// Table value: nothing is known about the LBA; reads are not checked.
-pub const UNKNOWN: u8 = 0;
-/// Table value: the LBA was written uncorrectable; a read that succeeds is a miscompare.
-pub const UNCORRECTABLE: u8 = 0xff;
+pub const UNKNOWN: u32 = 0;
+/// Table value: the LBA was written uncorrectable; a read that succeeds is a miscompare. (The
+/// table stores it as all ones of its width: 0xff in a 1-byte table.)
+pub const UNCORRECTABLE: u32 = u32::MAX;
+/// The digest widths a table can have, bytes per LBA.
+pub const CRC_SIZES: [usize; 3] = [1, 2, 4];
 /// The status a failed verification gives the completion: SCT 7 (vendor specific), SC 0x81.
 pub const MISCOMPARE: Status = Status::new(7, 0x81);
+/// Miscompares a namespace keeps until [`NsVerify::take_findings`] takes them.
+pub const MAX_FINDINGS: usize = 1024;
 /// Largest number of LBAs a table covers (2^44: 8 PiB of 512-byte blocks).
 pub const MAX_VERIFIED_LBAS: u64 = 1 << 44;
 
@@ -48,8 +66,21 @@ pub const MAX_VERIFIED_LBAS: u64 = 1 << 44;
 /// any other change escapes with probability about 1/252.
 #[inline]
 pub fn lba_digest(data: &[u8]) -> u8 {
+    digest(data, 1) as u8
+}
+
+/// The digest of one LBA's data in a table of `crc_size` bytes per LBA (1, 2 or 4): bit 0 the
+/// parity of the data's bits, the bits above a hash of the CRC-32C, never 0 or all ones. Any
+/// change of an even number of bits escapes with probability about 1/252, 1/65532 or 1/2^32.
+#[inline]
+pub fn digest(data: &[u8], crc_size: usize) -> u32 {
     let c = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32;
-    ((c % 126) as u8 + 1) << 1 | (c.count_ones() & 1) as u8
+    let values = match crc_size {
+        1 => 126,
+        2 => 0x7ffe,
+        _ => 0x7fff_fffe,
+    };
+    ((c % values) + 1) << 1 | (c.count_ones() & 1)
 }
 
 /// The stamp of the first 8 bytes of an LBA.
@@ -64,6 +95,130 @@ static TOKEN: AtomicU64 = AtomicU64::new(1);
 /// Reserves `n` consecutive tokens; returns the first.
 pub fn next_tokens(n: u64) -> u64 {
     TOKEN.fetch_add(n, Ordering::Relaxed)
+}
+
+/// The latest token handed out (0: none yet).
+pub fn last_token() -> u64 {
+    TOKEN.load(Ordering::Relaxed) - 1
+}
+
+/// The tag the table keeps of a token: 1..=0xffff (0 means the LBA's data carries no stamp).
+#[inline]
+pub fn token_tag(token: u64) -> u16 {
+    (token % 0xffff) as u16 + 1
+}
+
+/// The latest token not after `last` whose tag is `tag` (0 if there is none): the token of the
+/// write a tag was taken from, unless 65535 more LBAs were stamped since.
+fn token_of_tag(tag: u16, last: u64) -> u64 {
+    let r = (tag as u64).saturating_sub(1);
+    let t = last - last % 0xffff + r;
+    if t <= last {
+        t
+    } else {
+        t.saturating_sub(0xffff)
+    }
+}
+
+/// Blocks whose digests a [`Written`] keeps inline (4 KiB of 512-byte LBAs, 32 KiB of 4 KiB
+/// ones); more allocate. Small, because a command's context moves with it through its queue.
+const INLINE_DIGESTS: usize = 8;
+
+/// The digests of a write's blocks, inline for up to [`INLINE_DIGESTS`] blocks.
+#[derive(Clone, Debug)]
+enum Digests {
+    Inline { len: u8, d: [u32; INLINE_DIGESTS] },
+    Heap(Box<[u32]>),
+}
+
+impl Digests {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Digests::Inline { len, d } => &d[..*len as usize],
+            Digests::Heap(v) => v,
+        }
+    }
+}
+
+/// Shards of [`SENDING`], by buffer region.
+const SENDING_SHARDS: usize = 16;
+
+/// The host bytes (virtual address ranges) that stamped writes in flight send, by shard of
+/// their region: the device may fetch a write's data at any time until it completes, so no
+/// other write may stamp those bytes before.
+static SENDING: [Mutex<Vec<(usize, usize)>>; SENDING_SHARDS] =
+    [const { Mutex::new(Vec::new()) }; SENDING_SHARDS];
+
+/// A stamped write's claim on the buffer bytes it sends, released when it is dropped (the write
+/// completed, timed out or was abandoned).
+#[derive(Debug)]
+struct Sending {
+    shard: usize,
+    range: (usize, usize),
+}
+
+impl Sending {
+    /// Claims `len` bytes at `offset` of `d`'s region; `None` if a write in flight claims any.
+    fn claim(d: &DataRef, len: usize) -> Option<Sending> {
+        let base = d.mem.host_addr();
+        let shard = (base >> 12) % SENDING_SHARDS;
+        let range = (base + d.offset, base + d.offset + len);
+        let mut claims = SENDING[shard].lock();
+        if claims.iter().any(|&(s, e)| s < range.1 && range.0 < e) {
+            return None;
+        }
+        claims.push(range);
+        Some(Sending { shard, range })
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        let mut claims = SENDING[self.shard].lock();
+        if let Some(i) = claims.iter().position(|&r| r == self.range) {
+            claims.swap_remove(i);
+        }
+    }
+}
+
+/// What a write sends to the device, taken when it is submitted: the digest of each block of
+/// its buffer (up to the command's NLB) and the token of its first block's stamp (0: not
+/// stamped). The table records it when the write completes successfully.
+#[derive(Debug)]
+pub struct Written {
+    slba: u64,
+    nlb: u64,
+    token: u64,
+    digests: Digests,
+    /// The buffer bytes this write's stamps are in, claimed until it is dropped.
+    _sending: Option<Sending>,
+}
+
+impl Written {
+    /// A write of `nlb` LBAs at `slba` whose data the host does not know (no buffer): its LBAs
+    /// become unknown when it completes.
+    pub fn unknown(slba: u64, nlb: u64) -> Written {
+        Written {
+            slba,
+            nlb,
+            token: 0,
+            digests: Digests::Inline {
+                len: 0,
+                d: [0; INLINE_DIGESTS],
+            },
+            _sending: None,
+        }
+    }
+
+    /// The digests taken, one per block the buffer held (at most NLB).
+    pub fn digests(&self) -> &[u32] {
+        self.digests.as_slice()
+    }
+
+    /// The stamp token of the first block (0: not stamped).
+    pub fn token(&self) -> u64 {
+        self.token
+    }
 }
 
 const PAGE: usize = 4096;
@@ -277,6 +432,105 @@ impl LockTable {
     }
 }
 
+/// The digest table: one value of 1, 2 or 4 bytes per LBA.
+enum Table {
+    B1(Sparse<AtomicU8>),
+    B2(Sparse<AtomicU16>),
+    B4(Sparse<AtomicU32>),
+}
+
+impl Table {
+    fn new(crc_size: usize, nlba: u64) -> Table {
+        match crc_size {
+            1 => Table::B1(Sparse::new(nlba)),
+            2 => Table::B2(Sparse::new(nlba)),
+            _ => Table::B4(Sparse::new(nlba)),
+        }
+    }
+
+    /// All ones of the width: how [`UNCORRECTABLE`] is stored.
+    fn ones(&self) -> u32 {
+        match self {
+            Table::B1(_) => 0xff,
+            Table::B2(_) => 0xffff,
+            Table::B4(_) => u32::MAX,
+        }
+    }
+
+    #[inline]
+    fn get(&self, lba: u64) -> u32 {
+        let raw = match self {
+            Table::B1(t) => t.get(lba).map(|v| v.load(Ordering::Relaxed) as u32),
+            Table::B2(t) => t.get(lba).map(|v| v.load(Ordering::Relaxed) as u32),
+            Table::B4(t) => t.get(lba).map(|v| v.load(Ordering::Relaxed)),
+        };
+        match raw {
+            None => UNKNOWN,
+            Some(v) if v == self.ones() => UNCORRECTABLE,
+            Some(v) => v,
+        }
+    }
+
+    /// Stores `v` (a digest of the table's width, [`UNKNOWN`] or [`UNCORRECTABLE`]); unknown
+    /// allocates no page.
+    #[inline]
+    fn set(&self, lba: u64, v: u32) {
+        let v = v.min(self.ones());
+        match self {
+            Table::B1(t) => match v {
+                UNKNOWN => t.get(lba).map(|e| e.store(0, Ordering::Relaxed)),
+                _ => t
+                    .get_or_alloc(lba)
+                    .map(|e| e.store(v as u8, Ordering::Relaxed)),
+            },
+            Table::B2(t) => match v {
+                UNKNOWN => t.get(lba).map(|e| e.store(0, Ordering::Relaxed)),
+                _ => t
+                    .get_or_alloc(lba)
+                    .map(|e| e.store(v as u16, Ordering::Relaxed)),
+            },
+            Table::B4(t) => match v {
+                UNKNOWN => t.get(lba).map(|e| e.store(0, Ordering::Relaxed)),
+                _ => t.get_or_alloc(lba).map(|e| e.store(v, Ordering::Relaxed)),
+            },
+        };
+    }
+
+    /// First LBAs of the pages that exist.
+    fn pages(&self) -> Vec<u64> {
+        match self {
+            Table::B1(t) => t.pages().map(|(first, _)| first).collect(),
+            Table::B2(t) => t.pages().map(|(first, _)| first).collect(),
+            Table::B4(t) => t.pages().map(|(first, _)| first).collect(),
+        }
+    }
+
+    fn clear(&self) {
+        match self {
+            Table::B1(t) => t
+                .pages()
+                .flat_map(|(_, p)| p)
+                .for_each(|e| e.store(0, Ordering::Relaxed)),
+            Table::B2(t) => t
+                .pages()
+                .flat_map(|(_, p)| p)
+                .for_each(|e| e.store(0, Ordering::Relaxed)),
+            Table::B4(t) => t
+                .pages()
+                .flat_map(|(_, p)| p)
+                .for_each(|e| e.store(0, Ordering::Relaxed)),
+        }
+    }
+
+    fn memory(&self) -> usize {
+        match self {
+            Table::B1(t) => t.memory(),
+            Table::B2(t) => t.memory(),
+            Table::B4(t) => t.memory(),
+        }
+    }
+}
+
 /// A contiguous LBA range `[slba, slba + nlb)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LbaRange {
@@ -286,6 +540,25 @@ pub struct LbaRange {
     pub nlb: u64,
 }
 
+/// What a read found where the table expected other data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MiscompareKind {
+    /// The LBA was written uncorrectable but the read returned data.
+    Uncorrectable,
+    /// The data's stamp names another namespace or LBA: it is that LBA's data (a misdirected
+    /// write, or a read served from the wrong place). Reported whenever the LBA's latest write
+    /// was stamped, whatever the digest says.
+    Misdirected,
+    /// The data's stamp names this LBA with a token older than the latest write's: an earlier
+    /// version (a lost or unflushed write, or stale data).
+    Stale,
+    /// Every byte is 0x00 (or 0xff), as never-written or deallocated blocks read: the write did
+    /// not reach the media.
+    NeverWritten,
+    /// Any other change to what was written: changed bits.
+    Corrupted,
+}
+
 /// One finding of a read check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Miscompare {
@@ -293,10 +566,12 @@ pub struct Miscompare {
     pub nsid: u32,
     /// The LBA whose data is wrong.
     pub lba: u64,
-    /// The digest the table expected (0xff: the LBA was written uncorrectable).
-    pub expected: u8,
+    /// What was found.
+    pub kind: MiscompareKind,
+    /// The digest the table expected ([`UNCORRECTABLE`]: the LBA was written uncorrectable).
+    pub expected: u32,
     /// The digest of the data read.
-    pub found: u8,
+    pub found: u32,
     /// The namespace id and LBA the data's first 8 bytes claim.
     pub claims: (u32, u64),
     /// The token in the data's last 8 bytes.
@@ -305,18 +580,34 @@ pub struct Miscompare {
 
 impl std::fmt::Display for Miscompare {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.expected == UNCORRECTABLE {
-            return write!(f, "data miscompare: nsid {} lba {:#x} was written uncorrectable but the read returned data", self.nsid, self.lba);
-        }
-        let what = if self.claims == (self.nsid, self.lba) {
-            "corrupted or stale data"
-        } else {
-            "data of another LBA (misdirected write)"
-        };
         write!(
             f,
-            "data miscompare: nsid {} lba {:#x}: expected crc {:#04x}, found {:#04x}; the data claims nsid {} lba {:#x} token {:#x}: {what}",
-            self.nsid, self.lba, self.expected, self.found, self.claims.0, self.claims.1, self.token
+            "data miscompare: nsid {} lba {:#x}: ",
+            self.nsid, self.lba
+        )?;
+        let (cn, cl, t) = (self.claims.0, self.claims.1, self.token);
+        match self.kind {
+            MiscompareKind::Uncorrectable => {
+                return write!(f, "written uncorrectable, but the read returned data")
+            }
+            MiscompareKind::Misdirected => write!(
+                f,
+                "misdirected write: the data belongs to nsid {cn} lba {cl:#x} (its stamp, token {t:#x})"
+            )?,
+            MiscompareKind::Stale => write!(
+                f,
+                "stale data: an older version of this LBA (token {t:#x}, older than the latest write's)"
+            )?,
+            MiscompareKind::NeverWritten => write!(
+                f,
+                "never written: the data reads as never-written or deallocated blocks do (all bytes equal)"
+            )?,
+            MiscompareKind::Corrupted => write!(f, "corrupted content")?,
+        }
+        write!(
+            f,
+            "; expected crc {:#04x}, found {:#04x}",
+            self.expected, self.found
         )
     }
 }
@@ -328,7 +619,10 @@ pub struct NsVerify {
     /// Metadata bytes that travel with each block's data (extended LBA formats), else 0.
     inline_meta: AtomicU64,
     nlba: u64,
-    crc: Sparse<AtomicU8>,
+    crc_size: usize,
+    crc: Table,
+    /// Per LBA: the tag of the stamp token of its latest write ([`token_tag`]), 0 if unstamped.
+    tags: Sparse<AtomicU16>,
     locks: LockTable,
     enabled: AtomicBool,
     stamp: AtomicBool,
@@ -338,21 +632,45 @@ pub struct NsVerify {
 
 impl NsVerify {
     /// State for namespace `nsid` of `nlba` LBAs (verification covers `min(nlba, 2^44)`) of
-    /// `sector` bytes. Verification of reads starts off; the table is kept up to date always.
+    /// `sector` bytes, with 1-byte digests. Verification of reads starts off; the table is kept
+    /// up to date always.
     pub fn new(nsid: u32, nlba: u64, sector: usize) -> NsVerify {
+        Self::with_crc_size(nsid, nlba, sector, 1).expect("1 is a digest width")
+    }
+
+    /// As [`NsVerify::new`], with digests of `crc_size` bytes per LBA: 1, 2 or 4.
+    pub fn with_crc_size(nsid: u32, nlba: u64, sector: usize, crc_size: usize) -> Result<NsVerify> {
+        if !CRC_SIZES.contains(&crc_size) {
+            return Err(DriverError::invalid(
+                "crc_size",
+                format!("{crc_size} is not a digest width: 1, 2 or 4 bytes per LBA"),
+            ));
+        }
         let nlba = nlba.min(MAX_VERIFIED_LBAS);
-        NsVerify {
+        Ok(NsVerify {
             nsid,
             sector: AtomicU64::new(sector as u64),
             inline_meta: AtomicU64::new(0),
             nlba,
-            crc: Sparse::new(nlba),
+            crc_size,
+            crc: Table::new(crc_size, nlba),
+            tags: Sparse::new(nlba),
             locks: LockTable::new(),
             enabled: AtomicBool::new(false),
             stamp: AtomicBool::new(true),
             dealloc_zeroes: AtomicBool::new(false),
             findings: Mutex::new(Vec::new()),
-        }
+        })
+    }
+
+    /// Bytes per LBA of the digest table: 1, 2 or 4.
+    pub fn crc_size(&self) -> usize {
+        self.crc_size
+    }
+
+    /// The digest of one block of data, of this table's width.
+    pub fn digest(&self, block: &[u8]) -> u32 {
+        digest(block, self.crc_size)
     }
 
     /// The namespace id.
@@ -396,12 +714,12 @@ impl NsVerify {
     }
 
     /// The digest of an LBA of zeroes.
-    pub fn zero_digest(&self) -> u8 {
-        lba_digest(&vec![0u8; self.block_size()])
+    pub fn zero_digest(&self) -> u32 {
+        self.digest(&vec![0u8; self.block_size()])
     }
 
     /// What deallocated LBAs read as: zeroes if DLFEAT says so, else unknown.
-    fn deallocated(&self) -> u8 {
+    fn deallocated(&self) -> u32 {
         if self.dealloc_zeroes.load(Ordering::Relaxed) {
             self.zero_digest()
         } else {
@@ -430,24 +748,32 @@ impl NsVerify {
     }
 
     /// The table value of `lba` (0 beyond the table).
-    pub fn get(&self, lba: u64) -> u8 {
-        self.crc
-            .get(lba)
-            .map_or(UNKNOWN, |v| v.load(Ordering::Relaxed))
+    pub fn get(&self, lba: u64) -> u32 {
+        self.crc.get(lba)
     }
 
-    fn set(&self, lba: u64, v: u8) {
-        if v == UNKNOWN {
-            if let Some(e) = self.crc.get(lba) {
-                e.store(UNKNOWN, Ordering::Relaxed);
+    /// The tag of the stamp token the latest write of `lba` carried (0: not stamped).
+    pub fn tag(&self, lba: u64) -> u16 {
+        self.tags.get(lba).map_or(0, |v| v.load(Ordering::Relaxed))
+    }
+
+    fn set(&self, lba: u64, v: u32) {
+        self.set_tagged(lba, v, 0)
+    }
+
+    fn set_tagged(&self, lba: u64, v: u32, tag: u16) {
+        self.crc.set(lba, v);
+        if tag != 0 {
+            if let Some(t) = self.tags.get_or_alloc(lba) {
+                t.store(tag, Ordering::Relaxed);
             }
-        } else if let Some(e) = self.crc.get_or_alloc(lba) {
-            e.store(v, Ordering::Relaxed);
+        } else if let Some(t) = self.tags.get(lba) {
+            t.store(0, Ordering::Relaxed);
         }
     }
 
     /// Sets `range` to one value.
-    pub fn fill(&self, r: LbaRange, v: u8) {
+    pub fn fill(&self, r: LbaRange, v: u32) {
         let end = (r.slba.saturating_add(r.nlb)).min(self.nlba);
         for lba in r.slba.min(end)..end {
             self.set(lba, v);
@@ -456,77 +782,218 @@ impl NsVerify {
 
     /// Forgets everything (format, sanitize).
     pub fn clear(&self) {
-        for (_, page) in self.crc.pages() {
+        self.crc.clear();
+        for (_, page) in self.tags.pages() {
             for e in page {
-                e.store(UNKNOWN, Ordering::Relaxed);
+                e.store(0, Ordering::Relaxed);
             }
         }
     }
 
     /// Memory used by the table and the locks, bytes.
     pub fn memory(&self) -> usize {
-        self.crc.memory() + self.locks.memory()
+        self.crc.memory() + self.tags.memory() + self.locks.memory()
     }
 
-    /// Takes the miscompares found since the last call.
+    /// Takes the miscompares found since the last call (the first [`MAX_FINDINGS`] of them).
     pub fn take_findings(&self) -> Vec<Miscompare> {
         std::mem::take(&mut self.findings.lock())
     }
 
     /// Stamps `data` (whole blocks starting at `slba`): nsid/LBA in the first 8 bytes of each
-    /// block's data, a fresh token in the last 8 (before any metadata).
-    pub fn stamp_write(&self, data: &mut [u8], slba: u64) {
+    /// block's data, a fresh token in the last 8 (before any metadata). Returns the first block's
+    /// token, or 0 when nothing was stamped (stamping off, or blocks under 16 bytes).
+    pub fn stamp_write(&self, data: &mut [u8], slba: u64) -> u64 {
         let (ss, bs) = (self.sector_size(), self.block_size());
-        if ss < 16 || !self.stamping() {
-            return;
-        }
         let n = (data.len() / bs) as u64;
+        if ss < 16 || !self.stamping() || n == 0 {
+            return 0;
+        }
         let token = next_tokens(n);
         for (i, lba) in data.chunks_exact_mut(bs).enumerate() {
             lba[..8].copy_from_slice(&lba_stamp(self.nsid, slba + i as u64).to_le_bytes());
             lba[ss - 8..ss].copy_from_slice(&(token + i as u64).to_le_bytes());
         }
+        token
     }
 
-    /// Records the digests of written data (whole blocks starting at `slba`).
-    pub fn record(&self, data: &[u8], slba: u64) {
-        for (i, lba) in data.chunks_exact(self.block_size()).enumerate() {
-            self.set(slba + i as u64, lba_digest(lba));
+    /// Bytes of a `len`-byte buffer that a command of `nlb` blocks transfers as whole blocks.
+    fn command_bytes(&self, nlb: u64, len: usize) -> usize {
+        let bs = self.block_size();
+        (len / bs).min(usize::try_from(nlb).unwrap_or(usize::MAX)) * bs
+    }
+
+    /// What a write of `nlb` LBAs at `slba` sends, taken at submit: its data are the first
+    /// blocks of `data`, stamped with `token` (0: not stamped).
+    pub fn written(&self, data: &[u8], slba: u64, nlb: u64, token: u64) -> Written {
+        let data = &data[..self.command_bytes(nlb, data.len())];
+        let bs = self.block_size();
+        let n = data.len() / bs;
+        let digests = if n <= INLINE_DIGESTS {
+            let mut d = [0u32; INLINE_DIGESTS];
+            for (x, b) in d.iter_mut().zip(data.chunks_exact(bs)) {
+                *x = self.digest(b);
+            }
+            Digests::Inline { len: n as u8, d }
+        } else {
+            Digests::Heap(data.chunks_exact(bs).map(|b| self.digest(b)).collect())
+        };
+        Written {
+            slba,
+            nlb,
+            token,
+            digests,
+            _sending: None,
         }
     }
 
-    /// Checks read data (whole LBAs starting at `slba`); records and returns the first miscompare.
+    /// Prepares a write being submitted with data `*d`: stamps its first `nlb` blocks (with
+    /// `stamp`, when the namespace stamps) and takes their digests.
+    ///
+    /// Stamping changes the buffer, which the device may still be fetching for an earlier
+    /// stamped write in flight (a script that writes one buffer to several LBAs without waiting):
+    /// then the write is stamped and sent from a copy of the buffer, and `*d` becomes the copy,
+    /// so the earlier write's data never changes under the device. The buffer keeps the stamps
+    /// of the earlier write.
+    pub fn submit_write(&self, d: &mut DataRef, slba: u64, nlb: u64, stamp: bool) -> Written {
+        let len = self.command_bytes(nlb, d.len);
+        if !(stamp && self.stamping() && len > 0) {
+            return d
+                .mem
+                .with_bytes(d.offset, len, |b| self.written(b, slba, nlb, 0));
+        }
+        let sending = Sending::claim(d, len);
+        if sending.is_none() {
+            if let Ok(copy) = nvme_pci::dma_alloc(d.len) {
+                copy.write(0, &d.mem.to_vec(d.offset, d.len));
+                *d = DataRef {
+                    mem: copy,
+                    offset: 0,
+                    len: d.len,
+                    sgl: d.sgl,
+                };
+            }
+        }
+        let token = d
+            .mem
+            .with_bytes_mut(d.offset, len, |b| self.stamp_write(b, slba));
+        let mut w = d
+            .mem
+            .with_bytes(d.offset, len, |b| self.written(b, slba, nlb, token));
+        w._sending = sending;
+        w
+    }
+
+    /// Records a write that completed successfully: the digests taken at submit, and the tags of
+    /// its stamps; LBAs of the command its buffer did not hold become unknown.
+    pub fn record_written(&self, w: &Written) {
+        let digests = w.digests();
+        for (i, &d) in digests.iter().enumerate() {
+            let tag = if w.token != 0 {
+                token_tag(w.token + i as u64)
+            } else {
+                0
+            };
+            self.set_tagged(w.slba + i as u64, d, tag);
+        }
+        let n = digests.len() as u64;
+        self.fill(
+            LbaRange {
+                slba: w.slba.saturating_add(n),
+                nlb: w.nlb.saturating_sub(n),
+            },
+            UNKNOWN,
+        );
+    }
+
+    /// Records the digests of written data (whole blocks starting at `slba`), unstamped.
+    pub fn record(&self, data: &[u8], slba: u64) {
+        for (i, lba) in data.chunks_exact(self.block_size()).enumerate() {
+            self.set(slba + i as u64, self.digest(lba));
+        }
+    }
+
+    /// Checks the data a read of `nlb` LBAs at `slba` brought into `d`: only its first `nlb`
+    /// blocks (the LBAs the command read). Adds a miscompare per wrong LBA to `found`.
+    pub fn check_read(&self, d: &DataRef, slba: u64, nlb: u64, found: &mut Vec<Miscompare>) {
+        let len = self.command_bytes(nlb, d.len);
+        d.mem
+            .with_bytes(d.offset, len, |b| self.check_into(b, slba, found))
+    }
+
+    /// Checks read data (whole LBAs starting at `slba`); returns the first miscompare (all are
+    /// recorded for [`NsVerify::take_findings`]).
     pub fn check(&self, data: &[u8], slba: u64) -> Option<Miscompare> {
+        let mut found = Vec::new();
+        self.check_into(data, slba, &mut found);
+        found.into_iter().next()
+    }
+
+    /// Checks read data (whole LBAs starting at `slba`); adds a miscompare per wrong LBA to
+    /// `out`, and records them for [`NsVerify::take_findings`].
+    ///
+    /// An LBA whose latest write was stamped has its stamps checked first: a stamp naming another
+    /// namespace or LBA is a misdirected write, a token other than the latest write's a stale
+    /// version, whatever the digest says. Then the digest.
+    pub fn check_into(&self, data: &[u8], slba: u64, out: &mut Vec<Miscompare>) {
         let ss = self.sector_size();
-        let mut first = None;
-        for (i, lba_data) in data.chunks_exact(self.block_size()).enumerate() {
+        for (i, block) in data.chunks_exact(self.block_size()).enumerate() {
             let lba = slba + i as u64;
             let expected = self.get(lba);
             if expected == UNKNOWN {
                 continue;
             }
-            let found = lba_digest(lba_data);
-            if found == expected {
-                continue;
-            }
-            let stamp = u64::from_le_bytes(lba_data[..8].try_into().expect("8 bytes"));
+            let tag = self.tag(lba);
+            let stamp = u64::from_le_bytes(block[..8].try_into().expect("8 bytes"));
+            let claims = ((stamp >> 48) as u32, stamp & 0xffff_ffff_ffff);
             let token = if ss >= 16 {
-                u64::from_le_bytes(lba_data[ss - 8..ss].try_into().expect("8 bytes"))
+                u64::from_le_bytes(block[ss - 8..ss].try_into().expect("8 bytes"))
             } else {
                 0
+            };
+            let stamps_ok = tag == 0 || (claims == (self.nsid, lba) && token_tag(token) == tag);
+            let found = self.digest(block);
+            if found == expected && stamps_ok {
+                continue;
+            }
+            let uniform = block.iter().all(|&b| b == block[0]) && matches!(block[0], 0 | 0xff);
+            let older = token != 0
+                && token
+                    < if tag == 0 {
+                        last_token() + 1
+                    } else {
+                        token_of_tag(tag, last_token())
+                    };
+            let kind = if expected == UNCORRECTABLE {
+                MiscompareKind::Uncorrectable
+            } else if uniform {
+                MiscompareKind::NeverWritten
+            } else if claims != (self.nsid, lba)
+                && (tag != 0 || (claims.0 != 0 && token != 0 && token <= last_token()))
+            {
+                // Deterministic where the latest write was stamped; elsewhere (a table loaded
+                // from a file, an unstamped write) only data that looks stamped is named so.
+                MiscompareKind::Misdirected
+            } else if claims == (self.nsid, lba) && older && (tag == 0 || token_tag(token) != tag) {
+                MiscompareKind::Stale
+            } else {
+                MiscompareKind::Corrupted
             };
             let m = Miscompare {
                 nsid: self.nsid,
                 lba,
+                kind,
                 expected,
                 found,
-                claims: ((stamp >> 48) as u32, stamp & 0xffff_ffff_ffff),
+                claims,
                 token,
             };
-            self.findings.lock().push(m.clone());
-            first.get_or_insert(m);
+            let mut kept = self.findings.lock();
+            if kept.len() < MAX_FINDINGS {
+                kept.push(m.clone());
+            }
+            out.push(m);
         }
-        first
     }
 
     /// Tries to lock every LBA of `ranges` (overlaps inside the list are fine); all or nothing.
@@ -583,27 +1050,45 @@ impl NsVerify {
         }
     }
 
-    /// Saves the table to `path` (only the written pages).
+    /// Saves the table to `path` (only the written pages): digests and stamp token tags.
+    ///
+    /// Format: "NVMECRC2", then nsid, LBAs, sector size and digest width as u64 (little
+    /// endian), then per page of 4096 LBAs holding anything: its first LBA (u64), its digests
+    /// (`crc_size` bytes each, all ones for uncorrectable) and its tags (u16 each).
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
         let io =
             |e: std::io::Error| DriverError::invalid("path", format!("{}: {e}", path.display()));
         let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
-        f.write_all(b"NVMECRC1").map_err(io)?;
-        for v in [self.nsid as u64, self.nlba, self.sector_size() as u64] {
+        f.write_all(b"NVMECRC2").map_err(io)?;
+        for v in [
+            self.nsid as u64,
+            self.nlba,
+            self.sector_size() as u64,
+            self.crc_size as u64,
+        ] {
             f.write_all(&v.to_le_bytes()).map_err(io)?;
         }
-        for (first, page) in self.crc.pages() {
-            let bytes: Vec<u8> = page.iter().map(|a| a.load(Ordering::Relaxed)).collect();
-            if bytes.iter().all(|&b| b == UNKNOWN) {
+        let ones = self.crc.ones();
+        for first in self.crc.pages() {
+            let lbas = first..first + PAGE as u64;
+            if lbas.clone().all(|lba| self.get(lba) == UNKNOWN) {
                 continue;
             }
             f.write_all(&first.to_le_bytes()).map_err(io)?;
-            f.write_all(&bytes).map_err(io)?;
+            let digests: Vec<u8> = lbas
+                .clone()
+                .flat_map(|lba| self.get(lba).min(ones).to_le_bytes()[..self.crc_size].to_vec())
+                .collect();
+            f.write_all(&digests).map_err(io)?;
+            let tags: Vec<u8> = lbas.flat_map(|lba| self.tag(lba).to_le_bytes()).collect();
+            f.write_all(&tags).map_err(io)?;
         }
         f.flush().map_err(io)
     }
 
-    /// Replaces the table with one saved by [`NsVerify::save`] for the same namespace geometry.
+    /// Replaces the table with one saved by [`NsVerify::save`] for the same namespace geometry
+    /// and digest width (a table saved before stamp tags were kept, "NVMECRC1", loads with its
+    /// 1-byte digests only).
     pub fn load(&self, path: &std::path::Path) -> Result<()> {
         let io =
             |e: std::io::Error| DriverError::invalid("path", format!("{}: {e}", path.display()));
@@ -621,31 +1106,46 @@ impl NsVerify {
                 ),
             )
         };
-        if data.len() < 32 || &data[..8] != b"NVMECRC1" {
-            return Err(bad("bad header"));
-        }
         let word = |i: usize| u64::from_le_bytes(data[i..i + 8].try_into().expect("8 bytes"));
+        let (header, size, tagged) = match data.get(..8) {
+            Some(b"NVMECRC1") if data.len() >= 32 => (32, 1, false),
+            Some(b"NVMECRC2") if data.len() >= 40 => (40, word(32) as usize, true),
+            _ => return Err(bad("bad header")),
+        };
         if word(8) != self.nsid as u64
             || word(16) != self.nlba
             || word(24) != self.sector_size() as u64
+            || size != self.crc_size
         {
             return Err(bad(&format!(
-                "it is for nsid {} with {} LBAs of {} bytes",
+                "it is for nsid {} with {} LBAs of {} bytes and {size}-byte digests",
                 word(8),
                 word(16),
                 word(24)
             )));
         }
-        let body = &data[32..];
-        if body.len() % (8 + PAGE) != 0 {
+        let record = 8 + PAGE * size + if tagged { 2 * PAGE } else { 0 };
+        let body = &data[header..];
+        if body.len() % record != 0 {
             return Err(bad("truncated"));
         }
         self.clear();
-        for rec in body.chunks_exact(8 + PAGE) {
+        let ones = self.crc.ones();
+        for rec in body.chunks_exact(record) {
             let first = u64::from_le_bytes(rec[..8].try_into().expect("8 bytes"));
-            for (i, &v) in rec[8..].iter().enumerate() {
+            let tags = &rec[8 + PAGE * size..];
+            for (i, d) in rec[8..8 + PAGE * size].chunks_exact(size).enumerate() {
+                let mut v = [0u8; 4];
+                v[..size].copy_from_slice(d);
+                let v = match u32::from_le_bytes(v) {
+                    x if x == ones => UNCORRECTABLE,
+                    x => x,
+                };
                 if v != UNKNOWN {
-                    self.set(first + i as u64, v);
+                    let tag = tags
+                        .get(2 * i..2 * i + 2)
+                        .map_or(0, |t| u16::from_le_bytes([t[0], t[1]]));
+                    self.set_tagged(first + i as u64, v, tag);
                 }
             }
         }
@@ -701,8 +1201,15 @@ pub fn command_ranges(sqe: &Sqe, range_list: Option<&[u8]>) -> Ranges {
         }
         nvm::COPY => {
             let n = (sqe.cdw12 & 0xff) as usize + 1;
+            // Source range descriptor formats 0 (32 bytes) and 1 (40 bytes, with a 64-bit guard)
+            // put SLBA and NLB at the same place; others are not followed.
+            let size = match (sqe.cdw12 >> 8) & 0xf {
+                0 => 32,
+                1 => 40,
+                _ => return Ranges::Many(Vec::new()),
+            };
             let mut v: Vec<LbaRange> = range_list.map_or_else(Vec::new, |l| {
-                l.chunks_exact(32)
+                l.chunks_exact(size)
                     .take(n)
                     .map(|r| LbaRange {
                         slba: u64::from_le_bytes(r[8..16].try_into().expect("8")),
@@ -721,7 +1228,8 @@ pub fn command_ranges(sqe: &Sqe, range_list: Option<&[u8]>) -> Ranges {
     })
 }
 
-/// Keeps the table true after a successful IO command: writes record digests (from `data`),
+/// Keeps the table true after a successful IO command: writes record the digests taken at submit
+/// (`written`),
 /// write uncorrectable marks, write zeroes records zeroes (or, with DEAC, what deallocated blocks
 /// read as), deallocation records what DLFEAT says deallocated blocks read as, copy moves
 /// digests. A failed or timed-out command that may have changed media makes its LBAs unknown.
@@ -730,7 +1238,7 @@ pub fn after_io(
     sqe: &Sqe,
     cqe: &Cqe,
     timed_out: bool,
-    data: Option<&[u8]>,
+    written: Option<&Written>,
     ranges: &[LbaRange],
 ) {
     let ok = cqe.status().is_success() && !timed_out;
@@ -753,11 +1261,10 @@ pub fn after_io(
         return;
     }
     match opc {
-        nvm::WRITE => {
-            if let Some(d) = data {
-                v.record(d, sqe.slba());
-            }
-        }
+        nvm::WRITE => match written {
+            Some(w) => v.record_written(w),
+            None => v.fill(ranges[0], UNKNOWN),
+        },
         nvm::WRITE_UNCORRECTABLE => v.fill(ranges[0], UNCORRECTABLE),
         nvm::WRITE_ZEROES => {
             let deac = sqe.cdw12 & nvme_spec::cmd::io_flags::DEAC != 0;
@@ -783,6 +1290,30 @@ pub fn after_io(
             }
         }
         _ => {}
+    }
+}
+
+/// Keeps the table true for an IO command sent outside the driver's queue pairs (metamode),
+/// which verification does not follow: the LBAs of a write, write uncorrectable or write zeroes
+/// become unknown. (The range lists of a DSM or Copy are in the script's memory and are not
+/// read.)
+pub fn forget_unfollowed<C: Clone + Send + 'static>(
+    ctrl: &crate::controller::Controller<C>,
+    sqe: &Sqe,
+) {
+    if matches!(
+        sqe.opc(),
+        nvm::WRITE | nvm::WRITE_UNCORRECTABLE | nvm::WRITE_ZEROES
+    ) {
+        if let Some(v) = ctrl.verifier(sqe.nsid) {
+            v.fill(
+                LbaRange {
+                    slba: sqe.slba(),
+                    nlb: sqe.nlb() as u64,
+                },
+                UNKNOWN,
+            );
+        }
     }
 }
 
@@ -818,10 +1349,58 @@ mod tests {
     }
 
     #[test]
-    fn digests_are_never_the_special_values() {
-        for i in 0..2000u32 {
-            let d = lba_digest(&i.to_le_bytes().repeat(128));
-            assert!(d != UNKNOWN && d != UNCORRECTABLE);
+    fn digests_are_never_the_special_values_of_their_width() {
+        for (size, ones) in [(1, 0xff), (2, 0xffff), (4, u32::MAX)] {
+            let mut seen = std::collections::HashSet::new();
+            for i in 0..2000u32 {
+                let mut data = vec![0u8; 512];
+                data[..4].copy_from_slice(&i.to_le_bytes());
+                let d = digest(&data, size);
+                assert!(d != UNKNOWN && d < ones, "{size}: {d:#x}");
+                assert_eq!(d & 1, data.iter().map(|b| b.count_ones()).sum::<u32>() & 1);
+                seen.insert(d);
+            }
+            // Wider digests tell more data apart: 1 byte has 252 values, 2 and 4 bytes more.
+            assert!(
+                seen.len() > if size == 1 { 200 } else { 1900 },
+                "{size}: {}",
+                seen.len()
+            );
+        }
+        assert_eq!(lba_digest(b"abc") as u32, digest(b"abc", 1));
+    }
+
+    #[test]
+    fn a_table_of_each_width_records_checks_saves_and_loads() {
+        assert!(NsVerify::with_crc_size(1, 100, 512, 3).is_err());
+        for size in CRC_SIZES {
+            let v = NsVerify::with_crc_size(1, 10_000, 512, size).unwrap();
+            assert_eq!(v.crc_size(), size);
+            let mut d = vec![0x3cu8; 512 * 3];
+            let t = v.stamp_write(&mut d, 7);
+            v.record_written(&v.written(&d, 7, 3, t));
+            assert_eq!(v.get(8), digest(&d[512..1024], size));
+            assert_eq!(v.check(&d, 7), None);
+            let mut bad = d.clone();
+            bad[700] ^= 0x81; // two bits: the parity does not see it, the hash does
+            assert_eq!(
+                v.check(&bad, 7).map(|m| (m.lba, m.kind)),
+                Some((8, MiscompareKind::Corrupted))
+            );
+            v.fill(LbaRange { slba: 100, nlb: 1 }, UNCORRECTABLE);
+            assert_eq!(v.get(100), UNCORRECTABLE);
+            let p = std::env::temp_dir().join(format!("crc{size}-{}.bin", std::process::id()));
+            v.save(&p).unwrap();
+            let w = NsVerify::with_crc_size(1, 10_000, 512, size).unwrap();
+            w.load(&p).unwrap();
+            assert_eq!(
+                (w.get(7), w.get(9), w.tag(9)),
+                (v.get(7), v.get(9), v.tag(9))
+            );
+            assert_eq!(w.get(100), UNCORRECTABLE);
+            let other = NsVerify::with_crc_size(1, 10_000, 512, if size == 4 { 1 } else { 4 });
+            assert!(other.unwrap().load(&p).is_err(), "another width is refused");
+            std::fs::remove_file(p).ok();
         }
     }
 
@@ -854,6 +1433,246 @@ mod tests {
             .or_else(|| v.check(&other[..512], 10))
             .unwrap();
         assert!(m.to_string().contains("misdirected"), "{m}");
+    }
+
+    /// A DMA buffer of `blocks` blocks of 512 bytes, each filled with its own byte.
+    fn dma(blocks: usize) -> DataRef {
+        let len = blocks * 512;
+        let mem = nvme_pci::dma_alloc(len).unwrap();
+        for b in 0..blocks {
+            mem.fill(b * 512, 512, 0x10 + b as u8);
+        }
+        DataRef {
+            mem,
+            offset: 0,
+            len,
+            sgl: false,
+        }
+    }
+
+    #[test]
+    fn a_write_records_exactly_the_lbas_of_its_command() {
+        let v = NsVerify::new(1, 1000, 512);
+        v.fill(LbaRange { slba: 0, nlb: 8 }, 0x42);
+        // One block from an 8-block buffer: only LBA 0 changes, only block 0 is stamped.
+        let mut d = dma(8);
+        let w = v.submit_write(&mut d, 0, 1, true);
+        assert_eq!(w.digests().len(), 1);
+        assert_ne!(w.token(), 0);
+        assert_eq!(
+            d.mem.to_vec(512, 512),
+            vec![0x11; 512],
+            "block 1 is not stamped"
+        );
+        v.record_written(&w);
+        assert_eq!(v.get(0), v.digest(&d.mem.to_vec(0, 512)));
+        assert_eq!(v.tag(0), token_tag(w.token()));
+        assert!((1..8).all(|l| v.get(l) == 0x42 && v.tag(l) == 0));
+        // A buffer shorter than the command: the LBAs it does not hold become unknown.
+        let w = v.submit_write(&mut dma(2), 10, 4, true);
+        assert_eq!(w.digests().len(), 2);
+        v.fill(LbaRange { slba: 10, nlb: 4 }, 0x42);
+        v.record_written(&w);
+        assert!(v.get(10) != 0x42 && v.get(11) != 0x42);
+        assert_eq!((v.get(12), v.get(13)), (UNKNOWN, UNKNOWN));
+        // A write without a buffer: its LBAs become unknown.
+        v.record_written(&Written::unknown(0, 2));
+        assert_eq!((v.get(0), v.get(1), v.get(2)), (UNKNOWN, UNKNOWN, 0x42));
+        // More blocks than are kept inline.
+        let mut big = dma(20);
+        let w = v.submit_write(&mut big, 500, 20, true);
+        v.record_written(&w);
+        assert_eq!(w.digests().len(), 20);
+        for b in 0..20 {
+            assert_eq!(
+                v.get(500 + b),
+                v.digest(&big.mem.to_vec(b as usize * 512, 512))
+            );
+        }
+        assert_eq!(v.check(&big.mem.to_vec(0, 20 * 512), 500), None);
+    }
+
+    #[test]
+    fn a_read_checks_exactly_the_lbas_of_its_command() {
+        let v = NsVerify::new(1, 1000, 512);
+        let mut d = dma(8);
+        let w = v.submit_write(&mut d, 0, 8, true);
+        v.record_written(&w);
+        // A one-block read into the 8-block buffer whose other blocks hold anything.
+        let r = dma(8);
+        r.mem.write(0, &d.mem.to_vec(0, 512));
+        let mut found = Vec::new();
+        v.check_read(&r, 0, 1, &mut found);
+        assert_eq!(found, vec![]);
+        v.check_read(&r, 0, 3, &mut found);
+        assert_eq!(found.iter().map(|m| m.lba).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(v.take_findings().len(), 2);
+    }
+
+    #[test]
+    fn the_digest_is_taken_at_submit_not_at_completion() {
+        let v = NsVerify::new(1, 1000, 512);
+        let mut d = dma(1);
+        let w = v.submit_write(&mut d, 3, 1, true);
+        let sent = d.mem.to_vec(0, 512);
+        d.mem.fill(0, 512, 0xee); // the script reuses its buffer while the write is in flight
+        v.record_written(&w);
+        assert_eq!(v.check(&sent, 3), None);
+        assert!(v.check(&d.mem.to_vec(0, 512), 3).is_some());
+    }
+
+    #[test]
+    fn a_buffer_still_sent_by_a_write_in_flight_is_stamped_in_a_copy() {
+        let v = NsVerify::new(1, 1000, 512);
+        let mut a = dma(2);
+        let first = v.submit_write(&mut a, 0, 2, true);
+        let sent = a.mem.to_vec(0, 1024);
+        // The same buffer for another write while the first is in flight: a copy is stamped.
+        let mut b = a.clone();
+        let second = v.submit_write(&mut b, 100, 2, true);
+        assert!(!b.mem.same_region(&a.mem), "the second write sends a copy");
+        assert_eq!(
+            a.mem.to_vec(0, 1024),
+            sent,
+            "the first write's data did not change"
+        );
+        assert_eq!(
+            u64::from_le_bytes(b.mem.to_vec(512, 8).try_into().unwrap()),
+            lba_stamp(1, 101)
+        );
+        v.record_written(&first);
+        v.record_written(&second);
+        assert_eq!(v.check(&sent, 0), None);
+        assert_eq!(v.check(&b.mem.to_vec(0, 1024), 100), None);
+        // Unstamped writes change nothing and claim nothing; once the first write is done its
+        // buffer is stamped in place again.
+        let mut c = a.clone();
+        let _plain = v.submit_write(&mut c, 200, 2, false);
+        assert!(c.mem.same_region(&a.mem));
+        drop(first);
+        let mut d = a.clone();
+        let _third = v.submit_write(&mut d, 300, 1, true);
+        assert!(d.mem.same_region(&a.mem));
+        assert_eq!(
+            u64::from_le_bytes(a.mem.to_vec(0, 8).try_into().unwrap()),
+            lba_stamp(1, 300)
+        );
+    }
+
+    #[test]
+    fn command_ranges_come_from_the_sqe() {
+        let r = |slba, nlb| LbaRange { slba, nlb };
+        let rw = crate::commands::raw(nvm::READ as u32, 1, 0, 0, 5, 0, 3, 0, 0, 0);
+        assert_eq!(&*command_ranges(&rw, None), &[r(5, 4)]);
+        // DSM: NR (CDW10 bits 7:0, 0-based) ranges of the list, whatever the buffer holds.
+        let mut list = vec![0u8; 4096];
+        for (i, (slba, nlb)) in [(10u64, 2u32), (20, 3), (30, 4)].iter().enumerate() {
+            list[16 * i + 4..16 * i + 8].copy_from_slice(&nlb.to_le_bytes());
+            list[16 * i + 8..16 * i + 16].copy_from_slice(&slba.to_le_bytes());
+        }
+        let dsm = crate::commands::raw(nvm::DSM as u32, 1, 0, 0, 1, 4, 0, 0, 0, 0);
+        assert_eq!(&*command_ranges(&dsm, Some(&list)), &[r(10, 2), r(20, 3)]);
+        // Copy: source ranges of descriptor format 0 (32 bytes) or 1 (40 bytes), then the
+        // destination (SDLBA, the sum of the sources); other formats are not followed.
+        for (format, size) in [(0u32, 32usize), (1, 40)] {
+            let mut list = vec![0u8; 4096];
+            for (i, (slba, nlb)) in [(100u64, 1u16), (200, 3)].iter().enumerate() {
+                list[size * i + 8..size * i + 16].copy_from_slice(&slba.to_le_bytes());
+                list[size * i + 16..size * i + 18].copy_from_slice(&nlb.to_le_bytes());
+            }
+            let copy =
+                crate::commands::raw(nvm::COPY as u32, 1, 0, 0, 500, 0, format << 8 | 1, 0, 0, 0);
+            assert_eq!(
+                &*command_ranges(&copy, Some(&list)),
+                &[r(100, 2), r(200, 4), r(500, 6)],
+                "format {format}"
+            );
+        }
+        let copy2 = crate::commands::raw(nvm::COPY as u32, 1, 0, 0, 500, 0, 2 << 8, 0, 0, 0);
+        assert!(command_ranges(&copy2, Some(&list)).is_empty());
+    }
+
+    /// Data stamped as (`nsid`, `lba`, `token`).
+    fn stamped(nsid: u32, lba: u64, token: u64, fill: u8) -> Vec<u8> {
+        let mut b = vec![fill; 512];
+        b[..8].copy_from_slice(&lba_stamp(nsid, lba).to_le_bytes());
+        b[504..].copy_from_slice(&token.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn stamps_are_checked_whatever_the_digest_says() {
+        let v = NsVerify::new(1, 1000, 512);
+        let t = next_tokens(2);
+        // The table expects data whose digest matches, but whose stamp names LBA 7: misdirected.
+        let other = stamped(1, 7, t, 0x33);
+        v.record_written(&v.written(&other, 5, 1, t));
+        let m = v.check(&other, 5).expect("misdirected data is caught");
+        assert_eq!(m.expected, m.found, "the digest alone would have passed");
+        assert_eq!((m.kind, m.claims), (MiscompareKind::Misdirected, (1, 7)));
+        assert!(
+            m.to_string()
+                .contains("misdirected write: the data belongs to nsid 1 lba 0x7"),
+            "{m}"
+        );
+        // Another namespace's data.
+        let theirs = stamped(2, 5, t, 0x33);
+        v.record_written(&v.written(&theirs, 5, 1, t));
+        assert_eq!(
+            v.check(&theirs, 5).unwrap().kind,
+            MiscompareKind::Misdirected
+        );
+        // Right LBA, older token than the write the table holds: stale, digest equal or not.
+        let old = stamped(1, 5, t, 0x33);
+        v.record_written(&v.written(&old, 5, 1, t + 1));
+        let m = v.check(&old, 5).expect("stale data is caught");
+        assert_eq!(
+            (m.kind, m.expected == m.found),
+            (MiscompareKind::Stale, true)
+        );
+        assert!(
+            m.to_string().contains("stale data: an older version"),
+            "{m}"
+        );
+        assert_eq!(v.take_findings().len(), 3);
+    }
+
+    #[test]
+    fn a_miscompare_says_what_was_found() {
+        let v = NsVerify::new(1, 1000, 512);
+        let kind = |lba: u64, data: &[u8]| v.check(data, lba).map(|m| m.kind);
+        let mut w = vec![0x5au8; 512 * 4];
+        let t = v.stamp_write(&mut w, 0);
+        v.record_written(&v.written(&w, 0, 4, t));
+        // A later write of LBA 0 that the drive lost: the old data is read.
+        let old = w[..512].to_vec();
+        let t2 = v.stamp_write(&mut w[..512], 0);
+        v.record_written(&v.written(&w[..512], 0, 1, t2));
+        assert_eq!(kind(0, &old), Some(MiscompareKind::Stale));
+        let mut flipped = w[512..1024].to_vec();
+        flipped[100] ^= 4;
+        assert_eq!(kind(1, &flipped), Some(MiscompareKind::Corrupted));
+        assert_eq!(kind(2, &[0u8; 512]), Some(MiscompareKind::NeverWritten));
+        assert_eq!(kind(2, &[0xffu8; 512]), Some(MiscompareKind::NeverWritten));
+        assert_eq!(kind(3, &w[512..1024]), Some(MiscompareKind::Misdirected));
+        v.fill(LbaRange { slba: 3, nlb: 1 }, UNCORRECTABLE);
+        let m = v.check(&w[1536..], 3).unwrap();
+        assert_eq!(m.kind, MiscompareKind::Uncorrectable);
+        assert!(m.to_string().contains("written uncorrectable"), "{m}");
+        // An unstamped write: only the digest counts (its first bytes are not a stamp).
+        let plain = vec![0x77u8; 512];
+        v.record_written(&v.written(&plain, 9, 1, 0));
+        assert_eq!((v.tag(9), kind(9, &plain)), (0, None));
+    }
+
+    #[test]
+    fn a_token_tag_finds_its_token_back() {
+        for t in [1u64, 2, 0xfffe, 0xffff, 0x1_0000, 123_456_789] {
+            for later in [0u64, 1, 1000, 0xfffe] {
+                assert_eq!(token_of_tag(token_tag(t), t + later), t, "{t} {later}");
+            }
+        }
+        assert_eq!(token_of_tag(token_tag(5000), 10), 0, "not issued yet");
     }
 
     #[test]
@@ -980,6 +1799,9 @@ mod tests {
         let v = NsVerify::new(3, 10_000, 512);
         v.fill(LbaRange { slba: 5, nlb: 3 }, 0x42);
         v.fill(LbaRange { slba: 9000, nlb: 1 }, UNCORRECTABLE);
+        let mut d = vec![0x99u8; 1024];
+        let t = v.stamp_write(&mut d, 20);
+        v.record_written(&v.written(&d, 20, 2, t));
         let p = std::env::temp_dir().join(format!("crc-{}.bin", std::process::id()));
         v.save(&p).unwrap();
         let w = NsVerify::new(3, 10_000, 512);
@@ -988,6 +1810,13 @@ mod tests {
             (w.get(5), w.get(7), w.get(8), w.get(9000)),
             (0x42, 0x42, UNKNOWN, UNCORRECTABLE)
         );
+        assert_eq!((w.get(21), w.tag(21)), (v.get(21), token_tag(t + 1)));
+        assert_eq!(w.tag(5), 0);
+        assert_eq!(w.check(&d, 20), None);
+        let misplaced = w
+            .check(&d[512..], 20)
+            .expect("the stamps are checked after a load");
+        assert_eq!(misplaced.kind, MiscompareKind::Misdirected);
         let other = NsVerify::new(4, 10_000, 512);
         assert!(other.load(&p).is_err());
         std::fs::remove_file(p).ok();

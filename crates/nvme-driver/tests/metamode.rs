@@ -460,3 +460,57 @@ fn a_reset_forgets_metamode_queues() {
     .expect("a reset deletes every IO queue and frees the ids");
     assert_eq!(qp.qid(), 1);
 }
+
+#[test]
+fn a_metamode_write_leaves_its_lbas_unknown_to_verification() {
+    let ctrl = open("sim://");
+    let ns = nvme_driver::Namespace::new(&ctrl, 1, 0).unwrap();
+    ns.verifier()
+        .fill(nvme_driver::verify::LbaRange { slba: 0, nlb: 16 }, 0x42);
+    let (cq, sq) = pair(&ctrl, 1, 4);
+    let w = mem(4096);
+    let r = mem(4096);
+    // Slots 0-2: a write of LBA 2-3, a read of LBA 8, a write zeroes of LBA 10; the doorbell
+    // wraps: slot 3, then slot 0 again (a write of LBA 12).
+    let cmds = [
+        rw_command(true, 1, 1, 2, 2, prp(&w), 0).unwrap(),
+        rw_command(false, 2, 1, 8, 1, prp(&r), 0).unwrap(),
+        io_command(
+            nvm::WRITE_ZEROES,
+            3,
+            1,
+            DataPointer::Prp { prp1: 0, prp2: 0 },
+            0,
+        ),
+    ];
+    for (i, c) in cmds.iter().enumerate() {
+        let mut c = *c;
+        if c.opc() == nvm::WRITE_ZEROES {
+            c.set_slba(10);
+        }
+        sq.set_entry(i as u32, &c, vec![w.clone(), r.clone()])
+            .unwrap();
+    }
+    sq.set_tail(3, &mut no_events).unwrap();
+    cq.waitdone(3, T).unwrap();
+    let v = ns.verifier();
+    let known: Vec<bool> = (0..16).map(|l| v.get(l) == 0x42).collect();
+    let unknown: Vec<u64> = (0..16).filter(|&l| !known[l as usize]).collect();
+    assert_eq!(unknown, vec![2, 3, 10], "the writes' LBAs, not the read's");
+    sq.set_entry(
+        3,
+        &rw_command(false, 4, 1, 9, 1, prp(&r), 0).unwrap(),
+        vec![r.clone()],
+    )
+    .unwrap();
+    sq.set_entry(
+        0,
+        &rw_command(true, 5, 1, 12, 1, prp(&w), 0).unwrap(),
+        vec![w.clone()],
+    )
+    .unwrap();
+    cq.set_head(3, &mut no_events).unwrap();
+    sq.set_tail(1, &mut no_events).unwrap();
+    cq.waitdone(2, T).unwrap();
+    assert_eq!((v.get(9), v.get(12)), (0x42, nvme_driver::verify::UNKNOWN));
+}

@@ -197,6 +197,12 @@ fn a_firmware_crash_is_fatal_status_and_a_reset_recovers() {
     faults(&d).firmware_crash();
     let got = read_one(&d, 1);
     assert!(got[0].timed_out, "a crashed controller completes nothing");
+    // CFS is set once the device thread's panic has unwound: after the panic hook, which may
+    // take a while to print a backtrace.
+    let t0 = std::time::Instant::now();
+    while d.ctrl.csts() & nvme_spec::regs::csts::CFS == 0 && t0.elapsed().as_secs() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     assert!(
         d.ctrl.csts() & nvme_spec::regs::csts::CFS != 0,
         "the crash shows as CSTS.CFS"

@@ -176,3 +176,196 @@ fn a_batch_is_submitted_under_one_lock_and_verified_like_single_commands() {
     .unwrap();
     assert_eq!(seen, 32);
 }
+
+/// The whole of `b` as the data of a command.
+fn data_of(b: &Buffer) -> nvme_driver::DataRef {
+    nvme_driver::DataRef {
+        mem: b.memory().clone(),
+        offset: b.offset(),
+        len: b.size(),
+        sgl: false,
+    }
+}
+
+/// Submits `sqe` with `data` on `qp` (unstamped, as a raw command is) and waits for it; returns
+/// its status and the miscompares found.
+fn run(
+    qp: &Qpair<Ctx>,
+    sqe: nvme_spec::Sqe,
+    data: Option<nvme_driver::DataRef>,
+) -> (nvme_spec::Status, Vec<nvme_driver::Miscompare>) {
+    qp.submit(sqe, data, false, None, false).unwrap();
+    let mut st = None;
+    qp.waitdone(1, &mut |c| {
+        st = Some(c.cqe.status());
+        Ok(())
+    })
+    .unwrap();
+    (st.unwrap(), qp.take_findings())
+}
+
+fn raw_rw(opcode: u8, slba: u64, nlb: u32) -> nvme_spec::Sqe {
+    nvme_driver::commands::raw(
+        opcode as u32,
+        1,
+        0,
+        0,
+        slba as u32,
+        (slba >> 32) as u32,
+        nlb - 1,
+        0,
+        0,
+        0,
+    )
+}
+
+#[test]
+fn a_raw_read_into_a_larger_buffer_checks_only_the_lbas_it_reads() {
+    let (ctrl, ns) = setup();
+    let qp = common::qpair(&ctrl, 16);
+    let ss = ns.sector_size();
+    let w = common::random_buffer(8 * ss);
+    ns.write(&qp, &w, 0, 8, 0, 0, 0, 0, None).unwrap();
+    qp.waitdone(1, &mut |_| Ok(())).unwrap();
+    // One block into a zeroed 8-block buffer: blocks 1-7 were not read and are not checked.
+    let r = common::buffer(8 * ss);
+    let (st, found) = run(
+        &qp,
+        raw_rw(nvme_spec::cmd::nvm::READ, 0, 1),
+        Some(data_of(&r)),
+    );
+    assert!(st.is_success() && found.is_empty(), "{st} {found:?}");
+    assert_eq!(r.memory().to_vec(0, ss), w.memory().to_vec(0, ss));
+    assert_eq!(r.memory().to_vec(ss, ss), vec![0; ss]);
+    // The same read of LBA 1 whose data was changed behind the driver's back is still caught.
+    let faults = ctrl.pci().simulator().unwrap().faults();
+    faults.add(FaultRule::new(FaultMatch::io(2), FaultAction::FlipBits(1)).times(1));
+    let (st, found) = run(
+        &qp,
+        raw_rw(nvme_spec::cmd::nvm::READ, 1, 1),
+        Some(data_of(&r)),
+    );
+    assert_eq!(
+        (st.to_string(), found.len(), found[0].lba),
+        ("07/81".into(), 1, 1)
+    );
+}
+
+#[test]
+fn a_raw_write_records_only_the_lbas_it_writes() {
+    let (ctrl, ns) = setup();
+    let qp = common::qpair(&ctrl, 16);
+    let ss = ns.sector_size();
+    let first = common::random_buffer(8 * ss);
+    ns.write(&qp, &first, 0, 8, 0, 0, 0, 0, None).unwrap();
+    qp.waitdone(1, &mut |_| Ok(())).unwrap();
+    // One block from another 8-block buffer: LBAs 1-7 keep the first write's data.
+    let second = common::pattern_buffer(8 * ss, 32, 0x1234_5678);
+    let (st, _) = run(
+        &qp,
+        raw_rw(nvme_spec::cmd::nvm::WRITE, 0, 1),
+        Some(data_of(&second)),
+    );
+    assert!(st.is_success());
+    let r = common::buffer(8 * ss);
+    ns.read(&qp, &r, 0, 8, 0, 0, 0, 0, None).unwrap();
+    let mut st = None;
+    qp.waitdone(1, &mut |c| {
+        st = Some(c.cqe.status());
+        Ok(())
+    })
+    .unwrap();
+    assert!(st.unwrap().is_success(), "{:?}", qp.take_findings());
+    assert_eq!(r.memory().to_vec(0, ss), second.memory().to_vec(0, ss));
+    assert_eq!(
+        r.memory().to_vec(ss, 7 * ss),
+        first.memory().to_vec(ss, 7 * ss)
+    );
+    // A raw write without a buffer leaves its LBA unknown: nothing to check, nothing reported.
+    let (st, _) = run(&qp, raw_rw(nvme_spec::cmd::nvm::WRITE, 2, 1), None);
+    assert!(
+        !st.is_success(),
+        "the device refuses a write without data: {st}"
+    );
+    assert_eq!(ns.verifier().get(2), nvme_driver::verify::UNKNOWN);
+}
+
+#[test]
+fn a_buffer_changed_while_its_write_is_in_flight_gives_no_false_miscompare() {
+    let (ctrl, ns) = setup();
+    let qp = common::qpair(&ctrl, 16);
+    let ss = ns.sector_size();
+    let faults = ctrl.pci().simulator().unwrap().faults();
+    let slow = faults.add(
+        FaultRule::new(
+            FaultMatch::io(1),
+            FaultAction::Delay(std::time::Duration::from_millis(300)),
+        )
+        .times(1),
+    );
+    let w = common::random_buffer(4 * ss);
+    ns.write(&qp, &w, 40, 4, 0, 0, 0, 0, None).unwrap();
+    let sent = w.memory().to_vec(0, 4 * ss);
+    // The device has taken the data (it moves it when it fetches the command, then waits).
+    let t0 = std::time::Instant::now();
+    while faults.hits(slow) == 0 {
+        assert!(t0.elapsed().as_secs() < 5, "the write was not fetched");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    w.memory().fill(0, 4 * ss, 0xee);
+    let mut st = None;
+    qp.waitdone(1, &mut |c| {
+        st = Some(c.cqe.status());
+        Ok(())
+    })
+    .unwrap();
+    assert!(st.unwrap().is_success());
+    let r = common::buffer(4 * ss);
+    ns.read(&qp, &r, 40, 4, 0, 0, 0, 0, None).unwrap();
+    qp.waitdone(1, &mut |c| {
+        st = Some(c.cqe.status());
+        Ok(())
+    })
+    .unwrap();
+    assert!(st.unwrap().is_success(), "{:?}", qp.take_findings());
+    assert_eq!(r.memory().to_vec(0, 4 * ss), sent);
+}
+
+#[test]
+fn one_buffer_written_to_several_lbas_without_waiting_gives_no_false_miscompare() {
+    let (ctrl, ns) = setup();
+    // Lazy doorbell: the device fetches every write's data only after all were submitted.
+    let qp = Qpair::<_>::new(
+        &ctrl,
+        QpairConfig {
+            depth: 16,
+            lazy_doorbell: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let ss = ns.sector_size();
+    let w = common::random_buffer(ss);
+    for lba in 0..8 {
+        ns.write(&qp, &w, lba, 1, 0, 0, 0, 0, None).unwrap();
+    }
+    qp.waitdone(8, &mut |c| {
+        assert!(c.cqe.status().is_success());
+        Ok(())
+    })
+    .unwrap();
+    let r = common::buffer(8 * ss);
+    ns.read(&qp, &r, 0, 8, 0, 0, 0, 0, None).unwrap();
+    let mut st = None;
+    qp.waitdone(1, &mut |c| {
+        st = Some(c.cqe.status());
+        Ok(())
+    })
+    .unwrap();
+    assert!(st.unwrap().is_success(), "{:?}", qp.take_findings());
+    for lba in 0..8u64 {
+        let stamp = u64::from_le_bytes(r.memory().to_vec(lba as usize * ss, 8).try_into().unwrap());
+        assert_eq!(stamp, nvme_driver::verify::lba_stamp(1, lba), "lba {lba}");
+    }
+}

@@ -15,7 +15,7 @@ use pyo3::types::PyType;
 use std::sync::Arc;
 use zerocopy::IntoBytes;
 
-/// A namespace: `Namespace(nvme, nsid=1, nlba_verify=0)`.
+/// A namespace: `Namespace(nvme, nsid=1, nlba_verify=0, crc_size=None)`.
 ///
 /// IO methods are asynchronous and return the qpair, so `nvme0n1.read(qpair, buf, 0).waitdone()`
 /// chains; `cb=` gives a callback that receives the `CQE`.
@@ -42,16 +42,17 @@ fn submit(
 #[pymethods]
 impl PyNamespace {
     #[new]
-    #[pyo3(signature = (nvme, nsid=1, nlba_verify=0))]
+    #[pyo3(signature = (nvme, nsid=1, nlba_verify=0, crc_size=None))]
     fn new(
         py: Python<'_>,
         nvme: &Bound<'_, PyController>,
         nsid: u32,
         nlba_verify: u64,
+        crc_size: Option<usize>,
     ) -> PyResult<Self> {
         let ctrl = nvme.borrow().ctrl.clone();
         let ns = py
-            .allow_threads(|| Namespace::new(&ctrl, nsid, nlba_verify))
+            .allow_threads(|| Namespace::with_crc_size(&ctrl, nsid, nlba_verify, crc_size))
             .py()?;
         Ok(PyNamespace {
             ns: Arc::new(ns),
@@ -105,6 +106,12 @@ impl PyNamespace {
     #[getter]
     fn nlba_verify(&self) -> u64 {
         self.nlba_verify
+    }
+
+    /// Bytes per logical block of the namespace's verification digests: 1, 2 or 4.
+    #[getter]
+    fn crc_size(&self) -> usize {
+        self.ns.verifier().crc_size()
     }
 
     /// Identify Namespace data with fields named by the spec's abbreviations.
@@ -175,8 +182,10 @@ impl PyNamespace {
     }
 
     /// Turns checking of every read against what was written on or off; returns whether it is on.
-    /// A read whose data does not match completes with status 07/81 (warning
-    /// "ERROR status: 07/81") and the details are logged. The `verify` fixture turns it on.
+    /// A read (of exactly the LBAs its command addresses) whose data does not match completes
+    /// with status 07/81 (warning "ERROR status: 07/81") and what was found is logged per LBA
+    /// (misdirected, stale, never written, corrupted, uncorrectable). The `verify` fixture turns
+    /// it on.
     #[pyo3(signature = (enable=true))]
     fn verify_enable(&self, enable: bool) -> bool {
         self.ns.verifier().set_enabled(enable);
@@ -193,13 +202,15 @@ impl PyNamespace {
         self.ns.verifier().set_stamping(true)
     }
 
-    /// Saves the verification table (one byte per written LBA) to `path`.
+    /// Saves the verification table (`crc_size` bytes per written LBA, and the stamp token tags)
+    /// to `path`.
     fn save_crc(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
         let v = self.ns.verifier().clone();
         py.allow_threads(|| v.save(&path)).py()
     }
 
-    /// Loads a verification table saved by `save_crc` for this namespace.
+    /// Loads a verification table saved by `save_crc` for this namespace, with the same
+    /// `crc_size`.
     fn load_crc(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
         let v = self.ns.verifier().clone();
         py.allow_threads(|| v.load(&path)).py()

@@ -51,10 +51,9 @@ def test_identify_controller_mdts_and_page_size(nvme0, id_ctrl_buf):
 
 
 @pytest.mark.device
-def test_identify_controller_aer_and_error_log_limits(id_ctrl_buf):
-    # ACL and AERL are 0's based; the spec recommends at least 4 of each.
-    assert id_ctrl_buf.data(258) >= 0
-    assert id_ctrl_buf.data(259) <= 0xFF
+def test_identify_controller_firmware_slots(id_ctrl_buf):
+    # ACL and AERL (bytes 258-259) are 0's based counts that any value fits; AERL's limit is
+    # exercised by test_aer_limit_exceeded and ELPE's by test_error_log_entries.
     frmw = id_ctrl_buf.data(260)
     nofs = (frmw >> 1) & 0x7
     assert 1 <= nofs <= 7, f"FRMW.NOFS {nofs}: a controller has 1..7 firmware slots"

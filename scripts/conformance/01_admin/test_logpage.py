@@ -34,8 +34,11 @@ def test_smart_log_temperature(nvme0):
     b = smart(nvme0)
     kelvin = b.data(2, 1)
     assert 273 <= kelvin <= 373, f"composite temperature {kelvin} K is implausible"
-    assert b.data(3) <= 100, "available spare above 100%"
-    assert b.data(5) <= 255
+    spare, threshold = b.data(3), b.data(4)
+    assert spare <= 100, "available spare above 100%"
+    assert threshold <= 100, "available spare threshold above 100%"
+    if spare < threshold:
+        assert b.data(0) & 1, "spare below its threshold, but Critical Warning bit 0 is clear"
 
 
 @pytest.mark.device
