@@ -502,6 +502,29 @@ def test_a_dropped_completion_times_out_in_the_worker(nvme0, nvme0n1, sim):
 
 
 @pytest.mark.sim_only
+@pytest.mark.parametrize("exit_on_error", [True, False])
+def test_a_device_that_dies_under_a_worker_ends_it_in_bounded_time(
+    nvme0, nvme0n1, sim, subsystem, exit_on_error
+):
+    nvme0.timeout = 500
+    t0 = time.time()
+    with pytest.warns(UserWarning, match="ioworker device respond an ERROR status: 07/ff"):
+        with nvme0n1.ioworker(io_size=8, time=2, exit_on_error=exit_on_error) as w:
+            time.sleep(0.3)
+            sim.surprise_removal()
+    r = w.close()
+    # Its time, plus the command timeout for what was outstanding, plus a little.
+    assert time.time() - t0 < 2 + 0.5 + 1.5
+    assert r.error == 0x07FF
+    assert r.io_count_read > 0
+    sim.reinsert()
+    subsystem.power_cycle(0)
+    nvme0.reset()
+    r = nvme0n1.ioworker(io_size=8, io_count=100).start().close()
+    assert r.io_count_read == 100
+
+
+@pytest.mark.sim_only
 def test_miscompare_ends_the_worker(nvme0n1, sim, verify):
     nvme0n1.ioworker(
         io_size=8, lba_random=False, region_end=1024, read_percentage=0

@@ -390,6 +390,8 @@ class IOWorker:
             logger.error(m)
         for a in r["anomalies"]:
             warnings.warn(a, UserWarning, stacklevel=3)
+        for n in r["notes"]:
+            logger.warning("ioworker: %s", n)
         for e in r["slow_ios"]:
             logger.debug(
                 "slow IO: slba %d nlb %d opcode %#x sent %d us completed %d us status %#x", *e

@@ -326,6 +326,8 @@ pub struct WorkerResult {
     pub miscompares: Vec<String>,
     /// Device misbehaviours the queue noticed.
     pub anomalies: Vec<String>,
+    /// What the host could not do at the end (delete the queue pair of a device that is gone).
+    pub notes: Vec<String>,
     /// The queue id the worker used.
     pub qid: u16,
 }
@@ -436,8 +438,7 @@ impl IoWorker {
                 done.store(true, Ordering::Release);
                 let mut r = r?;
                 if let Err(e) = deleted {
-                    r.anomalies
-                        .push(format!("deleting the worker's qpair: {e}"));
+                    r.notes.push(format!("deleting the worker's qpair: {e}"));
                 }
                 Ok(r)
             })
@@ -884,6 +885,7 @@ impl<C: Clone + Send + 'static> Run<C> {
             cmdlog: Vec::with_capacity(cfg.cmdlog),
             miscompares: Vec::new(),
             anomalies: Vec::new(),
+            notes: Vec::new(),
             qid: qp.qid(),
         };
         let secs = cfg
@@ -1305,6 +1307,7 @@ impl WorkerResult {
             cmdlog: Vec::new(),
             miscompares: Vec::new(),
             anomalies: Vec::new(),
+            notes: Vec::new(),
             slow_ios: Vec::new(),
             op_counts: Vec::new(),
             ..*self

@@ -253,6 +253,7 @@ fn result_dict<'py>(
     )?;
     d.set_item("miscompares", r.miscompares.clone())?;
     d.set_item("anomalies", r.anomalies.clone())?;
+    d.set_item("notes", r.notes.clone())?;
     d.set_item("qid", r.qid)?;
     d.set_item("latency_count", r.histogram.len())?;
     let pct = PyDict::new(py);
