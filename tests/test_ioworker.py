@@ -775,3 +775,18 @@ def test_load(nvme0n1):
     pngs = sorted(folder.glob("test_load_ioworker1*.png"))
     assert csvs and pngs
     assert all(p.stat().st_size > 1000 for p in pngs)
+
+
+@pytest.mark.sim_only
+def test_plots_can_be_left_out_of_the_report(pytester, monkeypatch):
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile(
+        test_run="""
+def test_load(nvme0n1):
+    nvme0n1.ioworker(io_size=8, io_count=1000).start().close()
+"""
+    )
+    pytester.runpytest_subprocess("-p", "nvme.pytest_plugin", "--plots=0").assert_outcomes(passed=1)
+    (folder,) = sorted((pytester.path / "results").iterdir())
+    assert list(folder.glob("test_load_ioworker1*.csv"))
+    assert not list(folder.glob("*.png"))

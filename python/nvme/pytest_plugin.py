@@ -91,6 +91,18 @@ def _add_options(parser: pytest.Parser) -> None:
                 "index.html in DIR/<date>_<time>_<device>/ (default: results; empty: none)",
             },
         ),
+        (
+            "--plots",
+            {
+                "action": "store",
+                "type": int,
+                "default": report.MAX_PLOTTED_IOWORKERS,
+                "metavar": "N",
+                "help": "plot the first N ioworkers of the run (default: "
+                f"{report.MAX_PLOTTED_IOWORKERS}; 0: none); every ioworker still gets its "
+                "CSV files and its results.json entry",
+            },
+        ),
     ]
     group = parser.getgroup("nvme", "NVMe device under test")
     for name, kwargs in options:
@@ -320,6 +332,8 @@ class ResultsLog:
             files["junit"] = JUNIT_NAME
         version = getattr(nvme._native, "__version__", "") if nvme._native else ""
         self.report = report.RunReport(folder, self.pciaddr, self.nsid, version, files)
+        if self.config is not None:
+            self.report.max_plotted_ioworkers = max(0, self.config.getoption("plots", 100))
         self.report.activate()
         self._emit(logging.INFO, "session", f"pytest session in {Path.cwd()}; {self.header}")
 
