@@ -140,8 +140,8 @@ def test_sequential_without_limit_makes_one_pass(nvme0n1):
         .close()
     )
     assert r.lba_count_read == 76
-    assert lbas(log)[-1] == 73
-    assert log[r.io_count_read - 1][:2] == (73, 4)
+    # Completions may come in any order: the IOs, sorted, cover the region once.
+    assert sorted(e[:2] for e in log if e[1]) == [(lba, 8) for lba in range(1, 73, 8)] + [(73, 4)]
 
 
 def test_nothing_to_stop_it_is_refused(nvme0n1):
@@ -242,7 +242,9 @@ def test_seed_repeats_a_run(nvme0n1):
     assert run(None) == a
 
 
-def test_sequential_write_skips_uncorrectable_lbas(nvme0n1, qpair, verify):
+def test_sequential_write_skips_uncorrectable_lbas(nvme0, nvme0n1, qpair, verify):
+    if not nvme0.id_ctrl().oncs & 0x2:
+        pytest.skip("the controller does not support Write Uncorrectable (ONCS bit 1)")
     nvme0n1.write_uncorrectable(qpair, 1000, 64).waitdone()
     log = [None] * 200
     nvme0n1.ioworker(
