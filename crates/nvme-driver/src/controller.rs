@@ -13,6 +13,7 @@
 use crate::cmdlog::CmdLogEntry;
 use crate::commands;
 use crate::error::{DriverError, Result};
+use crate::lifecycle::{Event, Lifecycle, State};
 use crate::queue::{Completion, DataRef, QueuePair, QueueParams, Timeouts};
 use nvme_pci::{DmaMemory, Interrupts, PciFunction};
 use nvme_spec::cmd::admin;
@@ -98,6 +99,10 @@ pub struct Controller<C: Clone + Send + 'static> {
     verifiers: arc_swap::ArcSwap<Vec<Arc<crate::verify::NsVerify>>>,
     retired_io: Mutex<(u64, u64)>,
     iostat_last: Mutex<(Instant, u64, u64)>,
+    /// State and epoch (see [`crate::lifecycle`]).
+    life: Lifecycle,
+    /// How many lifecycle events of each kind happened.
+    events: Mutex<std::collections::HashMap<Event, u64>>,
 }
 
 impl<C: Clone + Send + 'static> Controller<C> {
@@ -134,6 +139,8 @@ impl<C: Clone + Send + 'static> Controller<C> {
             verifiers: arc_swap::ArcSwap::from_pointee(Vec::new()),
             retired_io: Mutex::new((0, 0)),
             iostat_last: Mutex::new((Instant::now(), 0, 0)),
+            life: Lifecycle::new(),
+            events: Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -201,7 +208,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
 
     /// Programs the admin queue (AQA, ASQ, ACQ) with fresh queues of [`ADMIN_QUEUE_ENTRIES`]
     /// entries and enables MSI-X; the controller must be disabled. Commands left on an earlier admin
-    /// queue are dropped.
+    /// queue complete with 00/08 through the next `waitdone` (AERs are dropped).
     pub fn init_adminq(&self, lazy_doorbell: bool) -> Result<()> {
         let params = QueueParams {
             qid: 0,
@@ -210,7 +217,8 @@ impl<C: Clone + Send + 'static> Controller<C> {
             page_size: 4096,
             lazy_doorbell,
         };
-        let q = QueuePair::new(self.pci.clone(), params, self.timeouts.clone())?;
+        let mut q = QueuePair::new(self.pci.clone(), params, self.timeouts.clone())?;
+        q.set_epoch(self.epoch());
         self.pci.bar_write32(
             0,
             regs::AQA as u64,
@@ -218,13 +226,13 @@ impl<C: Clone + Send + 'static> Controller<C> {
         );
         self.pci.bar_write64(0, regs::ASQ as u64, q.sq_addr());
         self.pci.bar_write64(0, regs::ACQ as u64, q.cq_addr());
-        if let Some(mut old) = self.admin.lock().replace(q) {
-            old.abandon(
-                Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
-                &mut |_| {},
-            );
+        let old = self.admin.lock().replace(q);
+        if let Some(mut old) = old {
+            self.abandon_admin(&mut old);
         }
-        self.deferred.lock().clear();
+        self.deferred
+            .lock()
+            .retain(|c| c.sqe.opc() != admin::ASYNC_EVENT_REQUEST);
         self.aer_outstanding.store(0, Ordering::Relaxed);
         // Programmed every time: a function level, hot or subsystem reset or a power cycle
         // clears the device's MSI-X table and enable bit.
@@ -340,6 +348,10 @@ impl<C: Clone + Send + 'static> Controller<C> {
             )));
         }
         self.aer(ctx_for_aer)?;
+        if self.state() == State::NeedsInit {
+            // Called directly, not as the init function of `initialize` or `reset`.
+            self.life.set(State::Ready);
+        }
         Ok(())
     }
 
@@ -417,19 +429,8 @@ impl<C: Clone + Send + 'static> Controller<C> {
         }
         let is_aer = sqe.opc() == admin::ASYNC_EVENT_REQUEST;
         let mut g = self.admin.lock();
-        let q = g.as_mut().ok_or_else(|| {
-            DriverError::Submit(
-                "error in submitting admin commands: the admin queue is not initialised".into(),
-            )
-        })?;
-        let cid = q
-            .submit(sqe, data, raw_dptr, AdminCtx::User(ctx), !is_aer)
-            .map_err(|e| match e {
-                DriverError::Submit(m) => {
-                    DriverError::Submit(format!("error in submitting admin commands: {m}"))
-                }
-                e => e,
-            })?;
+        let q = g.as_mut().ok_or_else(|| self.not_ready())?;
+        let cid = q.submit(sqe, data, raw_dptr, AdminCtx::User(ctx), !is_aer)?;
         if is_aer {
             self.aer_outstanding.fetch_add(1, Ordering::Relaxed);
         }
@@ -471,9 +472,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         {
             let mut g = self.admin.lock();
-            let q = g
-                .as_mut()
-                .ok_or_else(|| DriverError::Submit("the admin queue is not initialised".into()))?;
+            let q = g.as_mut().ok_or_else(|| self.not_ready())?;
             q.submit(sqe, data, false, AdminCtx::Sync(ticket), true)?;
         }
         let mut mine: Option<Cqe> = None;
@@ -486,9 +485,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
             let mut got = Vec::new();
             {
                 let mut g = self.admin.lock();
-                let q = g
-                    .as_mut()
-                    .ok_or_else(|| DriverError::Submit("the admin queue went away".into()))?;
+                let q = g.as_mut().ok_or_else(|| self.not_ready())?;
                 q.poll(usize::MAX, &mut |c| got.push(c));
                 q.expire(Instant::now(), &mut |c| got.push(c));
             }
@@ -532,7 +529,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// CQ is only read after its MSI-X vector (0) fired, as a host driver would. A successful AER
     /// is re-armed after delivery. Returns dword 0 of the latest non-AER completion.
     ///
-    /// Ends early with [`DriverError::Reap`] when nothing that could complete is outstanding.
+    /// Ends early with [`DriverError::NothingOutstanding`] when nothing that could complete is outstanding.
     /// A callback's error stops the wait and is returned.
     pub fn waitdone(
         &self,
@@ -562,9 +559,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
             let outstanding;
             {
                 let mut g = self.admin.lock();
-                let q = g.as_mut().ok_or_else(|| {
-                    DriverError::Reap("the admin queue is not initialised".into())
-                })?;
+                let q = g.as_mut().ok_or_else(|| self.not_ready())?;
                 q.ring();
                 let gate_open = irq.as_ref().is_none_or(|i| i.is_set(0));
                 if gate_open {
@@ -603,9 +598,11 @@ impl<C: Clone + Send + 'static> Controller<C> {
             let waiting_for =
                 outstanding.saturating_sub(self.aer_outstanding.load(Ordering::Relaxed) as usize);
             if !progressed && waiting_for == 0 && self.deferred.lock().is_empty() {
-                return Err(DriverError::Reap(format!(
-                    "waitdone({expected}): {reaped} admin commands reaped and none is outstanding"
-                )));
+                return Err(DriverError::NothingOutstanding {
+                    qid: 0,
+                    expected,
+                    reaped,
+                });
             }
             if !progressed {
                 backoff(&mut spins)?;
@@ -817,62 +814,70 @@ impl<C: Clone + Send + 'static> Controller<C> {
         }
     }
 
-    /// First half of a controller reset: every IO queue pair and the admin queue drop their
-    /// outstanding commands, completed with 00/08 (an IO command through its own queue's next
-    /// `waitdone`, a script's admin command through `on_abandoned`), CC.EN is cleared
-    /// and timeouts return to their defaults. The caller then runs the init function (default or
-    /// the script's) and [`Controller::reset_end`].
-    pub fn reset_begin(&self, on_abandoned: &mut dyn FnMut(u16, Completion<C>)) -> Result<()> {
+    /// Tears every queue down on the host side, for a lifecycle event: each IO queue pair and
+    /// the admin queue end their outstanding commands with 00/08 (an IO command through its own
+    /// queue's next `waitdone`/`poll`, a script's admin command through the next admin
+    /// `waitdone`, the driver's own through its waiter; outstanding AERs are dropped), queue ids
+    /// are freed and timeouts return to their defaults. Nothing is sent to the device.
+    pub(crate) fn teardown(&self) {
         for qp in self.live_qpairs() {
             qp.abandon();
         }
-        if let Some(q) = self.admin.lock().as_mut() {
-            q.abandon(
-                Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
-                &mut |c| {
-                    if let AdminCtx::Sync(t) = c.ctx {
-                        self.sync_done.lock().insert(t, c.cqe);
-                    } else if let AdminCtx::User(ctx) = c.ctx {
-                        if c.sqe.opc() != admin::ASYNC_EVENT_REQUEST {
-                            on_abandoned(
-                                0,
-                                Completion {
-                                    cqe: c.cqe,
-                                    sqe: c.sqe,
-                                    ctx,
-                                    data: c.data,
-                                    latency_us: c.latency_us,
-                                    timed_out: false,
-                                },
-                            );
-                        }
-                    }
-                },
-            );
+        let mut g = self.admin.lock();
+        if let Some(q) = g.as_mut() {
+            self.abandon_admin(q);
         }
-        self.deferred.lock().clear();
+        drop(g);
+        self.deferred
+            .lock()
+            .retain(|c| c.sqe.opc() != admin::ASYNC_EVENT_REQUEST);
         self.aer_outstanding.store(0, Ordering::Relaxed);
         self.timeouts.restore();
         self.qid_used.lock().clear();
         self.meta_qids.lock().clear();
-        self.pci.bar_write32(0, regs::CC as u64, 0);
-        if !self.wait_csts(false, None) {
-            return Err(DriverError::Enumerate(
-                "csts.rdy timeout after clearing cc.en".into(),
-            ));
-        }
-        // The disabled controller has no IO queue left that could use parked memory.
-        self.parked.lock().clear();
-        Ok(())
     }
 
-    /// Second half of a controller reset: re-creates every live IO queue pair on the device
-    /// (same qid, depth and attributes), as PyNVMe3's `reset(create_qpair=True)`.
-    pub fn reset_end(&self) -> Result<()> {
-        for qp in self.live_qpairs() {
-            qp.recreate()?;
+    /// Ends the commands of admin queue `q` with 00/08: the driver's own go to their waiters,
+    /// a script's to the next `waitdone`, AERs are dropped.
+    fn abandon_admin(&self, q: &mut QueuePair<AdminCtx<C>>) {
+        let mut user = Vec::new();
+        q.abandon(
+            Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
+            &mut |c| match c.ctx {
+                AdminCtx::Sync(t) => {
+                    self.sync_done.lock().insert(t, c.cqe);
+                }
+                AdminCtx::User(_) if c.sqe.opc() == admin::ASYNC_EVENT_REQUEST => {}
+                AdminCtx::User(_) => user.push(c),
+            },
+        );
+        self.deferred.lock().extend(user);
+    }
+
+    /// Frees the memory of metamode queues kept until the controller was disabled.
+    pub(crate) fn clear_parked(&self) {
+        self.parked.lock().clear();
+    }
+
+    pub(crate) fn life(&self) -> &Lifecycle {
+        &self.life
+    }
+
+    /// Counts one lifecycle event.
+    pub(crate) fn event(&self, ev: Event) {
+        *self.events.lock().entry(ev).or_insert(0) += 1;
+    }
+
+    /// How many lifecycle events of each kind happened to this controller.
+    pub fn events(&self) -> std::collections::HashMap<Event, u64> {
+        self.events.lock().clone()
+    }
+
+    /// The error for a request that needs the admin queue when there is none.
+    fn not_ready(&self) -> DriverError {
+        DriverError::NotReady {
+            state: self.state(),
         }
-        Ok(())
     }
 
     /// Reads CSTS; all ones means the device is gone.
@@ -965,16 +970,6 @@ impl<C: Clone + Send + 'static> Controller<C> {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-    }
-
-    /// NVM subsystem reset (writes "NVMe" to NSSR); false if CAP.NSSRS says it is not supported.
-    /// The controller must be reset by the script afterwards.
-    pub fn subsystem_reset(&self) -> bool {
-        if !self.cap.nssrs() {
-            return false;
-        }
-        self.pci.bar_write32(0, regs::NSSR as u64, regs::NSSR_MAGIC);
-        true
     }
 }
 

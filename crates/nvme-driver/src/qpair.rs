@@ -147,8 +147,11 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
                 )));
             }
         }
+        // Not while a lifecycle operation tears queues down or re-creates them.
+        let _ops = ctrl.life().ops();
+        let epoch = ctrl.check_can_create_queues()?;
         let qid = ctrl.alloc_qid(cfg.sqid)?;
-        match Self::create(ctrl, cfg, qid) {
+        match Self::create(ctrl, cfg, qid, epoch) {
             Ok((queue, iv)) => {
                 let qp = Arc::new(Qpair {
                     ctrl: ctrl.clone(),
@@ -181,6 +184,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         ctrl: &Arc<Controller<C>>,
         cfg: QpairConfig,
         qid: u16,
+        epoch: u64,
     ) -> Result<(QueuePair<IoCtx<T>>, u16)> {
         let params = QueueParams {
             qid,
@@ -189,7 +193,8 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
             page_size: 4096,
             lazy_doorbell: cfg.lazy_doorbell,
         };
-        let queue = QueuePair::new(ctrl.pci().clone(), params, ctrl.timeouts().clone())?;
+        let mut queue = QueuePair::new(ctrl.pci().clone(), params, ctrl.timeouts().clone())?;
+        queue.set_epoch(epoch);
         let nvec = ctrl.interrupts().map_or(1, |i| i.count().max(1));
         let iv = if !cfg.ien && cfg.iv == 0xffff {
             0
@@ -236,6 +241,26 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         self.deleted.load(Ordering::Relaxed)
     }
 
+    /// The controller epoch the queue was (re-)created in. While it equals
+    /// [`Controller::epoch`] and [`Qpair::is_alive`], the queue exists on the device.
+    pub fn epoch(&self) -> u64 {
+        self.inner.lock().q.epoch()
+    }
+
+    /// Whether the queue exists on the device and takes commands: false once deleted, and from
+    /// the moment a lifecycle event (reset, FLR, power off ...) tears it down until a controller
+    /// reset re-creates it.
+    pub fn is_alive(&self) -> bool {
+        !self.is_deleted() && self.inner.lock().q.alive
+    }
+
+    fn gone(&self) -> DriverError {
+        DriverError::QueueGone {
+            qid: self.qid,
+            epoch: self.inner.lock().q.epoch(),
+        }
+    }
+
     /// Submits an IO command; see [`QueuePair::submit`]. With `stamp`, a write's data is stamped
     /// with LBA and token first (when the namespace's verification stamps). If its LBAs are held
     /// by another outstanding command, it waits (returns `None`) and enters the queue as soon as
@@ -249,10 +274,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         stamp: bool,
     ) -> Result<Option<u16>> {
         if self.is_deleted() {
-            return Err(DriverError::Submit(format!(
-                "error in submitting io commands: qpair {} was deleted",
-                self.qid
-            )));
+            return Err(self.gone());
         }
         let ctx = self.prepare(&sqe, data.as_ref(), ctx, stamp);
         let mut inner = self.inner.lock();
@@ -269,10 +291,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         stamp: bool,
     ) -> Result<usize> {
         if self.is_deleted() {
-            return Err(DriverError::Submit(format!(
-                "error in submitting io commands: qpair {} was deleted",
-                self.qid
-            )));
+            return Err(self.gone());
         }
         let mut inner = self.inner.lock();
         let mut n = 0;
@@ -315,12 +334,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         if let Some(d) = data.as_ref().filter(|_| !raw_dptr) {
             inner.q.check_data(d)?;
         }
-        inner.q.check_submit().map_err(|e| match e {
-            DriverError::Submit(m) => {
-                DriverError::Submit(format!("error in submitting io commands: {m}"))
-            }
-            e => e,
-        })?;
+        inner.q.check_submit()?;
         let go = inner.deferred.is_empty()
             && ctx.verify.as_ref().is_none_or(|v| v.ns.try_lock(&v.ranges));
         if !go {
@@ -336,15 +350,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
             });
             return Ok(None);
         }
-        match inner.q.submit(sqe, data, raw_dptr, ctx, true) {
-            Ok(cid) => Ok(Some(cid)),
-            Err(e) => Err(match e {
-                DriverError::Submit(m) => {
-                    DriverError::Submit(format!("error in submitting io commands: {m}"))
-                }
-                e => e,
-            }),
-        }
+        inner.q.submit(sqe, data, raw_dptr, ctx, true).map(Some)
     }
 
     /// Enters waiting commands whose LBAs are free now, in order.
@@ -456,7 +462,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
     }
 
     /// Reaps `expected` completions, calling `deliver` for each outside the queue lock (so a
-    /// callback may submit). Returns dword 0 of the latest. Ends with [`DriverError::Reap`] when
+    /// callback may submit). Returns dword 0 of the latest. Ends with [`DriverError::NothingOutstanding`] when
     /// fewer than `expected` can complete because nothing is outstanding.
     pub fn waitdone(
         &self,
@@ -526,10 +532,11 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
             if got.is_empty() {
                 if outstanding == 0 {
                     self.put_back(got);
-                    return Err(DriverError::Reap(format!(
-                        "waitdone({expected}): {reaped} commands reaped on qpair {} and none is outstanding",
-                        self.qid
-                    )));
+                    return Err(DriverError::NothingOutstanding {
+                        qid: self.qid,
+                        expected,
+                        reaped,
+                    });
                 }
                 if let Err(e) = backoff(&mut spins) {
                     self.put_back(got);
@@ -630,30 +637,44 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         self.leftover.lock().extend(done);
     }
 
-    /// Creates the queue pair again on the device with the same id and attributes (after a
-    /// controller reset), unless it was deleted.
-    pub(crate) fn recreate(&self) -> Result<()> {
+    /// Creates the queue pair again on the device with the same id and attributes, on fresh
+    /// memory, in controller epoch `epoch` (after a controller reset), unless it was deleted.
+    /// The old ring is dropped unread.
+    pub(crate) fn recreate(&self, epoch: u64) -> Result<()> {
         if self.is_deleted() {
             return Ok(());
         }
         self.ctrl.alloc_qid(Some(self.qid))?;
-        let (queue, _) = Self::create(&self.ctrl, self.cfg, self.qid)?;
-        self.inner.lock().q = queue;
-        Ok(())
+        match Self::create(&self.ctrl, self.cfg, self.qid, epoch) {
+            Ok((queue, _)) => {
+                self.inner.lock().q = queue;
+                Ok(())
+            }
+            Err(e) => {
+                self.ctrl.free_qid(self.qid);
+                Err(e)
+            }
+        }
     }
 
     /// Deletes the SQ and the CQ on the device; outstanding commands are abandoned (the device
-    /// completes them with "aborted, SQ deletion", which the host no longer reads).
+    /// completes them with "aborted, SQ deletion", which the host no longer reads). A queue a
+    /// lifecycle event already tore down no longer exists on the device: it is only released.
     pub fn delete(&self) -> Result<()> {
+        let _ops = self.ctrl.life().ops();
         if self.deleted.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        let on_device = self.inner.lock().q.alive;
         self.abandon();
         self.leftover.lock().clear();
         let (bytes, ios) = self.io_counts();
         self.ctrl.retire_io(bytes, ios);
         self.io_bytes.store(0, Ordering::Relaxed);
         self.io_count.store(0, Ordering::Relaxed);
+        if !on_device {
+            return Ok(());
+        }
         let sq = self
             .ctrl
             .admin_sync(commands::delete_io_queue(true, self.qid), None);
@@ -690,8 +711,12 @@ pub trait IoQueue: Send + Sync {
     fn outstanding(&self) -> usize;
     /// Ends every outstanding command without the device (see [`Qpair::abandon`]).
     fn abandon(&self);
-    /// Creates the queue pair again on the device (see [`Qpair::recreate`]).
-    fn recreate(&self) -> Result<()>;
+    /// Whether the queue exists on the device (see [`Qpair::is_alive`]).
+    fn is_alive(&self) -> bool;
+    /// The controller epoch the queue was created in.
+    fn epoch(&self) -> u64;
+    /// Creates the queue pair again on the device in `epoch` (see [`Qpair::recreate`]).
+    fn recreate(&self, epoch: u64) -> Result<()>;
     /// The queue's command log, newest first.
     fn cmdlog(&self, count: usize, offset: usize) -> Vec<CmdLogEntry>;
     /// Bytes and commands completed by reads and writes.
@@ -711,8 +736,14 @@ impl<C: Clone + Send + 'static, T: Send + 'static> IoQueue for Qpair<C, T> {
     fn abandon(&self) {
         Qpair::abandon(self)
     }
-    fn recreate(&self) -> Result<()> {
-        Qpair::recreate(self)
+    fn is_alive(&self) -> bool {
+        Qpair::is_alive(self)
+    }
+    fn epoch(&self) -> u64 {
+        Qpair::epoch(self)
+    }
+    fn recreate(&self, epoch: u64) -> Result<()> {
+        Qpair::recreate(self, epoch)
     }
     fn cmdlog(&self, count: usize, offset: usize) -> Vec<CmdLogEntry> {
         Qpair::cmdlog(self, count, offset)

@@ -174,6 +174,8 @@ pub struct QueuePair<C> {
     latest_latency_us: u64,
     /// Whether the queue is usable (false after deletion or a controller reset).
     pub alive: bool,
+    /// The controller epoch the queue was created in (see [`crate::lifecycle`]).
+    epoch: u64,
 }
 
 impl<C> QueuePair<C> {
@@ -228,6 +230,7 @@ impl<C> QueuePair<C> {
             latest_cid: 0,
             latest_latency_us: 0,
             alive: true,
+            epoch: 0,
             pci,
         })
     }
@@ -235,6 +238,16 @@ impl<C> QueuePair<C> {
     /// Queue identifier.
     pub fn qid(&self) -> u16 {
         self.qid
+    }
+
+    /// The controller epoch the queue was created in.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Records the controller epoch the queue is created in (0 until set).
+    pub fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
     }
 
     /// Number of entries.
@@ -334,10 +347,11 @@ impl<C> QueuePair<C> {
         let pages = (addr % ps + data.len).div_ceil(ps);
         let per_list = ps / 8;
         if !data.sgl && pages > per_list + 1 {
-            return Err(DriverError::invalid(
+            return Err(DriverError::unsafe_for_host(
                 "buf",
                 format!(
-                    "{} bytes need {pages} PRP entries; the driver builds at most {} (2 MiB)",
+                    "{} bytes need {pages} PRP entries; the driver describes at most {} (one PRP \
+                     list page) and would have to let the device read past its list",
                     data.len,
                     per_list + 1
                 ),
@@ -349,16 +363,17 @@ impl<C> QueuePair<C> {
     /// Whether a command can be posted now: the queue is alive and has a free slot.
     pub fn check_submit(&self) -> Result<()> {
         if !self.alive {
-            return Err(DriverError::Submit(format!(
-                "queue {} was deleted or reset",
-                self.qid
-            )));
+            return Err(DriverError::QueueGone {
+                qid: self.qid,
+                epoch: self.epoch,
+            });
         }
         if (self.sq_tail + 1) % self.entries == self.sq_head || self.free.is_empty() {
-            return Err(DriverError::Submit(format!(
-                "queue {} is full: {} commands outstanding in a queue of {} entries",
-                self.qid, self.outstanding, self.entries
-            )));
+            return Err(DriverError::QueueFull {
+                qid: self.qid,
+                outstanding: self.outstanding,
+                entries: self.entries,
+            });
         }
         Ok(())
     }
@@ -428,8 +443,12 @@ impl<C> QueuePair<C> {
     }
 
     /// Reaps up to `max` completions, calling `on` for each; rings the CQ head doorbell once.
-    /// Returns the number of completions delivered.
+    /// Returns the number of completions delivered. A queue the host abandoned is never read:
+    /// what a device writes into it late is ignored, not taken for a duplicate.
     pub fn poll(&mut self, max: usize, on: &mut dyn FnMut(Completion<C>)) -> usize {
+        if !self.alive {
+            return 0;
+        }
         self.ring();
         let mut delivered = 0;
         let mut consumed = false;
@@ -580,7 +599,9 @@ impl<C> QueuePair<C> {
 
     /// Ends every outstanding command without the device (controller reset, queue deletion):
     /// each is handed to `on` with status `status` (e.g. 00/08 aborted by SQ deletion), and all
-    /// slots become free. The queue is unusable afterwards unless re-created.
+    /// slots become free. The queue is unusable afterwards: it refuses commands
+    /// ([`DriverError::QueueGone`]) and its ring is never read again; a re-created queue is a new
+    /// `QueuePair` on fresh memory.
     pub fn abandon(&mut self, status: nvme_spec::Status, on: &mut dyn FnMut(Completion<C>)) {
         self.alive = false;
         let now = Instant::now();

@@ -447,7 +447,7 @@ fn a_reset_forgets_metamode_queues() {
         }
     )
     .is_err());
-    ctrl.reset_begin(&mut |_, _| {}).unwrap();
+    ctrl.reset_begin().unwrap();
     ctrl.init_default(None).unwrap();
     ctrl.reset_end().unwrap();
     let qp = Qpair::<_>::new(

@@ -140,6 +140,29 @@ impl PyController {
         Ok((cqe, Buffer::wrap(mem, len, "helper")))
     }
 
+    /// Runs the driver's lifecycle operation `op` without the GIL, giving it the init function
+    /// (the script's, or the default) as a closure that takes the GIL back.
+    fn with_init(
+        slf: &Bound<'_, Self>,
+        op: impl FnOnce(&mut dyn FnMut() -> nvme_driver::Result<()>) -> nvme_driver::Result<()> + Send,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let me = slf.clone().unbind();
+        let init_err: parking_lot::Mutex<Option<PyErr>> = parking_lot::Mutex::new(None);
+        let r = py.allow_threads(|| {
+            op(&mut || {
+                Python::with_gil(|py| Self::run_init(me.bind(py))).map_err(|e| {
+                    *init_err.lock() = Some(e);
+                    nvme_driver::DriverError::Callback
+                })
+            })
+        });
+        match (r, init_err.into_inner()) {
+            (Err(_), Some(e)) => Err(e),
+            (r, _) => r.py(),
+        }
+    }
+
     fn run_init(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let func = slf
@@ -167,6 +190,7 @@ impl PyController {
     fn new(pcie: &Bound<'_, PyPcie>, nvme_init_func: Option<PyObject>) -> PyResult<Self> {
         let dev = pcie.borrow().get()?;
         let ctrl = Controller::new(dev).py()?;
+        *pcie.borrow().ctrl.lock() = Some(Arc::downgrade(&ctrl));
         Ok(PyController {
             ctrl,
             pcie: pcie.clone().unbind(),
@@ -176,7 +200,32 @@ impl PyController {
 
     /// Runs the init function (default or `nvme_init_func`); called by the constructor.
     fn _initialize(slf: &Bound<'_, Self>) -> PyResult<()> {
-        Self::run_init(slf)
+        let ctrl = slf.borrow().ctrl.clone();
+        Self::with_init(slf, |init| ctrl.initialize(init))
+    }
+
+    /// The controller's state: "ready", "resetting", "initializing", "needs_init",
+    /// "powered_off" or "gone".
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.ctrl.state().name()
+    }
+
+    /// The controller's epoch: grows by one at every controller reset, FLR, hot reset, NVM
+    /// subsystem reset, power off and surprise removal.
+    #[getter]
+    fn epoch(&self) -> u64 {
+        self.ctrl.epoch()
+    }
+
+    /// Waits up to `timeout` seconds for the controller to be ready (after a reset or power
+    /// cycle that another thread performs); returns its epoch, or raises
+    /// ControllerNotReadyError. A queue pair torn down by the event works again once ready.
+    #[pyo3(signature = (timeout=10.0))]
+    fn wait_ready(&self, py: Python<'_>, timeout: f64) -> PyResult<u64> {
+        let ctrl = self.ctrl.clone();
+        let t = std::time::Duration::from_secs_f64(timeout.max(0.0));
+        py.allow_threads(|| ctrl.wait_ready(t)).py()
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
@@ -302,11 +351,8 @@ impl PyController {
     /// Controller reset: outstanding commands are dropped, the init function runs again, IO
     /// queue pairs are re-created, timeouts return to their defaults.
     fn reset(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
         let ctrl = slf.borrow().ctrl.clone();
-        py.allow_threads(|| ctrl.reset_begin(&mut |_, _| {})).py()?;
-        Self::run_init(slf)?;
-        py.allow_threads(|| ctrl.reset_end()).py()
+        Self::with_init(slf, |init| ctrl.reset(init))
     }
 
     /// Reaps `expected` admin completions (AERs excluded) and returns dword 0 of the latest.

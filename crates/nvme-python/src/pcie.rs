@@ -17,6 +17,8 @@ use std::sync::Arc;
 #[pyclass(module = "nvme._native", name = "Pcie", subclass)]
 pub struct PyPcie {
     pub(crate) dev: Mutex<Option<Arc<dyn PciFunction>>>,
+    /// The controller opened on this function, whose driver owns resets and power.
+    pub(crate) ctrl: Mutex<Option<std::sync::Weak<crate::controller::Ctrl>>>,
     addr: String,
     sim: pyo3::sync::GILOnceCell<Option<Py<crate::sim::PySimulator>>>,
 }
@@ -28,6 +30,11 @@ impl PyPcie {
             .lock()
             .clone()
             .ok_or_else(|| bad_arg("pcie", "this Pcie object was closed"))
+    }
+
+    /// The controller opened on this function, if it still exists.
+    fn controller(&self) -> Option<Arc<crate::controller::Ctrl>> {
+        self.ctrl.lock().as_ref().and_then(std::sync::Weak::upgrade)
     }
 
     fn cap(&self, dev: &dyn PciFunction, id: u8) -> PyResult<u16> {
@@ -72,6 +79,7 @@ impl PyPcie {
         Ok(PyPcie {
             addr: dev.address().to_string(),
             dev: Mutex::new(Some(dev)),
+            ctrl: Mutex::new(None),
             sim: pyo3::sync::GILOnceCell::new(),
         })
     }
@@ -222,17 +230,25 @@ impl PyPcie {
         Ok(())
     }
 
-    /// Hot reset (secondary bus reset). Call `Controller.reset()` afterwards.
+    /// Hot reset (secondary bus reset). The controller's queues are torn down (outstanding
+    /// commands complete with 00/08); call `Controller.reset()` afterwards.
     fn reset(&self, py: Python<'_>) -> PyResult<bool> {
         let dev = self.get()?;
-        py.allow_threads(|| dev.hot_reset()).py()?;
+        match self.controller() {
+            Some(c) => py.allow_threads(|| c.hot_reset()).py()?,
+            None => py.allow_threads(|| dev.hot_reset()).py()?,
+        }
         Ok(true)
     }
 
-    /// Function level reset. Call `Controller.reset()` afterwards.
+    /// Function level reset. The controller's queues are torn down (outstanding commands
+    /// complete with 00/08); call `Controller.reset()` afterwards.
     fn flr(&self, py: Python<'_>) -> PyResult<bool> {
         let dev = self.get()?;
-        py.allow_threads(|| dev.flr()).py()?;
+        match self.controller() {
+            Some(c) => py.allow_threads(|| c.flr()).py()?,
+            None => py.allow_threads(|| dev.flr()).py()?,
+        }
         Ok(true)
     }
 
