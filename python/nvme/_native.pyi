@@ -694,7 +694,10 @@ class Controller:
     ) -> Self:
         """Firmware Image Download (11h) of `size` bytes (default: the buffer's size) at `offset`.
 
-        `offset` and `size` are bytes, multiples of 4. Returns the controller.
+        `offset` and `size` are bytes, sent as pynvme encodes them (NUMD = size / 4 - 1, OFST =
+        offset / 4): values the spec forbids reach the device, which judges them. Raises
+        NvmeArgumentError only when the encoded transfer would not fit the buffer (a size below
+        4 bytes). Returns the controller.
         """
     def fw_commit(self, slot: int, action: int, bpid: int = 0, cb: _Callback | None = None) -> Self:
         """Firmware Commit (10h); returns the controller.
@@ -922,9 +925,11 @@ class Namespace:
 
     IO methods are asynchronous and return the qpair, so `nvme0n1.read(qpair, buf, 0).waitdone()`
     chains; `cb=` gives a callback that receives the `CQE`. Their `io_flags` is the upper half of
-    CDW12 (bit 14 FUA, bit 15 limited retry, bits 13:10 PRINFO); a failing status warns
-    "ERROR status: SCT/SC" in `Qpair.waitdone()`. Call `close()` when done (the `nvme0n1` fixture
-    does).
+    CDW12 (bit 14 FUA, bit 15 limited retry, bits 13:10 PRINFO), or those bits in place as pynvme
+    gives them (`1 << 30` FUA, `1 << 31` limited retry). The driver sends what the spec forbids
+    (the device judges it) and refuses only what would be unsafe for the host; a failing status
+    warns "ERROR status: SCT/SC" in `Qpair.waitdone()`. Call `close()` when done (the `nvme0n1`
+    fixture does).
     """
 
     def __init__(self, nvme: Controller, nsid: int = 1, nlba_verify: int = 0) -> None:
@@ -1051,7 +1056,8 @@ class Namespace:
             buf: receives lba_count * sector_size bytes (it must be that large).
             lba: starting LBA.
             lba_count: number of logical blocks, 1..=65536.
-            io_flags: CDW12 bits 31:16 (1 << 14 FUA, 1 << 15 limited retry).
+            io_flags: CDW12 bits 31:16, as a 16-bit value (1 << 14 FUA, 1 << 15 limited
+                retry) or in place (1 << 30 FUA, 1 << 31 limited retry).
             cdw13: dataset management hints. cdw14, cdw15: reference tag, application tag/mask.
             cb: completion callback.
 

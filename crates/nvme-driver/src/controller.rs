@@ -1117,7 +1117,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
             let len = chunk.len().next_multiple_of(4);
             let mem = self.pci.dma_alloc(len)?;
             mem.write(0, chunk);
-            let sqe = commands::fw_download(len, (i * 4096) as u64)?;
+            let (sqe, _) = commands::fw_download(len, (i * 4096) as u64)?;
             let cqe = self.admin_sync_data(
                 sqe,
                 DataRef {

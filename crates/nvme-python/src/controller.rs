@@ -500,13 +500,21 @@ impl PyController {
         size: Option<usize>,
         cb: Option<PyObject>,
     ) -> PyResult<Py<Self>> {
-        let size = size.unwrap_or(buf.borrow().inner.size());
-        Self::submit(
-            slf,
-            commands::fw_download(size, offset).py()?,
-            data_ref(Some(buf), Some(size))?,
-            cb,
-        )
+        let have = buf.borrow().inner.size();
+        let size = size.unwrap_or(have);
+        let (sqe, len) = commands::fw_download(size, offset).py()?;
+        if len > have {
+            return Err(crate::errors::to_py(
+                nvme_driver::DriverError::unsafe_for_host(
+                    "size",
+                    format!(
+                    "{size} bytes encode a transfer of {len} bytes (NUMD counts dwords), beyond \
+                     the buffer's {have}: the device would read outside it"
+                ),
+                ),
+            ));
+        }
+        Self::submit(slf, sqe, data_ref(Some(buf), Some(len))?, cb)
     }
 
     /// Firmware Commit (10h).
