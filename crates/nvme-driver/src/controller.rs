@@ -82,6 +82,12 @@ pub struct Warnings {
     pub after: Vec<String>,
 }
 
+/// pynvme's warning for a failing status, "ERROR status: SCT/SC" (`None` for success): the one
+/// place the text is made.
+pub fn status_warning(st: Status) -> Option<String> {
+    (!st.is_success()).then(|| format!("ERROR status: {st}"))
+}
+
 /// pynvme's warning texts for a completion on queue `qid`.
 pub fn completion_warnings(qid: u16, sqe: &Sqe, cqe: &Cqe, timed_out: bool) -> Warnings {
     let mut w = Warnings::default();
@@ -97,8 +103,7 @@ pub fn completion_warnings(qid: u16, sqe: &Sqe, cqe: &Cqe, timed_out: bool) -> W
     } else if !(st.is_success()
         || is_aer && st == Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION))
     {
-        w.after
-            .push(format!("ERROR status: {:02x}/{:02x}", st.sct, st.sc));
+        w.after.extend(status_warning(st));
     }
     w
 }
@@ -204,6 +209,18 @@ impl<C: Clone + Send + 'static> Controller<C> {
             ));
         }
         Ok(self.pci.bar_read32(0, offset as u64))
+    }
+
+    /// Reads the 32-bit register at `offset` like [`Controller::reg_read32`], and fails with
+    /// [`DriverError::DeviceGone`] when it reads all ones (the device does not respond).
+    pub fn reg_read32_present(&self, offset: u32) -> Result<u32> {
+        let v = self.reg_read32(offset)?;
+        if v == u32::MAX {
+            return Err(DriverError::DeviceGone(format!(
+                "register {offset:#x} reads 0xffffffff"
+            )));
+        }
+        Ok(v)
     }
 
     /// Writes the 32-bit register at `offset` (a multiple of 4) of BAR0.
@@ -325,6 +342,11 @@ impl<C: Clone + Send + 'static> Controller<C> {
             v[..len].copy_from_slice(&d[offset..offset + len]);
             u64::from_le_bytes(v)
         })
+    }
+
+    /// CNTLID: this controller's identifier (0 before identify).
+    pub fn cntlid(&self) -> u16 {
+        self.id_field(78, 2) as u16
     }
 
     /// NN: number of namespaces (0 before identify).

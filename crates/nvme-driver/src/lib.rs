@@ -27,6 +27,7 @@ pub mod commands;
 pub mod controller;
 pub mod error;
 pub mod lifecycle;
+pub mod link;
 pub mod metamode;
 pub mod namespace;
 pub mod qpair;
@@ -34,7 +35,9 @@ pub mod queue;
 pub mod verify;
 
 pub use buffer::Buffer;
-pub use controller::{completion_warnings, with_interrupt_check, Controller, Warnings};
+pub use controller::{
+    completion_warnings, status_warning, with_interrupt_check, Controller, Warnings,
+};
 pub use error::{DriverError, Result};
 pub use lifecycle::{Event, PowerSwitch, State};
 pub use namespace::Namespace;

@@ -9,7 +9,6 @@ use nvme_driver::cmdlog::CmdLogEntry;
 use nvme_driver::{commands, Buffer, Controller, DataRef};
 use nvme_spec::identify::IdentifyController;
 use nvme_spec::Sqe;
-use pyo3::exceptions::PySystemError;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 use std::sync::Arc;
@@ -73,7 +72,9 @@ fn status_ok(py: Python<'_>, cqe: nvme_spec::Cqe) -> PyResult<bool> {
     if cqe.status().is_success() {
         return Ok(true);
     }
-    crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+    if let Some(w) = nvme_driver::status_warning(cqe.status()) {
+        crate::cqe::warn(py, &w)?;
+    }
     Ok(false)
 }
 
@@ -105,9 +106,7 @@ impl PyController {
     ) -> PyResult<bool> {
         let ctrl = self.ctrl.clone();
         let ids = if cntlids.is_empty() {
-            vec![ctrl
-                .id_ctrl()
-                .map_or(0, |d| u16::from_le_bytes([d[78], d[79]]))]
+            vec![ctrl.cntlid()]
         } else {
             cntlids
         };
@@ -246,13 +245,7 @@ impl PyController {
     }
 
     fn __getitem__(&self, offset: u32) -> PyResult<u32> {
-        let v = self.ctrl.reg_read32(offset).py()?;
-        if v == u32::MAX {
-            return Err(PySystemError::new_err(format!(
-                "register {offset:#x} reads 0xffffffff: the device does not respond"
-            )));
-        }
-        Ok(v)
+        self.ctrl.reg_read32_present(offset).py()
     }
 
     fn __setitem__(&self, offset: u32, value: u32) -> PyResult<()> {
@@ -627,8 +620,8 @@ impl PyController {
     ) -> PyResult<PyObject> {
         let sqe = commands::identify(nsid, cns, cntid, csi, nvmsetid, 0, 0).py()?;
         let (cqe, buf) = self.sync_into_buffer(py, sqe, 4096)?;
-        if !cqe.status().is_success() {
-            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+        if let Some(w) = nvme_driver::status_warning(cqe.status()) {
+            crate::cqe::warn(py, &w)?;
         }
         crate::buffer::field(py, &buf, byte_end, byte_begin, r#type)
     }
@@ -637,8 +630,8 @@ impl PyController {
     fn id_ctrl(&self, py: Python<'_>) -> PyResult<PyIdentify> {
         let sqe = commands::identify(0, 1, 0, 0, 0, 0, 0).py()?;
         let (cqe, buf) = self.sync_into_buffer(py, sqe, 4096)?;
-        if !cqe.status().is_success() {
-            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+        if let Some(w) = nvme_driver::status_warning(cqe.status()) {
+            crate::cqe::warn(py, &w)?;
         }
         Ok(PyIdentify::new(
             "controller",
@@ -718,8 +711,8 @@ impl PyController {
         let cqe = py
             .allow_threads(|| ctrl.ns_create(nsze, ncap.unwrap_or(nsze), flbas, dps, nmic))
             .py()?;
-        if !cqe.status().is_success() {
-            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+        if let Some(w) = nvme_driver::status_warning(cqe.status()) {
+            crate::cqe::warn(py, &w)?;
             return Ok(0);
         }
         Ok(cqe.dw0)
