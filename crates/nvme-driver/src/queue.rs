@@ -636,3 +636,99 @@ impl<C> QueuePair<C> {
         self.next_deadline = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nvme_spec::Status;
+
+    /// A queue pair in host memory on a simulated function; nothing is created on the device, so
+    /// the tests write completion entries into its CQ themselves, as a device would.
+    fn queue(entries: u16) -> QueuePair<u32> {
+        let pci = nvme_pci::open("sim://").unwrap();
+        let p = QueueParams {
+            qid: 1,
+            entries,
+            dstrd: 0,
+            page_size: 4096,
+            lazy_doorbell: true,
+        };
+        let mut q = QueuePair::new(pci, p, Arc::new(Timeouts::default())).unwrap();
+        q.set_epoch(7);
+        q
+    }
+
+    /// Posts a completion for `cid` at CQ slot `slot` with the phase of the first pass.
+    fn post(q: &QueuePair<u32>, slot: usize, cid: u16) {
+        let cqe = Cqe {
+            sqid: 1,
+            cid,
+            status: Status::new(0, 0).status1(true),
+            ..Default::default()
+        };
+        q.cq.write(slot * 16, zerocopy::IntoBytes::as_bytes(&cqe));
+    }
+
+    #[test]
+    fn a_completion_for_an_outstanding_cid_is_accepted_and_a_second_one_reported() {
+        let mut q = queue(8);
+        let cid = q.submit(Sqe::default(), None, false, 5, false).unwrap();
+        post(&q, 0, cid);
+        post(&q, 1, cid);
+        let mut got = Vec::new();
+        assert_eq!(q.poll(usize::MAX, &mut |c| got.push(c.ctx)), 1);
+        assert_eq!(got, [5]);
+        let a = q.take_anomalies();
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert!(a[0].contains("not outstanding"), "{a:?}");
+    }
+
+    #[test]
+    fn an_abandoned_queue_is_never_read_again() {
+        let mut q = queue(8);
+        let cid = q.submit(Sqe::default(), None, false, 5, false).unwrap();
+        let mut ended = Vec::new();
+        q.abandon(Status::new(0, 8), &mut |c| {
+            ended.push((c.ctx, c.cqe.status()))
+        });
+        assert_eq!(ended, [(5, Status::new(0, 8))]);
+        // The device answers late, into the torn-down ring: nothing is read, nothing reported.
+        post(&q, 0, cid);
+        post(&q, 1, 3);
+        assert_eq!(q.poll(usize::MAX, &mut |_| panic!("read a dead ring")), 0);
+        assert!(q.take_anomalies().is_empty());
+        assert_eq!(q.outstanding(), 0);
+    }
+
+    #[test]
+    fn a_dead_queue_refuses_with_its_epoch_and_a_full_one_says_how_full() {
+        let mut q = queue(4);
+        for i in 0..3 {
+            q.submit(Sqe::default(), None, false, i, false).unwrap();
+        }
+        match q.submit(Sqe::default(), None, false, 9, false) {
+            Err(DriverError::QueueFull {
+                qid: 1,
+                outstanding: 3,
+                entries: 4,
+            }) => {}
+            r => panic!("{r:?}"),
+        }
+        q.abandon(Status::new(0, 8), &mut |_| {});
+        match q.submit(Sqe::default(), None, false, 9, false) {
+            Err(DriverError::QueueGone { qid: 1, epoch: 7 }) => {}
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn a_completion_for_a_cid_never_issued_is_reported() {
+        let mut q = queue(8);
+        q.submit(Sqe::default(), None, false, 1, false).unwrap();
+        post(&q, 0, 6);
+        assert_eq!(q.poll(usize::MAX, &mut |_| {}), 0);
+        let a = q.take_anomalies();
+        assert!(a.iter().any(|m| m.contains("cid 6")), "{a:?}");
+        assert_eq!(q.outstanding(), 1);
+    }
+}

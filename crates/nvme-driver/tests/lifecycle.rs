@@ -570,3 +570,58 @@ fn a_late_completion_into_a_torn_down_queue_is_ignored_silently() {
     assert_eq!(qp.take_anomalies(), Vec::<String>::new());
     faults.clear();
 }
+
+#[test]
+fn a_torn_down_qpair_is_deleted_without_the_device_and_its_id_is_free_again() {
+    let (ctrl, _ns) = setup();
+    let qp = common::qpair(&ctrl, 8);
+    let qid = qp.qid();
+    ctrl.power_off(false, Duration::from_secs(1), PowerSwitch::Backend)
+        .unwrap();
+    // The admin queue is gone too: deletion cannot and need not ask the device.
+    qp.delete().unwrap();
+    ctrl.power_on(PowerSwitch::Backend).unwrap();
+    reinit(&ctrl);
+    assert!(!qp.is_alive(), "a deleted qpair is not re-created");
+    let again = Qpair::<common::Ctx>::new(
+        &ctrl,
+        QpairConfig {
+            sqid: Some(qid),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(again.qid(), qid);
+    again.delete().unwrap();
+}
+
+#[test]
+fn only_the_init_function_creates_queue_pairs_during_a_reset() {
+    let (ctrl, _ns) = setup();
+    let mut inner = None;
+    ctrl.reset(&mut || {
+        ctrl.init_default(None)?;
+        assert_eq!(ctrl.state(), State::Initializing);
+        // Another thread is told to wait ...
+        let other = {
+            let ctrl = ctrl.clone();
+            std::thread::spawn(move || {
+                Qpair::<common::Ctx>::new(&ctrl, QpairConfig::default()).map(|_| ())
+            })
+        };
+        match other.join().unwrap() {
+            Err(DriverError::NotReady {
+                state: State::Initializing,
+            }) => {}
+            r => panic!("{r:?}"),
+        }
+        // ... the init function's own thread may.
+        inner = Some(Qpair::<common::Ctx>::new(&ctrl, QpairConfig::default())?);
+        Ok(())
+    })
+    .unwrap();
+    let qp = inner.unwrap();
+    assert!(qp.is_alive());
+    assert_eq!(qp.epoch(), ctrl.epoch());
+    qp.delete().unwrap();
+}
