@@ -52,6 +52,10 @@ def event(pcie, nvme0, subsystem, name):
         subsystem.power_cycle(0, clean=True)
     elif name == "dirty_power_cycle":
         subsystem.power_cycle(0)
+    elif name == "poweroff_poweron":
+        subsystem.poweroff()
+        assert nvme0.state == "powered_off"
+        subsystem.poweron()
     if name != "reset":
         assert nvme0.state == "needs_init", name
     nvme0.reset()
@@ -65,6 +69,7 @@ EVENT_NAMES = [
     "subsystem_reset",
     "clean_power_cycle",
     "dirty_power_cycle",
+    "poweroff_poweron",
 ]
 
 

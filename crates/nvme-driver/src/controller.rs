@@ -529,7 +529,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
                 return Ok(());
             }
             if Instant::now() > limit {
-                return Err(DriverError::ShutdownTimeout("csts.shst timeout".into()));
+                return Err(DriverError::ShutdownTimeout { waited: timeout });
             }
             std::thread::sleep(Duration::from_millis(1));
         }

@@ -61,9 +61,12 @@ pub enum DriverError {
     /// A namespace could not be closed.
     #[error("{0}")]
     NamespaceDeletion(String),
-    /// CSTS.SHST did not report shutdown complete in time.
-    #[error("{0}")]
-    ShutdownTimeout(String),
+    /// CSTS.SHST did not report shutdown complete within `waited` (pynvme's text).
+    #[error("csts.shst timeout")]
+    ShutdownTimeout {
+        /// How long the host waited.
+        waited: Duration,
+    },
     /// The queue has no free slot: `outstanding` commands fill a queue of `entries` entries.
     /// Reap completions (`waitdone`/`poll`) and submit again.
     #[error("error in submitting {} commands: queue {qid} is full: {outstanding} commands outstanding in a queue of {entries} entries", kind(qid))]

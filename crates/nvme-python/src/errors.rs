@@ -116,7 +116,7 @@ pub fn to_py(e: DriverError) -> PyErr {
         DriverError::QpairDeletion(_) => QpairDeletionError::new_err(msg),
         DriverError::NamespaceCreation(_) => NamespaceCreationError::new_err(msg),
         DriverError::NamespaceDeletion(_) => NamespaceDeletionError::new_err(msg),
-        DriverError::ShutdownTimeout(_) => NvmeShutdownStatusTimeoutError::new_err(msg),
+        DriverError::ShutdownTimeout { .. } => NvmeShutdownStatusTimeoutError::new_err(msg),
         &DriverError::QueueGone { qid, epoch } => with_attrs(
             QueueGoneError::new_err(msg),
             &[("qid", u64::from(qid)), ("epoch", epoch)],
