@@ -13,7 +13,8 @@
 //! **Lock order.** A thread holding one of these locks takes only locks further down, never one
 //! above:
 //!
-//! 1. `Lifecycle::ops` (serialises lifecycle operations with queue pair creation and deletion);
+//! 1. `Lifecycle::serial` (re-entrant: one whole lifecycle operation at a time), then
+//!    `Lifecycle::ops` (serialises lifecycle steps with queue pair creation and deletion);
 //! 2. `Controller::qpairs` (the registry; released before any queue is touched);
 //! 3. a queue pair's `Qpair::inner`, then its `leftover`, then its `findings`;
 //! 4. `Controller::admin` (the admin queue);

@@ -39,7 +39,7 @@ pub use controller::{
     completion_warnings, status_warning, with_interrupt_check, Controller, Warnings,
 };
 pub use error::{DriverError, Result};
-pub use lifecycle::{Event, PowerSwitch, State};
+pub use lifecycle::{Event, LifecycleGuard, PowerSwitch, State};
 pub use namespace::Namespace;
 pub use qpair::{Qpair, QpairConfig};
 pub use queue::{Completion, DataRef};

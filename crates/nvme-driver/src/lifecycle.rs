@@ -37,8 +37,10 @@
 //!   be taken for a duplicate. A completion on a live queue for a CID that is not outstanding
 //!   is still reported as device misbehaviour.
 //!
-//! **Locks.** The lifecycle has two: `ops` serialises lifecycle operations with the creation and
-//! deletion of IO queue pairs (taken first, never while a queue or admin lock is held), and
+//! **Locks.** The lifecycle has three: `serial` (re-entrant) makes whole operations, a reset with
+//! its init function included, one at a time whichever threads ask; `ops` serialises the steps
+//! of lifecycle operations with the creation and deletion of IO queue pairs (taken after
+//! `serial`, never while a queue or admin lock is held), and
 //! `state` (the state and epoch, with a condition variable for [`Controller::wait_ready`]) is taken
 //! last and held only to read or write them. See the controller's lock order in
 //! [`crate::controller`].
@@ -46,7 +48,7 @@
 use crate::controller::Controller;
 use crate::error::{DriverError, Result};
 use nvme_spec::regs;
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard, ReentrantMutex, ReentrantMutexGuard};
 use std::time::{Duration, Instant};
 
 /// Where a controller is in its life.
@@ -124,6 +126,9 @@ pub(crate) struct Lifecycle {
     init_thread: Mutex<Option<std::thread::ThreadId>>,
     /// Serialises lifecycle operations with queue pair creation and deletion.
     ops: Mutex<()>,
+    /// Serialises whole lifecycle operations (a reset with its init function included) between
+    /// threads; re-entrant, so an init function may itself perform one.
+    serial: ReentrantMutex<()>,
 }
 
 impl Lifecycle {
@@ -133,6 +138,7 @@ impl Lifecycle {
             changed: Condvar::new(),
             init_thread: Mutex::new(None),
             ops: Mutex::new(()),
+            serial: ReentrantMutex::new(()),
         }
     }
 
@@ -169,6 +175,11 @@ impl Lifecycle {
         self.ops.lock()
     }
 
+    /// Held for a whole lifecycle operation: one at a time, whichever threads ask.
+    pub(crate) fn serial(&self) -> ReentrantMutexGuard<'_, ()> {
+        self.serial.lock()
+    }
+
     pub(crate) fn wait_for(
         &self,
         want: State,
@@ -183,6 +194,11 @@ impl Lifecycle {
         }
         Ok(g.1)
     }
+}
+
+/// Held by [`Controller::lifecycle_lock`]: other threads' lifecycle operations wait.
+pub struct LifecycleGuard<'a> {
+    _g: ReentrantMutexGuard<'a, ()>,
 }
 
 /// How a power off is done.
@@ -203,6 +219,16 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// subsystem reset, power off and surprise removal.
     pub fn epoch(&self) -> u64 {
         self.life().get().1
+    }
+
+    /// Holds off the lifecycle operations of other threads until the guard is dropped, so that
+    /// this thread performs several in a row (an FLR, then the controller reset that brings the
+    /// controller back) without another thread's operation between them. Re-entrant: this
+    /// thread's own operations go on.
+    pub fn lifecycle_lock(&self) -> LifecycleGuard<'_> {
+        LifecycleGuard {
+            _g: self.life().serial(),
+        }
     }
 
     /// Waits until the controller is [`State::Ready`], up to `timeout`; returns the epoch it is
@@ -236,6 +262,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// Runs the controller's first initialisation: `init` is the default
     /// ([`Controller::init_default`]) or the script's own. Ready when it succeeds.
     pub fn initialize(&self, init: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        let _serial = self.life().serial();
         self.life().set(State::Initializing);
         match self.run_init(init) {
             Ok(()) => {
@@ -254,6 +281,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// 00/08; queue pairs not deleted are re-created in place. Ready when it returns `Ok`;
     /// if `init` fails the controller stays [`State::NeedsInit`].
     pub fn reset(&self, init: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        let _serial = self.life().serial();
         self.reset_begin()?;
         if let Err(e) = self.run_init(init) {
             self.life().set(State::NeedsInit);
@@ -268,6 +296,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// controller is then [`State::Initializing`]: the caller runs the init function (default
     /// or the script's) and [`Controller::reset_end`].
     pub fn reset_begin(&self) -> Result<()> {
+        let _serial = self.life().serial();
         let _ops = self.life().ops();
         self.life().next_epoch(State::Resetting);
         self.event(Event::ControllerReset);
@@ -286,6 +315,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// down and not deleted (same qid, depth and attributes, fresh memory), as PyNVMe3's
     /// `reset(create_qpair=True)`; then the controller is [`State::Ready`].
     pub fn reset_end(&self) -> Result<()> {
+        let _serial = self.life().serial();
         let _ops = self.life().ops();
         let epoch = self.epoch();
         for qp in self.live_qpairs() {
@@ -303,17 +333,20 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// PCIe function level reset. Queues are torn down (outstanding commands complete with
     /// 00/08); the controller is [`State::NeedsInit`] until a controller reset.
     pub fn flr(&self) -> Result<()> {
+        let _serial = self.life().serial();
         self.link_event(Event::Flr, "function level reset", |pci| pci.flr())
     }
 
     /// PCIe hot reset (secondary bus reset), as [`Controller::flr`].
     pub fn hot_reset(&self) -> Result<()> {
+        let _serial = self.life().serial();
         self.link_event(Event::HotReset, "hot reset", |pci| pci.hot_reset())
     }
 
     /// NVM subsystem reset (writes "NVMe" to NSSR), as [`Controller::flr`]; `Ok(false)` (and
     /// nothing happens) if CAP.NSSRS says it is not supported.
     pub fn subsystem_reset(&self) -> Result<bool> {
+        let _serial = self.life().serial();
         if !self.cap().nssrs() {
             return Ok(false);
         }
@@ -353,6 +386,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
         shutdown_timeout: Duration,
         switch: PowerSwitch<'_>,
     ) -> Result<()> {
+        let _serial = self.life().serial();
         let _ops = self.life().ops();
         self.life().next_epoch(State::Resetting);
         self.event(if clean {
@@ -379,6 +413,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// Powers the device on (by `switch`); the controller is [`State::NeedsInit`] until a
     /// controller reset.
     pub fn power_on(&self, switch: PowerSwitch<'_>) -> Result<()> {
+        let _serial = self.life().serial();
         let _ops = self.life().ops();
         self.event(Event::PowerOn);
         let on = match switch {
@@ -401,6 +436,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
         off_switch: PowerSwitch<'_>,
         on_switch: PowerSwitch<'_>,
     ) -> Result<Duration> {
+        let _serial = self.life().serial();
         let off_time = off_time.unwrap_or_else(|| self.pci().default_power_off_time());
         self.power_off(clean, Duration::from_secs(10), off_switch)?;
         let t0 = Instant::now();
@@ -416,6 +452,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// simulated SSD): queues are torn down (outstanding commands complete with 00/08) and the
     /// controller is [`State::Gone`] until a controller reset finds it again.
     pub fn surprise_removal(&self) {
+        let _serial = self.life().serial();
         let _ops = self.life().ops();
         self.life().next_epoch(State::Gone);
         self.event(Event::SurpriseRemoval);

@@ -625,3 +625,36 @@ fn only_the_init_function_creates_queue_pairs_during_a_reset() {
     assert_eq!(qp.epoch(), ctrl.epoch());
     qp.delete().unwrap();
 }
+
+#[test]
+fn lifecycle_operations_from_several_threads_take_turns() {
+    let (ctrl, ns) = setup();
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicU64::new(0));
+    let io = {
+        let (ctrl, ns, stop, progress) = (ctrl.clone(), ns.clone(), stop.clone(), progress.clone());
+        std::thread::spawn(move || io_thread(0, ctrl, ns, stop, progress))
+    };
+    let resetters: Vec<_> = (0..3u64)
+        .map(|t| {
+            let ctrl = ctrl.clone();
+            std::thread::spawn(move || {
+                let mut rng = fastrand::Rng::with_seed(t);
+                for _ in 0..4 {
+                    // Each operation with its controller reset, whole: another thread's
+                    // operations wait.
+                    let _turn = ctrl.lifecycle_lock();
+                    perform(&ctrl, OPS[rng.usize(0..OPS.len())]);
+                }
+            })
+        })
+        .collect();
+    for r in resetters {
+        r.join().expect("a lifecycle operation failed");
+    }
+    assert_eq!(ctrl.state(), State::Ready);
+    stop.store(true, Ordering::Release);
+    let tally = io.join().unwrap();
+    assert_eq!(tally.submitted, tally.completed);
+    assert!(tally.duplicates.is_empty() && tally.failed.is_empty() && tally.anomalies.is_empty());
+}
