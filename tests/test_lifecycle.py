@@ -189,8 +189,10 @@ def test_a_torn_down_queue_refuses_io_with_its_epoch(dut):
     pcie, nvme0, ns, _subsystem = dut
     q = Qpair(nvme0, 8)
     epoch = nvme0.epoch
+    assert q.alive and q.epoch == epoch
     pcie.flr()
     assert nvme0.state == "needs_init"
+    assert not q.alive
     with pytest.raises(QueueGoneError, match="error in submitting io commands") as e:
         ns.read(q, Buffer(4096), 0, 8)
     assert (e.value.qid, e.value.epoch) == (q.sqid, epoch)
@@ -202,8 +204,10 @@ def test_a_torn_down_queue_refuses_io_with_its_epoch(dut):
         Qpair(nvme0, 8)
     nvme0.reset()
     assert nvme0.wait_ready(0) == nvme0.epoch
+    assert q.alive and q.epoch == nvme0.epoch > epoch
     ns.read(q, Buffer(4096), 0, 8).waitdone()
     q.delete()
+    assert not q.alive
 
 
 def test_power_cycle_keeps_the_power_off_as_long_as_asked(dut):

@@ -1228,6 +1228,14 @@ class Qpair:
     def sqid(self) -> int:
         """Queue id of the SQ (and its CQ)."""
     @property
+    def epoch(self) -> int:
+        """The controller epoch the qpair was (re-)created in (`Controller.epoch`)."""
+    @property
+    def alive(self) -> bool:
+        """Whether the qpair exists on the device: False once deleted, and from a reset, FLR or
+        power loss until the controller reset that re-creates it (then its submissions raise
+        QueueGoneError)."""
+    @property
     def depth(self) -> int:
         """Entries per queue."""
     @property
