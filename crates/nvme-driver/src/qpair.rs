@@ -265,6 +265,11 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
     /// with LBA and token first (when the namespace's verification stamps). If its LBAs are held
     /// by another outstanding command, it waits (returns `None`) and enters the queue as soon as
     /// they are free; otherwise returns its CID.
+    ///
+    /// Refusals a submitter acts on: [`DriverError::QueueFull`] (reap, then submit again) and
+    /// [`DriverError::QueueGone`] (deleted, or torn down by a lifecycle event: wait with
+    /// [`Controller::wait_ready`], then submit again on this queue pair, which a controller reset
+    /// re-creates, or on a new one). See [`crate::lifecycle`].
     pub fn submit(
         &self,
         sqe: Sqe,
@@ -284,7 +289,11 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
     /// Submits commands under one lock, as an IO generator does: taking the lock per command
     /// would make every command wait for the previous one's SQE to reach the device's core.
     /// Each item is (command, data, context); `stamp` as for [`Qpair::submit`]. Returns how many
-    /// entered the queue or wait for their LBAs; stops at the first error.
+    /// entered the queue or wait for their LBAs; stops at the first error (the errors of
+    /// [`Qpair::submit`]). The queue cannot be torn down in the middle of a batch (it holds the
+    /// queue's lock), so [`DriverError::QueueGone`] comes before any command entered; after a
+    /// [`DriverError::QueueFull`] the commands before the refused one did enter (a caller that
+    /// counts its commands keeps a batch within the free slots: depth − 1 − `outstanding()`).
     pub fn submit_batch(
         &self,
         cmds: impl IntoIterator<Item = (Sqe, Option<DataRef>, T)>,
@@ -560,6 +569,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
 
     /// Delivers what has completed now (at most `max`), without waiting; returns how many. For a
     /// thread that owns the queue and polls it in its own loop, as an IO generator does.
+    /// Commands a lifecycle event ended are delivered here too, once each, with status 00/08.
     pub fn poll(
         &self,
         max: usize,
