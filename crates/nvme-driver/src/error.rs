@@ -52,6 +52,26 @@ pub enum DriverError {
     /// An IO queue pair could not be created.
     #[error("{0}")]
     QpairCreation(String),
+    /// No IO queue id for a new queue pair: `want` is taken or outside 1..=`max`, or (`want`
+    /// None) all `max` queues the controller allocated are in use.
+    #[error("qpair create fail: {}", match want { Some(q) => format!("sqid {q} is not free or not in 1..={max}"), None => format!("all {max} IO queues are in use") })]
+    QueueIdUnavailable {
+        /// The queue id asked for, if any.
+        want: Option<u16>,
+        /// IO queues the controller allocated.
+        max: u16,
+    },
+    /// The device refused to create queue `qid`: `what` ("create I/O CQ" or "create I/O SQ")
+    /// completed with `status`.
+    #[error("qpair create fail: {what} completed with status {status}")]
+    QueueCreateRefused {
+        /// The queue id.
+        qid: u16,
+        /// The admin command that failed.
+        what: &'static str,
+        /// Its status.
+        status: nvme_spec::Status,
+    },
     /// An IO queue pair could not be deleted.
     #[error("{0}")]
     QpairDeletion(String),

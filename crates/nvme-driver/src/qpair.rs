@@ -103,13 +103,15 @@ pub struct Qpair<C: Clone + Send + 'static, T: Send + 'static = C> {
     io_count: std::sync::atomic::AtomicU64,
 }
 
-fn check_status(what: &str, st: Status) -> Result<()> {
+fn check_status(qid: u16, what: &'static str, st: Status) -> Result<()> {
     if st.is_success() {
         Ok(())
     } else {
-        Err(DriverError::QpairCreation(format!(
-            "qpair create fail: {what} completed with status {st}"
-        )))
+        Err(DriverError::QueueCreateRefused {
+            qid,
+            what,
+            status: st,
+        })
     }
 }
 
@@ -205,13 +207,13 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         };
         let mut cq = commands::create_io_cq(qid, cfg.depth, true, cfg.ien, iv);
         cq.prp1 = queue.cq_addr();
-        check_status("create I/O CQ", ctrl.admin_sync(cq, None)?.status())?;
+        check_status(qid, "create I/O CQ", ctrl.admin_sync(cq, None)?.status())?;
         let mut sq = commands::create_io_sq(qid, cfg.depth, qid, true, cfg.prio, 0);
         sq.prp1 = queue.sq_addr();
         let st = ctrl.admin_sync(sq, None)?.status();
         if !st.is_success() {
             let _ = ctrl.admin_sync(commands::delete_io_queue(false, qid), None);
-            check_status("create I/O SQ", st)?;
+            check_status(qid, "create I/O SQ", st)?;
         }
         Ok((queue, iv))
     }

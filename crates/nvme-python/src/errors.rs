@@ -112,7 +112,9 @@ pub fn to_py(e: DriverError) -> PyErr {
         DriverError::Index(_) => PyIndexError::new_err(msg),
         DriverError::Enumerate(_) => NvmeEnumerateError::new_err(msg),
         DriverError::Deletion(_) => NvmeDeletionError::new_err(msg),
-        DriverError::QpairCreation(_) => QpairCreationError::new_err(msg),
+        DriverError::QpairCreation(_)
+        | DriverError::QueueIdUnavailable { .. }
+        | DriverError::QueueCreateRefused { .. } => QpairCreationError::new_err(msg),
         DriverError::QpairDeletion(_) => QpairDeletionError::new_err(msg),
         DriverError::NamespaceCreation(_) => NamespaceCreationError::new_err(msg),
         DriverError::NamespaceDeletion(_) => NamespaceDeletionError::new_err(msg),

@@ -53,16 +53,10 @@ impl<C: Clone + Send + 'static> Controller<C> {
         used.resize(max as usize + 1, false);
         let pick = match want {
             Some(q) if q >= 1 && q <= max && !used[q as usize] => Some(q),
-            Some(q) => {
-                return Err(DriverError::QpairCreation(format!(
-                    "qpair create fail: sqid {q} is not free or not in 1..={max}"
-                )))
-            }
+            Some(q) => return Err(DriverError::QueueIdUnavailable { want: Some(q), max }),
             None => (1..=max).find(|&q| !used[q as usize]),
         };
-        let q = pick.ok_or_else(|| {
-            DriverError::QpairCreation(format!("qpair create fail: all {max} IO queues are in use"))
-        })?;
+        let q = pick.ok_or(DriverError::QueueIdUnavailable { want: None, max })?;
         used[q as usize] = true;
         Ok(q)
     }
