@@ -282,7 +282,9 @@ impl<C: Clone + Send + 'static> Controller<C> {
         self.pci.bar_write64(0, regs::ACQ as u64, q.cq_addr());
         let old = self.admin.lock().replace(q);
         if let Some(mut old) = old {
-            self.abandon_admin(&mut old);
+            // Normally disabled by now; if not, the device may still use the old queue.
+            let held = self.abandon_admin(&mut old);
+            self.park_until_reset(held.into_iter().chain(old.memory_in_use()));
         }
         self.deferred
             .lock()
@@ -448,13 +450,18 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// queue's next `waitdone`/`poll`, a script's admin command through the next admin
     /// `waitdone`, the driver's own through its waiter; outstanding AERs are dropped), queue ids
     /// are freed and timeouts return to their defaults. Nothing is sent to the device.
+    ///
+    /// The memory the device may still reach (the data of the commands it was processing) is
+    /// kept until the controller is disabled: the caller disables it, then [`Self::clear_parked`].
     pub(crate) fn teardown(&self) {
         for qp in self.live_qpairs() {
-            qp.abandon();
+            let held = qp.abandon();
+            self.park_until_reset(held);
         }
         let mut g = self.admin.lock();
         if let Some(q) = g.as_mut() {
-            self.abandon_admin(q);
+            let held = self.abandon_admin(q);
+            self.park_until_reset(held);
         }
         drop(g);
         self.deferred
@@ -467,10 +474,11 @@ impl<C: Clone + Send + 'static> Controller<C> {
     }
 
     /// Ends the commands of admin queue `q` with 00/08: the driver's own go to their waiters,
-    /// a script's to the next `waitdone`, AERs are dropped.
-    fn abandon_admin(&self, q: &mut QueuePair<AdminCtx<C>>) {
+    /// a script's to the next `waitdone`, AERs are dropped. Returns the memory the device may
+    /// still reach.
+    fn abandon_admin(&self, q: &mut QueuePair<AdminCtx<C>>) -> Vec<DmaMemory> {
         let mut user = Vec::new();
-        q.abandon(
+        let held = q.abandon(
             Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
             &mut |c| match c.ctx {
                 AdminCtx::Sync(t) => {
@@ -481,9 +489,11 @@ impl<C: Clone + Send + 'static> Controller<C> {
             },
         );
         self.deferred.lock().extend(user);
+        held
     }
 
-    /// Frees the memory of metamode queues kept until the controller was disabled.
+    /// Frees the memory kept until the controller was disabled: of torn-down commands, of queue
+    /// pairs dropped undeleted, of metamode queues dropped while existing on the device.
     pub(crate) fn clear_parked(&self) {
         self.parked.lock().clear();
     }

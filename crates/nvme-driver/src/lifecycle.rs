@@ -334,13 +334,17 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// 00/08); the controller is [`State::NeedsInit`] until a controller reset.
     pub fn flr(&self) -> Result<()> {
         let _serial = self.life().serial();
-        self.link_event(Event::Flr, "function level reset", |pci| pci.flr())
+        self.link_event(Event::Flr, "function level reset", |pci| {
+            pci.flr().map(|()| true)
+        })
     }
 
     /// PCIe hot reset (secondary bus reset), as [`Controller::flr`].
     pub fn hot_reset(&self) -> Result<()> {
         let _serial = self.life().serial();
-        self.link_event(Event::HotReset, "hot reset", |pci| pci.hot_reset())
+        self.link_event(Event::HotReset, "hot reset", |pci| {
+            pci.hot_reset().map(|()| true)
+        })
     }
 
     /// NVM subsystem reset (writes "NVMe" to NSSR), as [`Controller::flr`]; `Ok(false)` (and
@@ -350,9 +354,23 @@ impl<C: Clone + Send + 'static> Controller<C> {
         if !self.cap().nssrs() {
             return Ok(false);
         }
+        let limit = self.ready_timeout();
         self.link_event(Event::SubsystemReset, "NVM subsystem reset", |pci| {
+            // CSTS.NSSRO (write 1 to clear) tells when the reset took effect: until then the
+            // device may still move data of the commands it was processing.
+            pci.bar_write32(0, regs::CSTS as u64, regs::csts::NSSRO);
             pci.bar_write32(0, regs::NSSR as u64, regs::NSSR_MAGIC);
-            Ok(())
+            let t0 = Instant::now();
+            loop {
+                let csts = pci.bar_read32(0, regs::CSTS as u64);
+                if csts != u32::MAX && csts & regs::csts::NSSRO != 0 {
+                    return Ok(true);
+                }
+                if t0.elapsed() > limit {
+                    return Ok(false);
+                }
+                std::thread::sleep(Duration::from_micros(100));
+            }
         })?;
         Ok(true)
     }
@@ -361,17 +379,22 @@ impl<C: Clone + Send + 'static> Controller<C> {
         &self,
         ev: Event,
         op: &'static str,
-        act: impl FnOnce(&dyn nvme_pci::PciFunction) -> std::result::Result<(), nvme_pci::PciError>,
+        act: impl FnOnce(&dyn nvme_pci::PciFunction) -> std::result::Result<bool, nvme_pci::PciError>,
     ) -> Result<()> {
         let _ops = self.life().ops();
         self.life().next_epoch(State::Resetting);
         self.event(ev);
         self.teardown();
-        if let Err(e) = act(self.pci().as_ref()) {
-            self.life().set(State::NeedsInit);
-            return Err(DriverError::Pci(e).during(op));
+        match act(self.pci().as_ref()) {
+            Err(e) => {
+                self.life().set(State::NeedsInit);
+                return Err(DriverError::Pci(e).during(op));
+            }
+            // The device is reset: it no longer reaches the memory of the torn-down commands.
+            Ok(true) => self.clear_parked(),
+            // Not known to be: that memory waits for the next disable.
+            Ok(false) => {}
         }
-        self.clear_parked();
         self.life().set(State::NeedsInit);
         Ok(())
     }

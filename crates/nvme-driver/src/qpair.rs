@@ -622,11 +622,12 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
 
     /// Ends every outstanding and waiting command with 00/08 (aborted, SQ deletion), releasing
     /// their locks: each completes exactly once, through this queue's next `waitdone` or `poll`,
-    /// whoever waits on it. The queue refuses new commands until it is re-created.
-    pub(crate) fn abandon(&self) {
+    /// whoever waits on it. The queue refuses new commands until it is re-created. Returns the
+    /// data memory the device may still reach until it is disabled or the queue deleted.
+    pub(crate) fn abandon(&self) -> Vec<nvme_pci::DmaMemory> {
         let mut inner = self.inner.lock();
         let mut raw = Vec::new();
-        inner.q.abandon(
+        let held = inner.q.abandon(
             Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
             &mut |c| raw.push(c),
         );
@@ -647,6 +648,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         }
         let done: Vec<_> = raw.into_iter().map(|c| self.finish_io(c)).collect();
         self.leftover.lock().extend(done);
+        held
     }
 
     /// Creates the queue pair again on the device with the same id and attributes, on fresh
@@ -678,7 +680,8 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
             return Ok(());
         }
         let on_device = self.inner.lock().q.alive;
-        self.abandon();
+        // Kept until the device deleted the queue: it may move their data until then.
+        let held = self.abandon();
         self.leftover.lock().clear();
         let (bytes, ios) = self.io_counts();
         self.ctrl.retire_io(bytes, ios);
@@ -694,6 +697,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
             .ctrl
             .admin_sync(commands::delete_io_queue(false, self.qid), None);
         self.ctrl.free_qid(self.qid);
+        drop(held);
         for (what, r) in [("SQ", sq), ("CQ", cq)] {
             let st = r
                 .map_err(|e| {
@@ -711,6 +715,19 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
     }
 }
 
+/// A queue pair dropped without [`Qpair::delete`] may still exist on the device, which may still
+/// write completions into its rings and data into its commands' buffers: that memory is kept
+/// until the controller is next disabled (reset, FLR, power off ...), never freed under the
+/// device. Its queue id stays taken until then too.
+impl<C: Clone + Send + 'static, T: Send + 'static> Drop for Qpair<C, T> {
+    fn drop(&mut self) {
+        if !self.is_deleted() {
+            let mem = self.inner.get_mut().q.memory_in_use();
+            self.ctrl.park_until_reset(mem);
+        }
+    }
+}
+
 /// What the controller needs of each of its IO queue pairs, whatever their context type: it
 /// keeps them as `Weak<dyn IoQueue>` to abandon and re-create them at a reset and to read their
 /// logs and counters.
@@ -721,8 +738,9 @@ pub trait IoQueue: Send + Sync {
     fn depth(&self) -> u16;
     /// Commands outstanding, those waiting for their LBAs included.
     fn outstanding(&self) -> usize;
-    /// Ends every outstanding command without the device (see [`Qpair::abandon`]).
-    fn abandon(&self);
+    /// Ends every outstanding command without the device (see [`Qpair::abandon`]); returns the
+    /// memory the device may still reach.
+    fn abandon(&self) -> Vec<nvme_pci::DmaMemory>;
     /// Whether the queue exists on the device (see [`Qpair::is_alive`]).
     fn is_alive(&self) -> bool;
     /// The controller epoch the queue was created in.
@@ -745,7 +763,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> IoQueue for Qpair<C, T> {
     fn outstanding(&self) -> usize {
         Qpair::outstanding(self)
     }
-    fn abandon(&self) {
+    fn abandon(&self) -> Vec<nvme_pci::DmaMemory> {
         Qpair::abandon(self)
     }
     fn is_alive(&self) -> bool {

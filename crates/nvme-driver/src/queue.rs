@@ -295,6 +295,19 @@ impl<C> QueuePair<C> {
         &self.cmdlog
     }
 
+    /// The memory the device may still reach through this queue: its rings, its PRP list pages
+    /// and the data of the commands it has not answered (outstanding or timed out).
+    pub fn memory_in_use(&self) -> Vec<DmaMemory> {
+        let mut v = vec![self.sq.clone(), self.cq.clone(), self.lists.clone()];
+        v.extend(
+            self.trackers
+                .iter()
+                .filter(|t| t.slot != Slot::Free)
+                .filter_map(|t| t.data.as_ref().map(|d| d.mem.clone())),
+        );
+        v
+    }
+
     /// Takes the device misbehaviours noticed since the last call.
     pub fn take_anomalies(&mut self) -> Vec<String> {
         std::mem::take(&mut self.anomalies)
@@ -602,14 +615,23 @@ impl<C> QueuePair<C> {
     /// slots become free. The queue is unusable afterwards: it refuses commands
     /// ([`DriverError::QueueGone`]) and its ring is never read again; a re-created queue is a new
     /// `QueuePair` on fresh memory.
-    pub fn abandon(&mut self, status: nvme_spec::Status, on: &mut dyn FnMut(Completion<C>)) {
+    ///
+    /// Returns the data memory of the commands it ended: the device may still move their data
+    /// until it is disabled (or the queue deleted), so the caller keeps it until then.
+    #[must_use = "the device may still reach this memory: keep it until the device cannot"]
+    pub fn abandon(
+        &mut self,
+        status: nvme_spec::Status,
+        on: &mut dyn FnMut(Completion<C>),
+    ) -> Vec<DmaMemory> {
         self.alive = false;
         let now = Instant::now();
+        let mut held = Vec::new();
         for cid in 0..self.trackers.len() {
             let t = &mut self.trackers[cid];
             let was = t.slot;
             t.slot = Slot::Free;
-            t.data = None;
+            held.extend(t.data.take().map(|d| d.mem));
             if was == Slot::Busy {
                 let cqe = Cqe {
                     dw0: 0,
@@ -634,6 +656,7 @@ impl<C> QueuePair<C> {
         self.free = (0..self.trackers.len() as u16).collect();
         self.outstanding = 0;
         self.next_deadline = None;
+        held
     }
 }
 
@@ -688,9 +711,10 @@ mod tests {
         let mut q = queue(8);
         let cid = q.submit(Sqe::default(), None, false, 5, false).unwrap();
         let mut ended = Vec::new();
-        q.abandon(Status::new(0, 8), &mut |c| {
+        let held = q.abandon(Status::new(0, 8), &mut |c| {
             ended.push((c.ctx, c.cqe.status()))
         });
+        assert!(held.is_empty(), "the command had no data");
         assert_eq!(ended, [(5, Status::new(0, 8))]);
         // The device answers late, into the torn-down ring: nothing is read, nothing reported.
         post(&q, 0, cid);
@@ -714,7 +738,7 @@ mod tests {
             }) => {}
             r => panic!("{r:?}"),
         }
-        q.abandon(Status::new(0, 8), &mut |_| {});
+        let _ = q.abandon(Status::new(0, 8), &mut |_| {});
         match q.submit(Sqe::default(), None, false, 9, false) {
             Err(DriverError::QueueGone { qid: 1, epoch: 7 }) => {}
             r => panic!("{r:?}"),

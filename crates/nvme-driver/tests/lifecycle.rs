@@ -10,6 +10,7 @@ mod common;
 use nvme_driver::{
     Buffer, Controller, DriverError, Event, Namespace, PowerSwitch, Qpair, QpairConfig, State,
 };
+use nvme_sim::faults::{FaultAction, FaultMatch, FaultRule};
 use nvme_spec::status::{sc, sct};
 use nvme_spec::Status;
 use std::collections::HashSet;
@@ -256,8 +257,14 @@ fn soak_events() -> usize {
         .unwrap_or(12)
 }
 
+/// DMA accesses the simulated SSD was refused (memory not mapped: freed, or never given).
+fn dma_faults() -> u64 {
+    nvme_pci::sim::SimBus::global().fault_count()
+}
+
 fn stress(threads: u32, events: usize, seed: u64) {
     let (ctrl, ns) = setup();
+    let faults0 = dma_faults();
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..threads)
@@ -311,6 +318,7 @@ fn stress(threads: u32, events: usize, seed: u64) {
         total.recreated += tally.recreated;
     }
     assert!(ctrl.take_anomalies().is_empty());
+    assert_eq!(dma_faults(), faults0, "the device reached freed memory");
     eprintln!(
         "{threads} threads, {events} events: {} commands, {} aborted by the host, {} submissions \
          refused as queue gone, {} queue pairs re-created by their thread",
@@ -657,4 +665,26 @@ fn lifecycle_operations_from_several_threads_take_turns() {
     let tally = io.join().unwrap();
     assert_eq!(tally.submitted, tally.completed);
     assert!(tally.duplicates.is_empty() && tally.failed.is_empty() && tally.anomalies.is_empty());
+}
+
+#[test]
+fn a_qpair_dropped_with_io_in_flight_keeps_its_memory_until_the_controller_is_disabled() {
+    let (ctrl, ns) = setup();
+    let faults0 = dma_faults();
+    let qp = common::qpair(&ctrl, 8);
+    // The device answers 100 ms late, into the memory of a qpair nobody holds any more.
+    ctrl.pci().simulator().unwrap().faults().add(
+        FaultRule::new(
+            FaultMatch::io(2),
+            FaultAction::Delay(Duration::from_millis(100)),
+        )
+        .times(1),
+    );
+    let b = common::buffer(4096);
+    ns.read(&qp, &b, 0, 8, 0, 0, 0, 0, Some(1)).unwrap();
+    drop(b);
+    drop(qp);
+    std::thread::sleep(Duration::from_millis(250));
+    assert_eq!(dma_faults(), faults0, "the device wrote into freed memory");
+    reinit(&ctrl);
 }

@@ -49,6 +49,8 @@ fn fault(kind: u8) -> (FaultAction, bool) {
 }
 
 fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
+    let dma_faults = || nvme_pci::sim::SimBus::global().fault_count();
+    let faults0 = dma_faults();
     let ctrl = common::controller("sim://?vwc=off&capacity=256M");
     ctrl.timeouts().set_default_ms(300);
     let ns = Arc::new(Namespace::new(&ctrl, 1, 0).unwrap());
@@ -156,6 +158,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     .unwrap();
     prop_assert!(ok);
     qp.delete().unwrap();
+    prop_assert_eq!(dma_faults(), faults0, "the device reached freed memory");
     Ok(())
 }
 
