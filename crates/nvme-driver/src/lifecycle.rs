@@ -35,7 +35,9 @@
 //! - the driver never reads the ring of a queue it tore down: a completion a device writes there
 //!   late is ignored silently, and a re-created queue starts on fresh memory, so it can never
 //!   be taken for a duplicate. A completion on a live queue for a CID that is not outstanding
-//!   is still reported as device misbehaviour.
+//!   is still reported as device misbehaviour;
+//! - the memory the device may still reach (the data of the commands an event ended) is kept
+//!   until the device is disabled: a thread may drop its buffers as soon as it gets the 00/08.
 //!
 //! **Locks.** The lifecycle has three: `serial` (re-entrant) makes whole operations, a reset with
 //! its init function included, one at a time whichever threads ask; `ops` serialises the steps
