@@ -523,9 +523,10 @@ class Controller:
     def ring_doorbell(self) -> None:
         """Ring the admin SQ doorbell (with lazy doorbells)."""
     def reset(self) -> None:
-        """Controller reset: outstanding commands complete once with 00/08 (through their own
-        queue's next `waitdone()`), the init function runs again, IO queue pairs are re-created
-        in place, timeouts return to their defaults, the epoch grows.
+        """Controller reset: outstanding IO commands complete once with 00/08 (through their own
+        queue's next `waitdone()`), outstanding admin commands are dropped, the init function runs
+        again, IO queue pairs are re-created in place, timeouts return to their defaults, the
+        epoch grows.
 
         Also the step after `Pcie.reset()`, `Pcie.flr()`, `Subsystem.reset()` and
         `Subsystem.poweron()`.

@@ -261,8 +261,8 @@ impl<C: Clone + Send + 'static> Controller<C> {
     }
 
     /// Programs the admin queue (AQA, ASQ, ACQ) with fresh queues of [`ADMIN_QUEUE_ENTRIES`]
-    /// entries and enables MSI-X; the controller must be disabled. Commands left on an earlier admin
-    /// queue complete with 00/08 through the next `waitdone` (AERs are dropped).
+    /// entries and enables MSI-X; the controller must be disabled. A script's commands left on an
+    /// earlier admin queue are dropped (the driver's own end with 00/08 for their waiters).
     pub fn init_adminq(&self, lazy_doorbell: bool) -> Result<()> {
         let params = QueueParams {
             qid: 0,
@@ -286,9 +286,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
             let held = self.abandon_admin(&mut old);
             self.park_until_reset(held.into_iter().chain(old.memory_in_use()));
         }
-        self.deferred
-            .lock()
-            .retain(|c| c.sqe.opc() != admin::ASYNC_EVENT_REQUEST);
+        self.deferred.lock().clear();
         self.aer_outstanding.store(0, Ordering::Relaxed);
         // Programmed every time: a function level, hot or subsystem reset or a power cycle
         // clears the device's MSI-X table and enable bit.
@@ -445,11 +443,13 @@ impl<C: Clone + Send + 'static> Controller<C> {
         self.verifier(nsid).expect("just inserted")
     }
 
-    /// Tears every queue down on the host side, for a lifecycle event: each IO queue pair and
-    /// the admin queue end their outstanding commands with 00/08 (an IO command through its own
-    /// queue's next `waitdone`/`poll`, a script's admin command through the next admin
-    /// `waitdone`, the driver's own through its waiter; outstanding AERs are dropped), queue ids
-    /// are freed and timeouts return to their defaults. Nothing is sent to the device.
+    /// Tears every queue down on the host side, for a lifecycle event: each IO queue pair ends
+    /// its outstanding commands with 00/08 (each through its own queue's next `waitdone`/`poll`);
+    /// on the admin queue, the driver's own commands end with 00/08 for their waiters and a
+    /// script's commands (AERs included) are dropped with the admin completions not yet
+    /// reaped, as pynvme's reset does (a script's next admin `waitdone` sees only what it sends
+    /// afterwards). Queue ids are freed and timeouts return to their defaults. Nothing is sent
+    /// to the device.
     ///
     /// The memory the device may still reach (the data of the commands it was processing) is
     /// kept until the controller is disabled: the caller disables it, then [`Self::clear_parked`].
@@ -464,9 +464,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
             self.park_until_reset(held);
         }
         drop(g);
-        self.deferred
-            .lock()
-            .retain(|c| c.sqe.opc() != admin::ASYNC_EVENT_REQUEST);
+        self.deferred.lock().clear();
         self.aer_outstanding.store(0, Ordering::Relaxed);
         self.timeouts.restore();
         self.qid_used.lock().clear();
@@ -474,22 +472,16 @@ impl<C: Clone + Send + 'static> Controller<C> {
     }
 
     /// Ends the commands of admin queue `q` with 00/08: the driver's own go to their waiters,
-    /// a script's to the next `waitdone`, AERs are dropped. Returns the memory the device may
-    /// still reach.
+    /// a script's are dropped. Returns the memory the device may still reach.
     fn abandon_admin(&self, q: &mut QueuePair<AdminCtx<C>>) -> Vec<DmaMemory> {
-        let mut user = Vec::new();
-        let held = q.abandon(
+        q.abandon(
             Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
-            &mut |c| match c.ctx {
-                AdminCtx::Sync(t) => {
+            &mut |c| {
+                if let AdminCtx::Sync(t) = c.ctx {
                     self.sync_done.lock().insert(t, c.cqe);
                 }
-                AdminCtx::User(_) if c.sqe.opc() == admin::ASYNC_EVENT_REQUEST => {}
-                AdminCtx::User(_) => user.push(c),
             },
-        );
-        self.deferred.lock().extend(user);
-        held
+        )
     }
 
     /// Frees the memory kept until the controller was disabled: of torn-down commands, of queue

@@ -25,7 +25,9 @@
 //! - each of its outstanding commands (those waiting for their LBAs too) completes exactly once,
 //!   with status 00/08 (aborted, SQ deletion: the host aborted it), through its own queue's next
 //!   `waitdone` or `poll`; a read ended this way is not checked against the data table, a write
-//!   ended this way makes its LBAs unknown;
+//!   ended this way makes its LBAs unknown. On the admin queue, the driver's own synchronous
+//!   commands end with 00/08 for their waiters and a script's commands (AERs included) are
+//!   dropped, as pynvme's reset does;
 //! - its next `submit` fails with [`DriverError::QueueGone`] (queue id and the queue's epoch)
 //!   until the queue is re-created, or with [`DriverError::NotReady`] when it tries to create a
 //!   queue pair while the controller is being reset, powered off or gone;
@@ -292,11 +294,11 @@ impl<C: Clone + Send + 'static> Controller<C> {
         self.reset_end()
     }
 
-    /// First half of a controller reset: a new epoch begins; every IO queue pair and the admin
-    /// queue end their outstanding commands with 00/08 (each through its own queue's next
-    /// `waitdone`/`poll`), CC.EN is cleared and timeouts return to their defaults. The
-    /// controller is then [`State::Initializing`]: the caller runs the init function (default
-    /// or the script's) and [`Controller::reset_end`].
+    /// First half of a controller reset: a new epoch begins; every IO queue pair ends its
+    /// outstanding commands with 00/08 (each through its own queue's next `waitdone`/`poll`),
+    /// a script's admin commands are dropped, CC.EN is cleared and timeouts return to their
+    /// defaults. The controller is then [`State::Initializing`]: the caller runs the init
+    /// function (default or the script's) and [`Controller::reset_end`].
     pub fn reset_begin(&self) -> Result<()> {
         let _serial = self.life().serial();
         let _ops = self.life().ops();
