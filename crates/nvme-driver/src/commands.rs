@@ -325,7 +325,7 @@ fn cdw12_flags(io_flags: u32) -> Result<u32> {
 }
 
 /// An NVM read/write-like command (read, write, compare, verify, write uncorrectable, write zeroes):
-/// SLBA in cdw10/11, cdw12 = io_flags (see [`cdw12_flags`]) | (lba_count − 1).
+/// SLBA in cdw10/11, cdw12 = io_flags (bits 31:16, as a 16-bit value or in place) | (lba_count − 1).
 #[allow(clippy::too_many_arguments)]
 pub fn rw(
     opc: u8,

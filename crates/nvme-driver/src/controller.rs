@@ -4,10 +4,10 @@
 //! - this file: the [`Controller`] and its locks, registers, the spec's initialisation steps,
 //!   what the driver knows of the controller (identify data, queue counts, MDTS), the host-side
 //!   teardown a lifecycle event starts with;
-//! - [`adminq`](self::adminq): the admin queue, synchronous commands, `waitdone`, AERs;
-//! - [`queues`](self::queues): the registry of IO queue pairs, queue ids, IO statistics;
-//! - [`helpers`](self::helpers): synchronous admin helpers (namespace management, firmware);
-//! - [`wait`](self::wait): re-entry guard, backoff and Ctrl-C check of every wait;
+//! - `adminq.rs`: the admin queue, synchronous commands, `waitdone`, AERs;
+//! - `queues.rs`: the registry of IO queue pairs, queue ids, IO statistics;
+//! - `helpers.rs`: synchronous admin helpers (namespace management, firmware);
+//! - `wait.rs`: re-entry guard, backoff and Ctrl-C check of every wait;
 //! - [`crate::lifecycle`]: state, epoch and the operations (reset, FLR, power ...).
 //!
 //! **Lock order.** A thread holding one of these locks takes only locks further down, never one

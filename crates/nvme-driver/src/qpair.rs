@@ -738,14 +738,14 @@ pub trait IoQueue: Send + Sync {
     fn depth(&self) -> u16;
     /// Commands outstanding, those waiting for their LBAs included.
     fn outstanding(&self) -> usize;
-    /// Ends every outstanding command without the device (see [`Qpair::abandon`]); returns the
+    /// Ends every outstanding command without the device (`Qpair::abandon`); returns the
     /// memory the device may still reach.
     fn abandon(&self) -> Vec<nvme_pci::DmaMemory>;
     /// Whether the queue exists on the device (see [`Qpair::is_alive`]).
     fn is_alive(&self) -> bool;
     /// The controller epoch the queue was created in.
     fn epoch(&self) -> u64;
-    /// Creates the queue pair again on the device in `epoch` (see [`Qpair::recreate`]).
+    /// Creates the queue pair again on the device in `epoch` (`Qpair::recreate`).
     fn recreate(&self, epoch: u64) -> Result<()>;
     /// The queue's command log, newest first.
     fn cmdlog(&self, count: usize, offset: usize) -> Vec<CmdLogEntry>;
