@@ -373,7 +373,9 @@ impl<C: Clone + Send + 'static> Controller<C> {
             .min(DRIVER_MAX_TRANSFER)
     }
 
-    /// The spec's initialisation, as pynvme's default `nvme_init`.
+    /// The spec's initialisation, as pynvme's default `nvme_init`. Called directly (not as the
+    /// init function of [`Controller::initialize`] or [`Controller::reset`]) on a controller that
+    /// needs it, it also re-creates the queue pairs an event tore down and makes it ready.
     pub fn init_default(&self, ctx_for_aer: C) -> Result<()> {
         self.pci.bar_write32(0, regs::CC as u64, 0);
         if !self.wait_csts(false, None) {
@@ -408,8 +410,9 @@ impl<C: Clone + Send + 'static> Controller<C> {
         }
         self.aer(ctx_for_aer)?;
         if self.state() == State::NeedsInit {
-            // Called directly, not as the init function of `initialize` or `reset`.
-            self.life.set(State::Ready);
+            // Called directly, not as the init function of `initialize` or `reset`: what a
+            // reset does next, the queue pairs an event tore down are created again.
+            self.reset_end()?;
         }
         Ok(())
     }

@@ -688,3 +688,22 @@ fn a_qpair_dropped_with_io_in_flight_keeps_its_memory_until_the_controller_is_di
     assert_eq!(dma_faults(), faults0, "the device wrote into freed memory");
     reinit(&ctrl);
 }
+
+#[test]
+fn the_default_init_called_directly_after_an_event_brings_the_queue_pairs_back() {
+    let (ctrl, ns) = setup();
+    let qp = common::qpair(&ctrl, 8);
+    ctrl.hot_reset().unwrap();
+    assert!(!qp.is_alive());
+    ctrl.init_default(None).unwrap();
+    assert_eq!(ctrl.state(), State::Ready);
+    assert!(qp.is_alive());
+    let b = common::buffer(4096);
+    ns.read(&qp, &b, 0, 8, 0, 0, 0, 0, Some(1)).unwrap();
+    qp.waitdone(1, &mut |c| {
+        assert!(c.cqe.status().is_success());
+        Ok(())
+    })
+    .unwrap();
+    qp.delete().unwrap();
+}
