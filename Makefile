@@ -3,6 +3,7 @@
 #   make                      install, then run $(TESTS) on the simulated SSD
 #   make test TESTS=scripts/conformance pciaddr=0000:01:00.0 nsid=1
 #   make check                the project's own tests: Rust and Python, format and lint (CI)
+#   make soak                 the lifecycle stress and property tests, long (SOAK_EVENTS, SOAK_CASES)
 #   make setup pciaddr=0000:01:00.0   hand a real SSD to the test driver (root); make reset gives it back
 #   make qemu                 the QEMU lane: device tests on QEMU's NVMe controller, vfio and uio (CI)
 #
@@ -23,7 +24,7 @@ PYTEST_ARGS ?=
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
-.PHONY: all install system-deps test check setup reset list bench qemu clean distclean
+.PHONY: all install system-deps test check soak setup reset list bench qemu clean distclean
 
 PY_DIRS := $(wildcard python tests scripts bench)
 # Everything the native module is built from; Python sources are installed editable.
@@ -82,6 +83,15 @@ check: install
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace
 	$(PY) -m pytest tests/
+
+# The lifecycle tests of `make check`, run long: threads doing verified IO through many random
+# resets and power cycles (Rust and Python), and many cases of the property test.
+SOAK_EVENTS ?= 300
+SOAK_CASES ?= 500
+soak: install
+	PYNVME_SOAK=$(SOAK_EVENTS) PYNVME_SOAK_CASES=$(SOAK_CASES) cargo test --release -p nvme-driver \
+		--test lifecycle --test lifecycle_prop
+	PYNVME_SOAK=$(SOAK_EVENTS) $(PY) -m pytest tests/test_lifecycle.py
 
 setup: $(VENV)/.dev-installed
 	PYTHONPATH=$(CURDIR)/python $(VENV)/bin/python -m nvme.cli setup \

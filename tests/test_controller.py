@@ -531,6 +531,7 @@ def test_reset_with_commands_outstanding(nvme0, nvme0n1, qpair, buf):
     # The reads the reset abandoned complete once each, through their own queue, as aborted.
     with pytest.warns(UserWarning, match="ERROR status: 00/08"):
         qpair.waitdone(16)
+    # The script's admin command is dropped, as pynvme's reset does: only the reads come back.
     assert len(dropped) == 16
     assert {(c.sct, c.sc) for c in dropped} == {(0, 8)}
     # The qpair is re-created by the reset and works.

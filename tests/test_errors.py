@@ -153,3 +153,40 @@ def test_closed_pcie_raises(pciaddr):
     p.close()
     with pytest.raises(NvmeArgumentError, match="pcie"):
         p[0]
+
+
+# ---- what the spec forbids reaches the device ------------------------------------------------
+
+
+def test_firmware_download_of_a_size_and_offset_the_spec_forbids_reaches_the_device(nvme0):
+    # 10 bytes and offset 10 are not dwords: sent as pynvme encodes them (NUMD 1, OFST 2), and the
+    # simulated SSD (FWUG 0: no granularity) takes them.
+    nvme0.fw_download(Buffer(10), 0).waitdone()
+    nvme0.fw_download(Buffer(4096), 10).waitdone()
+
+
+def test_firmware_download_below_a_dword_is_refused_as_unsafe_for_the_host(nvme0):
+    # NUMD would wrap to 0xffffffff: a 16 GiB read from a 2-byte buffer.
+    with pytest.raises(NvmeArgumentError, match="unsafe for the host"):
+        nvme0.fw_download(Buffer(2), 0)
+
+
+def test_limited_retry_in_place_reaches_the_device(nvme0, nvme0n1, qpair, verify):
+    w = Buffer(512, ptype=32, pvalue=0x5A5A5A5A)
+    nvme0n1.write(qpair, w, 9, 1, io_flags=1 << 31).waitdone()
+    assert "80000000" in qpair.cmdlog(1)[0], qpair.cmdlog(1)[0]
+    r = Buffer(512)
+    nvme0n1.read(qpair, r, 9, 1, io_flags=(1 << 31) | (1 << 30)).waitdone()
+    assert r[:512] == w[:512]
+
+
+def test_io_flags_in_both_halves_cannot_be_encoded(nvme0n1, qpair, buf):
+    with pytest.raises(NvmeArgumentError, match="io_flags"):
+        nvme0n1.read(qpair, buf, 0, 1, io_flags=0x1_0001)
+
+
+def test_a_write_above_mdts_reaches_the_device(nvme0, nvme0n1, qpair):
+    b = Buffer(1 << 20)
+    assert nvme0.mdts < len(b)
+    with pytest.warns(UserWarning, match="ERROR status: 00/02"):
+        nvme0n1.write(qpair, b, 0, (1 << 20) // 512).waitdone()

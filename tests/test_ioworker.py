@@ -631,6 +631,52 @@ def test_controller_reset_while_workers_run(nvme0, nvme0n1, verify):
     q.delete()
 
 
+@pytest.mark.sim_only
+@pytest.mark.parametrize(
+    "event",
+    [
+        "controller reset",
+        "flr",
+        "hot reset",
+        "subsystem reset",
+        "dirty power cycle",
+        "clean power cycle",
+    ],
+)
+def test_workers_go_on_through_each_lifecycle_event(nvme0, nvme0n1, pcie, subsystem, verify, event):
+    def happen():
+        if event == "flr":
+            pcie.flr()
+        elif event == "hot reset":
+            pcie.reset()
+        elif event == "subsystem reset":
+            subsystem.reset()
+        elif event == "dirty power cycle":
+            subsystem.poweroff()
+            subsystem.poweron()
+        elif event == "clean power cycle":
+            subsystem.shutdown_notify()
+            subsystem.poweroff()
+            subsystem.poweron()
+        nvme0.reset()
+
+    workers = [
+        nvme0n1.ioworker(
+            io_size=8, read_percentage=50, region_end=1 << 14, qdepth=16, time=1.5
+        ).start()
+        for _ in range(4)
+    ]
+    time.sleep(0.3)
+    happen()
+    time.sleep(0.3)
+    happen()
+    results = [w.close() for w in workers]
+    assert all(r.error == 0 for r in results), [r.error_cpl for r in results]
+    assert sum(r.io_count_aborted for r in results) > 0
+    # Every worker did IO after the second event: its last IOs completed late in its run.
+    assert all(r.io_count_per_second[-1] > 0 for r in results)
+
+
 def test_guide_reset_during_ioworker(nvme0, nvme0n1):
     with nvme0n1.ioworker(io_size=1, iops=1000, time=2):
         time.sleep(0.5)

@@ -112,11 +112,20 @@ def test_power_callbacks_are_called(nvme0):
     s = Subsystem(
         nvme0, poweron_cb=lambda: calls.append("on"), poweroff_cb=lambda: calls.append("off")
     )
+    b = Buffer(512)
+    nvme0.getlogpage(2, b, 512).waitdone()
+    power_cycles = b.data(127, 112)
     assert s.poweroff() is True
+    assert nvme0.state == "powered_off"
     assert s.poweron() is True
     assert calls == ["off", "on"]
-    # The callbacks replaced the platform's own switch: the device never lost power.
+    # The driver tore its queues down (it cannot know whether the switch worked) ...
+    assert nvme0.state == "needs_init"
+    nvme0.reset()
     assert nvme0.getfeatures(7).waitdone() == 0x003F003F
+    # ... but the callbacks replaced the platform's own switch: the device never lost power.
+    nvme0.getlogpage(2, b, 512).waitdone()
+    assert b.data(127, 112) == power_cycles
 
 
 def test_subsystem_reset(nvme0, nvme0n1, subsystem):

@@ -108,19 +108,62 @@ def test_a_misdirected_write_is_caught_and_named(nvme0n1, qpair, sim, verify, ca
     ), caplog.messages
 
 
-def test_an_unflushed_write_lost_at_a_dirty_power_off_is_caught(
+def test_an_unflushed_write_lost_at_a_dirty_power_off_is_no_miscompare(
     nvme0, nvme0n1, qpair, subsystem, verify
 ):
     ss = nvme0n1.sector_size
     w = Buffer(ss, ptype=0xBEEF, pvalue=100)
     nvme0n1.write(qpair, w, 7).waitdone()
     nvme0n1.flush(qpair).waitdone()
+    first = Buffer(ss)
+    nvme0n1.read(qpair, first, 7).waitdone()
     nvme0n1.write(qpair, w, 7).waitdone()  # only in the volatile cache
     subsystem.poweroff()
     subsystem.poweron()
     nvme0.reset()
+    # The drive may lose a write it never made durable: the old data comes back, no miscompare.
+    r = Buffer(ss)
+    nvme0n1.read(qpair, r, 7).waitdone()
+    assert r == first, "the simulated SSD loses its volatile cache at a dirty power off"
+    # Written again, the LBA is checked again.
+    nvme0n1.write(qpair, w, 7).waitdone()
+    nvme0n1.flush(qpair).waitdone()
+    nvme0n1.read(qpair, r, 7).waitdone()
+    assert r == w
+
+
+def test_a_durable_write_that_reads_back_old_after_a_dirty_power_off_is_caught(
+    nvme0, nvme0n1, qpair, subsystem, pcie, verify
+):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss, ptype=0xBEEF, pvalue=100)
+    nvme0n1.write(qpair, w, 9).waitdone()
+    nvme0n1.flush(qpair).waitdone()
+    # The drive acknowledges the next write and its flush, and drops the write all the same.
+    pcie.sim.inject("lost_write", opcode=1, count=1)
+    nvme0n1.write(qpair, w, 9).waitdone()
+    nvme0n1.flush(qpair).waitdone()
+    pcie.sim.clear()
+    subsystem.poweroff()
+    subsystem.poweron()
+    nvme0.reset()
     with pytest.warns(UserWarning, match=MISCOMPARE):
-        nvme0n1.read(qpair, Buffer(ss), 7).waitdone()
+        nvme0n1.read(qpair, Buffer(ss), 9).waitdone()
+
+
+def test_a_fua_write_is_durable_for_verification(nvme0, nvme0n1, qpair, subsystem, pcie, verify):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss, ptype=0xBEEF, pvalue=100)
+    nvme0n1.write(qpair, w, 11).waitdone()
+    nvme0n1.flush(qpair).waitdone()
+    pcie.sim.inject("lost_write", opcode=1, count=1)
+    nvme0n1.write(qpair, w, 11, io_flags=0x4000).waitdone()  # FUA: durable at completion
+    pcie.sim.clear()
+    subsystem.poweroff()
+    subsystem.poweron()
+    nvme0.reset()
+    with pytest.warns(UserWarning, match=MISCOMPARE):
+        nvme0n1.read(qpair, Buffer(ss), 11).waitdone()
 
 
 def test_write_uncorrectable_then_read_fails_and_rewrite_heals(nvme0n1, qpair, buf, verify):
@@ -423,3 +466,20 @@ def test_a_miscompare_is_logged_once_per_wrong_lba(nvme0n1, qpair, sim, verify, 
             nvme0n1.read(qpair, Buffer(ss * 4), 600, 4).waitdone()
     lbas = [re.search(r"lba (0x[0-9a-f]+): stale data", m) for m in caplog.messages]
     assert [int(m.group(1), 16) for m in lbas if m] == [601, 602], caplog.messages
+
+
+def test_a_clean_shutdown_keeps_every_write_checked(nvme0, nvme0n1, qpair, subsystem, pcie, verify):
+    ss = nvme0n1.sector_size
+    w = Buffer(ss, ptype=0xBEEF, pvalue=100)
+    nvme0n1.write(qpair, w, 13).waitdone()  # not flushed: the shutdown makes it durable
+    subsystem.shutdown_notify()
+    subsystem.poweroff()
+    subsystem.poweron()
+    nvme0.reset()
+    r = Buffer(ss)
+    nvme0n1.read(qpair, r, 13).waitdone()
+    assert r == w
+    # Still checked: a corrupted read of it is caught.
+    pcie.sim.inject("flip_bits", 1, opcode=2, count=1)
+    with pytest.warns(UserWarning, match=MISCOMPARE):
+        nvme0n1.read(qpair, r, 13).waitdone()

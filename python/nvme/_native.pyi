@@ -43,6 +43,7 @@ __all__ = [
     "BitBucketSGL",
     "Buffer",
     "Controller",
+    "ControllerNotReadyError",
     "DataBlockSGL",
     "IdentifyData",
     "LastSegmentSGL",
@@ -58,6 +59,7 @@ __all__ = [
     "Qpair",
     "QpairCreationError",
     "QpairDeletionError",
+    "QueueGoneError",
     "SegmentSGL",
     "Simulator",
     "Subsystem",
@@ -111,6 +113,20 @@ class NamespaceDeletionError(Exception):
 
 class NvmeShutdownStatusTimeoutError(Exception):
     """CSTS.SHST did not report shutdown complete in time (`Subsystem.shutdown_notify()`)."""
+
+class QueueGoneError(AssertionError):
+    """The queue no longer exists on the device: deleted, or torn down by a controller reset,
+    FLR, hot reset, subsystem reset or power loss (its outstanding commands completed with
+    00/08). Wait with `Controller.wait_ready()` and submit again: a controller reset re-creates
+    queue pairs in place. An AssertionError, as pynvme's submission errors are; the message
+    starts with "error in submitting io commands". Its attributes `qid` and `epoch` (the
+    controller epoch the queue belonged to, see `Controller.epoch`) say which queue it was.
+    """
+
+class ControllerNotReadyError(AssertionError):
+    """The controller is being reset, is powered off, gone, or waits for a controller reset
+    (raised by `Controller.wait_ready()` on timeout and by `Qpair()` during a reset). Its
+    attribute `state` is the controller's state (`Controller.state`)."""
 
 class NvmeArgumentError(ValueError, AssertionError):
     """A wrong argument: the message names it and says what is allowed.
@@ -375,12 +391,16 @@ class Pcie:
     def reset(self) -> bool:
         """Hot reset (secondary bus reset); returns True.
 
-        Call `Controller.reset()` afterwards to initialise the controller again.
+        The controller's queues are torn down (outstanding commands complete with 00/08, the
+        next submission raises QueueGoneError). Call `Controller.reset()` afterwards to
+        initialise the controller again.
         """
     def flr(self) -> bool:
         """Function level reset; returns True.
 
-        Call `Controller.reset()` afterwards to initialise the controller again.
+        The controller's queues are torn down (outstanding commands complete with 00/08, the
+        next submission raises QueueGoneError). Call `Controller.reset()` afterwards to
+        initialise the controller again.
         """
     @property
     def speed(self) -> int:
@@ -504,11 +524,28 @@ class Controller:
     def ring_doorbell(self) -> None:
         """Ring the admin SQ doorbell (with lazy doorbells)."""
     def reset(self) -> None:
-        """Controller reset: outstanding commands are dropped, the init function runs again, IO
-        queue pairs are re-created, timeouts return to their defaults.
+        """Controller reset: outstanding IO commands complete once with 00/08 (through their own
+        queue's next `waitdone()`), outstanding admin commands are dropped, the init function runs
+        again, IO queue pairs are re-created in place, timeouts return to their defaults, the
+        epoch grows.
 
         Also the step after `Pcie.reset()`, `Pcie.flr()`, `Subsystem.reset()` and
         `Subsystem.poweron()`.
+        """
+    @property
+    def state(self) -> str:
+        """The controller's state: "ready", "resetting", "initializing", "needs_init" (after an
+        FLR, hot reset, subsystem reset or power on: call `reset()`), "powered_off" or "gone"."""
+    @property
+    def epoch(self) -> int:
+        """The controller's epoch: grows by one at every controller reset, FLR, hot reset, NVM
+        subsystem reset, power off and surprise removal."""
+    def wait_ready(self, timeout: float = 10.0) -> int:
+        """Wait up to `timeout` seconds until the controller is ready and return its epoch;
+        raises ControllerNotReadyError on timeout.
+
+        For a thread whose submission raised QueueGoneError while another thread resets or
+        power cycles the device: once ready, its queue pair works again.
         """
     def waitdone(self, expected: int = 1, interrupt_enabled: bool = True) -> int:
         """Reap `expected` admin completions (AERs excluded) and return dword 0 of the latest.
@@ -659,7 +696,10 @@ class Controller:
     ) -> Self:
         """Firmware Image Download (11h) of `size` bytes (default: the buffer's size) at `offset`.
 
-        `offset` and `size` are bytes, multiples of 4. Returns the controller.
+        `offset` and `size` are bytes, sent as pynvme encodes them (NUMD = size / 4 - 1, OFST =
+        offset / 4): values the spec forbids reach the device, which judges them. Raises
+        NvmeArgumentError only when the encoded transfer would not fit the buffer (a size below
+        4 bytes). Returns the controller.
         """
     def fw_commit(self, slot: int, action: int, bpid: int = 0, cb: _Callback | None = None) -> Self:
         """Firmware Commit (10h); returns the controller.
@@ -887,9 +927,11 @@ class Namespace:
 
     IO methods are asynchronous and return the qpair, so `nvme0n1.read(qpair, buf, 0).waitdone()`
     chains; `cb=` gives a callback that receives the `CQE`. Their `io_flags` is the upper half of
-    CDW12 (bit 14 FUA, bit 15 limited retry, bits 13:10 PRINFO); a failing status warns
-    "ERROR status: SCT/SC" in `Qpair.waitdone()`. Call `close()` when done (the `nvme0n1` fixture
-    does).
+    CDW12 (bit 14 FUA, bit 15 limited retry, bits 13:10 PRINFO), or those bits in place as pynvme
+    gives them (`1 << 30` FUA, `1 << 31` limited retry). The driver sends what the spec forbids
+    (the device judges it) and refuses only what would be unsafe for the host; a failing status
+    warns "ERROR status: SCT/SC" in `Qpair.waitdone()`. Call `close()` when done (the `nvme0n1`
+    fixture does).
     """
 
     def __init__(
@@ -1036,7 +1078,8 @@ class Namespace:
             buf: receives lba_count * sector_size bytes (it must be that large).
             lba: starting LBA.
             lba_count: number of logical blocks, 1..=65536.
-            io_flags: CDW12 bits 31:16 (1 << 14 FUA, 1 << 15 limited retry).
+            io_flags: CDW12 bits 31:16, as a 16-bit value (1 << 14 FUA, 1 << 15 limited
+                retry) or in place (1 << 30 FUA, 1 << 31 limited retry).
             cdw13: dataset management hints. cdw14, cdw15: reference tag, application tag/mask.
             cb: completion callback.
 
@@ -1207,6 +1250,14 @@ class Qpair:
     def sqid(self) -> int:
         """Queue id of the SQ (and its CQ)."""
     @property
+    def epoch(self) -> int:
+        """The controller epoch the qpair was (re-)created in (`Controller.epoch`)."""
+    @property
+    def alive(self) -> bool:
+        """Whether the qpair exists on the device: False once deleted, and from a reset, FLR or
+        power loss until the controller reset that re-creates it (then its submissions raise
+        QueueGoneError)."""
+    @property
     def depth(self) -> int:
         """Entries per queue."""
     @property
@@ -1282,20 +1333,27 @@ class Subsystem:
     def reset(self) -> bool:
         """NVM subsystem reset (NSSR); False if the controller does not support it (CAP.NSSRS).
 
-        Then call `Controller.reset()`.
+        The controller's queues are torn down (outstanding commands complete with 00/08). Then
+        call `Controller.reset()`.
         """
-    def poweroff(self) -> bool:
-        """Remove the device's power (through `poweroff_cb` if given); returns True."""
+    def poweroff(self, clean: bool = False) -> bool:
+        """Remove the device's power (through `poweroff_cb` if given); returns True.
+
+        The controller's queues are torn down (outstanding commands complete with 00/08). With
+        `clean`, a normal shutdown notification is sent and waited for first; otherwise it is a
+        power loss.
+        """
     def poweron(self) -> bool:
         """Restore the device's power (through `poweron_cb` if given); returns True.
 
         Then call `Controller.reset()`.
         """
-    def power_cycle(self, sec: int = 15) -> bool:
-        """Power off, wait `sec` seconds with the power off, power on; returns True.
+    def power_cycle(self, sec: float | None = None, clean: bool = False) -> bool:
+        """Power off, keep the power off `sec` seconds, power on; returns True.
 
-        The simulated SSD keeps no charge, so there the wait is capped at 1 s. Then call
-        `Controller.reset()`.
+        The off time is honoured as given on every backend. Without `sec`: 15 s, or 100 ms on
+        the simulated SSD (which keeps no charge). With `clean`, a normal shutdown notification
+        comes first. Then call `Controller.reset()`.
         """
     def shutdown_notify(self, abrupt: bool = False, timeout: float = 10.0) -> None:
         """Shutdown notification (CC.SHN normal, or abrupt) and a wait of up to `timeout` seconds

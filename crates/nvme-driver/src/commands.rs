@@ -161,20 +161,20 @@ pub fn dst(stc: u32, nsid: u32) -> Result<Sqe> {
     Ok(s)
 }
 
-/// Firmware Image Download (11h): cdw10 = dwords − 1, cdw11 = offset in dwords.
-pub fn fw_download(size: usize, offset: u64) -> Result<Sqe> {
-    check("size", size >= 4 && size.is_multiple_of(4), || {
-        format!("{size} is not a non-zero multiple of 4 bytes")
+/// Firmware Image Download (11h) of `size` bytes at byte `offset`, encoded as pynvme does:
+/// cdw10 (NUMD) = `size / 4 − 1`, cdw11 (OFST) = `offset / 4`. A size or offset that is not a
+/// multiple of 4 (the spec counts dwords) is sent as encoded: the device judges it. Returns the
+/// command and the bytes it transfers ((NUMD + 1) × 4), which the caller checks fit the buffer:
+/// a size below 4 bytes gives NUMD = 0xffffffff, a 16 GiB transfer no buffer holds.
+pub fn fw_download(size: usize, offset: u64) -> Result<(Sqe, usize)> {
+    check("offset", offset / 4 <= u32::MAX as u64, || {
+        format!("{offset} is beyond what OFST (32 bits of dwords) can encode")
     })?;
-    check(
-        "offset",
-        offset.is_multiple_of(4) && offset / 4 <= u32::MAX as u64,
-        || format!("{offset} is not a dword-aligned offset below 16 GiB"),
-    )?;
+    let numd = ((size / 4) as u32).wrapping_sub(1);
     let mut s = Sqe::new(admin::FW_DOWNLOAD, 0);
-    s.cdw10 = (size / 4 - 1) as u32;
+    s.cdw10 = numd;
     s.cdw11 = (offset / 4) as u32;
-    Ok(s)
+    Ok((s, (numd as usize + 1) * 4))
 }
 
 /// Firmware Commit (10h): cdw10 = bpid << 31 | action << 3 | slot.
@@ -304,8 +304,28 @@ pub fn raw(
     }
 }
 
+/// The upper half of cdw12 for `io_flags`: PyNVMe3 gives bits 31:16 as a 16-bit value (0x4000
+/// FUA, 0x8000 limited retry); pynvme (after SPDK) gives them in place (`1 << 30` FUA, `1 << 31`
+/// limited retry). Any value of either form is sent as given; only a value with bits in both
+/// halves cannot be encoded (its low half would change the command's count field).
+fn cdw12_flags(io_flags: u32) -> Result<u32> {
+    if io_flags <= 0xffff {
+        Ok(io_flags << 16)
+    } else if io_flags & 0xffff == 0 {
+        Ok(io_flags)
+    } else {
+        Err(DriverError::invalid(
+            "io_flags",
+            format!(
+                "{io_flags:#x} has bits in both halves: give bits 31:16 of cdw12 either as a 16-bit \
+                 value (0x8000) or in place (1 << 31)"
+            ),
+        ))
+    }
+}
+
 /// An NVM read/write-like command (read, write, compare, verify, write uncorrectable, write zeroes):
-/// SLBA in cdw10/11, cdw12 = io_flags << 16 | (lba_count − 1).
+/// SLBA in cdw10/11, cdw12 = io_flags (bits 31:16, as a 16-bit value or in place) | (lba_count − 1).
 #[allow(clippy::too_many_arguments)]
 pub fn rw(
     opc: u8,
@@ -320,12 +340,10 @@ pub fn rw(
     check("lba_count", (1..=65536).contains(&lba_count), || {
         format!("{lba_count} is not 1..=65536")
     })?;
-    check("io_flags", io_flags <= 0xffff, || {
-        format!("{io_flags:#x} is not 0..=0xffff (the upper 16 bits of cdw12: 0x4000 FUA, 0x8000 limited retry)")
-    })?;
+    let flags = cdw12_flags(io_flags)?;
     let mut s = Sqe::new(opc, nsid);
     s.set_slba(lba);
-    s.cdw12 = io_flags << 16 | (lba_count - 1);
+    s.cdw12 = flags | (lba_count - 1);
     (s.cdw13, s.cdw14, s.cdw15) = (cdw13, cdw14, cdw15);
     Ok(s)
 }
@@ -354,18 +372,53 @@ pub fn copy(nsid: u32, sdlba: u64, range_count: u32, format: u32, io_flags: u32)
     check("format", format <= 0xf, || {
         format!("{format} is not a descriptor format 0..=15")
     })?;
-    check("io_flags", io_flags <= 0xffff, || {
-        format!("{io_flags:#x} is not 0..=0xffff")
-    })?;
+    let flags = cdw12_flags(io_flags)?;
     let mut s = Sqe::new(nvm::COPY, nsid);
     s.set_slba(sdlba);
-    s.cdw12 = io_flags << 16 | format << 8 | (range_count - 1);
+    s.cdw12 = flags | format << 8 | (range_count - 1);
     Ok(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn io_flags_in_either_form_reach_the_command() {
+        for (flags, cdw12) in [
+            (0x8000, 0x8000_0007),
+            (1 << 31, 0x8000_0007),
+            (1 << 30, 0x4000_0007),
+        ] {
+            assert_eq!(
+                rw(nvm::WRITE, 1, 0, 8, flags, 0, 0, 0).unwrap().cdw12,
+                cdw12
+            );
+        }
+        assert_eq!(copy(1, 0, 1, 0, 1 << 31).unwrap().cdw12, 0x8000_0000);
+        let e = rw(nvm::READ, 1, 0, 1, 0x1_0001, 0, 0, 0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DriverError::InvalidArgument {
+                    arg: "io_flags",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn firmware_download_is_encoded_as_given() {
+        let (s, len) = fw_download(10, 10).unwrap();
+        assert_eq!((s.cdw10, s.cdw11, len), (1, 2, 8));
+        let (s, len) = fw_download(4096, 8192).unwrap();
+        assert_eq!((s.cdw10, s.cdw11, len), (1023, 2048, 4096));
+        // Below one dword: NUMD wraps, a transfer no buffer holds (the caller refuses it).
+        let (s, len) = fw_download(2, 0).unwrap();
+        assert_eq!((s.cdw10, len), (u32::MAX, 1 << 34));
+    }
 
     #[test]
     fn encodings() {

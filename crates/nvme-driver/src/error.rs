@@ -1,7 +1,23 @@
 //! The driver's errors. A failing device status is not an error: it is a completion, reported as
 //! a warning by the layer above. Errors are what a script did wrong, or what the host could not do.
+//!
+//! Every variant that a caller may act on carries its context as fields (queue id, epoch,
+//! controller state ...), so no caller needs to look into a message: a thread whose queue went
+//! away matches [`DriverError::QueueGone`], waits with [`crate::Controller::wait_ready`] and
+//! submits again (or creates a new queue pair).
 
+use crate::lifecycle::State;
 use nvme_pci::PciError;
+use std::time::Duration;
+
+/// "admin" for queue 0, "io" otherwise: pynvme's words in its submission errors.
+fn kind(qid: &u16) -> &'static str {
+    if *qid == 0 {
+        "admin"
+    } else {
+        "io"
+    }
+}
 
 /// Everything the driver can refuse or fail at.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +28,16 @@ pub enum DriverError {
         /// The argument's name as the script passes it.
         arg: &'static str,
         /// What is wrong and what is allowed.
+        msg: String,
+    },
+    /// A request the host cannot carry out safely (DMA outside a buffer, a transfer the driver
+    /// cannot describe); unlike [`DriverError::InvalidArgument`] this is about the host's own
+    /// safety, never about what the NVMe spec allows (the device judges that).
+    #[error("{arg}: {msg} (refused by the host: it would be unsafe for the host, not only against the spec)")]
+    HostUnsafe {
+        /// The argument's name as the script passes it.
+        arg: &'static str,
+        /// Why the host cannot do it.
         msg: String,
     },
     /// An index outside a buffer or table.
@@ -26,6 +52,26 @@ pub enum DriverError {
     /// An IO queue pair could not be created.
     #[error("{0}")]
     QpairCreation(String),
+    /// No IO queue id for a new queue pair: `want` is taken or outside 1..=`max`, or (`want`
+    /// None) all `max` queues the controller allocated are in use.
+    #[error("qpair create fail: {}", match want { Some(q) => format!("sqid {q} is not free or not in 1..={max}"), None => format!("all {max} IO queues are in use") })]
+    QueueIdUnavailable {
+        /// The queue id asked for, if any.
+        want: Option<u16>,
+        /// IO queues the controller allocated.
+        max: u16,
+    },
+    /// The device refused to create queue `qid`: `what` ("create I/O CQ" or "create I/O SQ")
+    /// completed with `status`.
+    #[error("qpair create fail: {what} completed with status {status}")]
+    QueueCreateRefused {
+        /// The queue id.
+        qid: u16,
+        /// The admin command that failed.
+        what: &'static str,
+        /// Its status.
+        status: nvme_spec::Status,
+    },
     /// An IO queue pair could not be deleted.
     #[error("{0}")]
     QpairDeletion(String),
@@ -35,24 +81,78 @@ pub enum DriverError {
     /// A namespace could not be closed.
     #[error("{0}")]
     NamespaceDeletion(String),
-    /// CSTS.SHST did not report shutdown complete in time.
-    #[error("{0}")]
-    ShutdownTimeout(String),
-    /// A command could not be submitted (queue full, queue deleted, controller not ready).
-    #[error("{0}")]
-    Submit(String),
-    /// `waitdone` cannot reap what was asked.
-    #[error("{0}")]
-    Reap(String),
+    /// CSTS.SHST did not report shutdown complete within `waited` (pynvme's text).
+    #[error("csts.shst timeout")]
+    ShutdownTimeout {
+        /// How long the host waited.
+        waited: Duration,
+    },
+    /// The queue has no free slot: `outstanding` commands fill a queue of `entries` entries.
+    /// Reap completions (`waitdone`/`poll`) and submit again.
+    #[error("error in submitting {} commands: queue {qid} is full: {outstanding} commands outstanding in a queue of {entries} entries", kind(qid))]
+    QueueFull {
+        /// Queue id (0: admin).
+        qid: u16,
+        /// Commands outstanding.
+        outstanding: usize,
+        /// Entries of the queue.
+        entries: u16,
+    },
+    /// The queue no longer exists on the device: it was deleted, or a controller reset, FLR, hot
+    /// reset, subsystem reset or power loss tore it down. `epoch` is the controller epoch the
+    /// queue belonged to. Its outstanding commands completed with 00/08. Wait for
+    /// [`State::Ready`] ([`crate::Controller::wait_ready`]): a reset re-creates the controller's
+    /// queue pairs in place, so the same queue pair works again (unless it was deleted).
+    #[error("error in submitting {} commands: queue {qid} is gone (controller epoch {epoch}): deleted, or torn down by a reset or a power loss; wait until the controller is ready and submit again", kind(qid))]
+    QueueGone {
+        /// Queue id (0: admin).
+        qid: u16,
+        /// The controller epoch the queue belonged to.
+        epoch: u64,
+    },
+    /// The controller is not in a state that allows the request (being reset, powered off,
+    /// gone, or waiting for its initialisation).
+    #[error("the controller is not ready: it is {state}")]
+    NotReady {
+        /// The controller's state when the request was refused.
+        state: State,
+    },
+    /// `waitdone` asked for more completions than can come: nothing is outstanding.
+    #[error("waitdone({expected}): {reaped} {} reaped{} and none is outstanding", if *qid == 0 { "admin commands" } else { "commands" }, if *qid == 0 { String::new() } else { format!(" on qpair {qid}") })]
+    NothingOutstanding {
+        /// Queue id (0: admin).
+        qid: u16,
+        /// Completions asked for.
+        expected: usize,
+        /// Completions delivered before the wait ended.
+        reaped: usize,
+    },
     /// `waitdone` called again from a completion callback.
     #[error("cannot re-entry waitdone() functions which may be caused by waitdone in callback functions, {0}")]
     Reentry(u16),
-    /// The host gave up waiting.
-    #[error("{0}")]
-    Timeout(String),
+    /// The host gave up waiting for `what` after `waited`.
+    #[error("{what}: timeout after {waited:?}")]
+    Timeout {
+        /// What the host waited for.
+        what: String,
+        /// How long it waited.
+        waited: Duration,
+    },
     /// The device does not answer on the bus any more (registers read all ones).
     #[error("the device does not respond: {0}")]
     DeviceGone(String),
+    /// A lifecycle operation (reset, FLR, power cycle ...) failed at one of its steps.
+    #[error("{op} failed: {source}")]
+    Lifecycle {
+        /// The operation, e.g. "controller reset".
+        op: &'static str,
+        /// What failed.
+        #[source]
+        source: Box<DriverError>,
+    },
+    /// An IO generator's thread ended without a result (a bug of the driver: it panicked).
+    #[error("the ioworker thread failed: {0}")]
+    WorkerFailed(String),
     /// A wait was interrupted on request (Ctrl-C); commands stay outstanding.
     #[error("the wait was interrupted")]
     Interrupted,
@@ -70,6 +170,34 @@ impl DriverError {
         DriverError::InvalidArgument {
             arg,
             msg: msg.into(),
+        }
+    }
+
+    /// A request refused because it would be unsafe for the host.
+    pub fn unsafe_for_host(arg: &'static str, msg: impl Into<String>) -> DriverError {
+        DriverError::HostUnsafe {
+            arg,
+            msg: msg.into(),
+        }
+    }
+
+    /// Wraps `self` as the failure of lifecycle operation `op`.
+    pub fn during(self, op: &'static str) -> DriverError {
+        match self {
+            // Already says which operation failed.
+            e @ DriverError::Lifecycle { .. } => e,
+            e => DriverError::Lifecycle {
+                op,
+                source: Box::new(e),
+            },
+        }
+    }
+
+    /// The error at the root of a [`DriverError::Lifecycle`] chain (itself otherwise).
+    pub fn root(&self) -> &DriverError {
+        match self {
+            DriverError::Lifecycle { source, .. } => source.root(),
+            e => e,
         }
     }
 }

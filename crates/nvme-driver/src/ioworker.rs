@@ -482,7 +482,7 @@ impl IoWorker {
     pub fn join(mut self) -> Result<WorkerResult> {
         let t = self.thread.take().expect("joined once");
         t.join()
-            .unwrap_or_else(|_| Err(DriverError::Reap("the worker thread panicked".into())))
+            .unwrap_or_else(|_| Err(DriverError::WorkerFailed("it panicked".into())))
     }
 }
 
@@ -1336,8 +1336,13 @@ impl WorkerResult {
     }
 }
 
-/// Whether an error means the queue cannot take commands now (reset or power cycle under way),
-/// as opposed to a mistake of the workload.
+/// Whether an error means the queue cannot take commands now (a reset or power cycle tore it
+/// down, or the controller is not ready), as opposed to a mistake of the workload.
 fn queue_unusable(e: &DriverError) -> bool {
-    matches!(e, DriverError::Submit(_))
+    matches!(
+        e,
+        DriverError::QueueGone { .. }
+            | DriverError::NotReady { .. }
+            | DriverError::QueueFull { .. }
+    )
 }

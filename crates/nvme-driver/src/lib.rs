@@ -7,7 +7,10 @@
 //!   index), PRP lists and SGLs built in per-tracker pages, lazy doorbells, phase-first CQ reads,
 //!   per-command timeouts and a command log. Generic over what the submitter attaches to a command.
 //! - [`controller::Controller`]: registers, the spec's initialisation in replaceable steps, the admin
-//!   queue, AERs re-armed on completion, resets that re-create the IO queues.
+//!   queue, AERs re-armed on completion.
+//! - [`lifecycle`]: the controller's state and epoch, and the operations that change them
+//!   (controller reset, FLR, hot reset, NVM subsystem reset, power off/on/cycle, surprise
+//!   removal), with what a thread with IO in flight sees.
 //! - [`qpair::Qpair`] and [`namespace::Namespace`]: IO queue pairs and the NVM commands.
 //! - [`buffer::Buffer`]: DMA memory with patterns, offset and size, as scripts use it.
 //! - [`commands`]: the SQE of every command, with argument checks.
@@ -25,6 +28,8 @@ pub mod commands;
 pub mod controller;
 pub mod error;
 pub mod ioworker;
+pub mod lifecycle;
+pub mod link;
 pub mod metamode;
 pub mod namespace;
 pub mod qpair;
@@ -32,8 +37,11 @@ pub mod queue;
 pub mod verify;
 
 pub use buffer::Buffer;
-pub use controller::{completion_warnings, with_interrupt_check, Controller, Warnings};
+pub use controller::{
+    completion_warnings, status_warning, with_interrupt_check, Controller, Warnings,
+};
 pub use error::{DriverError, Result};
+pub use lifecycle::{Event, LifecycleGuard, PowerSwitch, State};
 pub use namespace::Namespace;
 pub use qpair::{Qpair, QpairConfig};
 pub use queue::{Completion, DataRef};

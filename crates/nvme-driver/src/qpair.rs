@@ -106,13 +106,15 @@ pub struct Qpair<C: Clone + Send + 'static, T: Send + 'static = C> {
     io_count: std::sync::atomic::AtomicU64,
 }
 
-fn check_status(what: &str, st: Status) -> Result<()> {
+fn check_status(qid: u16, what: &'static str, st: Status) -> Result<()> {
     if st.is_success() {
         Ok(())
     } else {
-        Err(DriverError::QpairCreation(format!(
-            "qpair create fail: {what} completed with status {st}"
-        )))
+        Err(DriverError::QueueCreateRefused {
+            qid,
+            what,
+            status: st,
+        })
     }
 }
 
@@ -150,8 +152,11 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
                 )));
             }
         }
+        // Not while a lifecycle operation tears queues down or re-creates them.
+        let _ops = ctrl.life().ops();
+        let epoch = ctrl.check_can_create_queues()?;
         let qid = ctrl.alloc_qid(cfg.sqid)?;
-        match Self::create(ctrl, cfg, qid) {
+        match Self::create(ctrl, cfg, qid, epoch) {
             Ok((queue, iv)) => {
                 let qp = Arc::new(Qpair {
                     ctrl: ctrl.clone(),
@@ -184,6 +189,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         ctrl: &Arc<Controller<C>>,
         cfg: QpairConfig,
         qid: u16,
+        epoch: u64,
     ) -> Result<(QueuePair<IoCtx<T>>, u16)> {
         let params = QueueParams {
             qid,
@@ -192,7 +198,8 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
             page_size: 4096,
             lazy_doorbell: cfg.lazy_doorbell,
         };
-        let queue = QueuePair::new(ctrl.pci().clone(), params, ctrl.timeouts().clone())?;
+        let mut queue = QueuePair::new(ctrl.pci().clone(), params, ctrl.timeouts().clone())?;
+        queue.set_epoch(epoch);
         let nvec = ctrl.interrupts().map_or(1, |i| i.count().max(1));
         let iv = if !cfg.ien && cfg.iv == 0xffff {
             0
@@ -203,13 +210,13 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         };
         let mut cq = commands::create_io_cq(qid, cfg.depth, true, cfg.ien, iv);
         cq.prp1 = queue.cq_addr();
-        check_status("create I/O CQ", ctrl.admin_sync(cq, None)?.status())?;
+        check_status(qid, "create I/O CQ", ctrl.admin_sync(cq, None)?.status())?;
         let mut sq = commands::create_io_sq(qid, cfg.depth, qid, true, cfg.prio, 0);
         sq.prp1 = queue.sq_addr();
         let st = ctrl.admin_sync(sq, None)?.status();
         if !st.is_success() {
             let _ = ctrl.admin_sync(commands::delete_io_queue(false, qid), None);
-            check_status("create I/O SQ", st)?;
+            check_status(qid, "create I/O SQ", st)?;
         }
         Ok((queue, iv))
     }
@@ -239,10 +246,35 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         self.deleted.load(Ordering::Relaxed)
     }
 
+    /// The controller epoch the queue was (re-)created in. While it equals
+    /// [`Controller::epoch`] and [`Qpair::is_alive`], the queue exists on the device.
+    pub fn epoch(&self) -> u64 {
+        self.inner.lock().q.epoch()
+    }
+
+    /// Whether the queue exists on the device and takes commands: false once deleted, and from
+    /// the moment a lifecycle event (reset, FLR, power off ...) tears it down until a controller
+    /// reset re-creates it.
+    pub fn is_alive(&self) -> bool {
+        !self.is_deleted() && self.inner.lock().q.alive
+    }
+
+    fn gone(&self) -> DriverError {
+        DriverError::QueueGone {
+            qid: self.qid,
+            epoch: self.inner.lock().q.epoch(),
+        }
+    }
+
     /// Submits an IO command; see [`QueuePair::submit`]. With `stamp`, a write's data is stamped
     /// with LBA and token first (when the namespace's verification stamps). If its LBAs are held
     /// by another outstanding command, it waits (returns `None`) and enters the queue as soon as
     /// they are free; otherwise returns its CID.
+    ///
+    /// Refusals a submitter acts on: [`DriverError::QueueFull`] (reap, then submit again) and
+    /// [`DriverError::QueueGone`] (deleted, or torn down by a lifecycle event: wait with
+    /// [`Controller::wait_ready`], then submit again on this queue pair, which a controller reset
+    /// re-creates, or on a new one). See [`crate::lifecycle`].
     pub fn submit(
         &self,
         sqe: Sqe,
@@ -252,10 +284,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         stamp: bool,
     ) -> Result<Option<u16>> {
         if self.is_deleted() {
-            return Err(DriverError::Submit(format!(
-                "error in submitting io commands: qpair {} was deleted",
-                self.qid
-            )));
+            return Err(self.gone());
         }
         let ctx = self.prepare(&sqe, &mut data, ctx, stamp);
         let mut inner = self.inner.lock();
@@ -265,17 +294,18 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
     /// Submits commands under one lock, as an IO generator does: taking the lock per command
     /// would make every command wait for the previous one's SQE to reach the device's core.
     /// Each item is (command, data, context); `stamp` as for [`Qpair::submit`]. Returns how many
-    /// entered the queue or wait for their LBAs; stops at the first error.
+    /// entered the queue or wait for their LBAs; stops at the first error (the errors of
+    /// [`Qpair::submit`]). The queue cannot be torn down in the middle of a batch (it holds the
+    /// queue's lock), so [`DriverError::QueueGone`] comes before any command entered; after a
+    /// [`DriverError::QueueFull`] the commands before the refused one did enter (a caller that
+    /// counts its commands keeps a batch within the free slots: depth − 1 − `outstanding()`).
     pub fn submit_batch(
         &self,
         cmds: impl IntoIterator<Item = (Sqe, Option<DataRef>, T)>,
         stamp: bool,
     ) -> Result<usize> {
         if self.is_deleted() {
-            return Err(DriverError::Submit(format!(
-                "error in submitting io commands: qpair {} was deleted",
-                self.qid
-            )));
+            return Err(self.gone());
         }
         let mut inner = self.inner.lock();
         let mut n = 0;
@@ -327,12 +357,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         if let Some(d) = data.as_ref().filter(|_| !raw_dptr) {
             inner.q.check_data(d)?;
         }
-        inner.q.check_submit().map_err(|e| match e {
-            DriverError::Submit(m) => {
-                DriverError::Submit(format!("error in submitting io commands: {m}"))
-            }
-            e => e,
-        })?;
+        inner.q.check_submit()?;
         let go = inner.deferred.is_empty()
             && ctx.verify.as_ref().is_none_or(|v| v.ns.try_lock(&v.ranges));
         if !go {
@@ -348,15 +373,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
             });
             return Ok(None);
         }
-        match inner.q.submit(sqe, data, raw_dptr, ctx, true) {
-            Ok(cid) => Ok(Some(cid)),
-            Err(e) => Err(match e {
-                DriverError::Submit(m) => {
-                    DriverError::Submit(format!("error in submitting io commands: {m}"))
-                }
-                e => e,
-            }),
-        }
+        inner.q.submit(sqe, data, raw_dptr, ctx, true).map(Some)
     }
 
     /// Enters waiting commands whose LBAs are free now, in order.
@@ -433,6 +450,11 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
             self.io_bytes
                 .fetch_add(data.as_ref().map_or(0, |d| d.len as u64), Ordering::Relaxed);
         }
+        if sqe.opc() == nvm::FLUSH && cqe.status().is_success() && !timed_out {
+            // The flush covers what had completed when it was submitted.
+            let submitted = Instant::now() - Duration::from_micros(latency_us + 1);
+            self.ctrl.flushed_before(sqe.nsid, submitted);
+        }
         if let Some(v) = ctx.verify {
             let ok = cqe.status().is_success() && !timed_out;
             verify::after_io(&v.ns, &sqe, &cqe, timed_out, v.written.as_ref(), &v.ranges);
@@ -464,7 +486,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
     }
 
     /// Reaps `expected` completions, calling `deliver` for each outside the queue lock (so a
-    /// callback may submit). Returns dword 0 of the latest. Ends with [`DriverError::Reap`] when
+    /// callback may submit). Returns dword 0 of the latest. Ends with [`DriverError::NothingOutstanding`] when
     /// fewer than `expected` can complete because nothing is outstanding.
     pub fn waitdone(
         &self,
@@ -534,10 +556,11 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
             if got.is_empty() {
                 if outstanding == 0 {
                     self.put_back(got);
-                    return Err(DriverError::Reap(format!(
-                        "waitdone({expected}): {reaped} commands reaped on qpair {} and none is outstanding",
-                        self.qid
-                    )));
+                    return Err(DriverError::NothingOutstanding {
+                        qid: self.qid,
+                        expected,
+                        reaped,
+                    });
                 }
                 if let Err(e) = backoff(&mut spins) {
                     self.put_back(got);
@@ -561,6 +584,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
 
     /// Delivers what has completed now (at most `max`), without waiting; returns how many. For a
     /// thread that owns the queue and polls it in its own loop, as an IO generator does.
+    /// Commands a lifecycle event ended are delivered here too, once each, with status 00/08.
     pub fn poll(
         &self,
         max: usize,
@@ -611,11 +635,12 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
 
     /// Ends every outstanding and waiting command with 00/08 (aborted, SQ deletion), releasing
     /// their locks: each completes exactly once, through this queue's next `waitdone` or `poll`,
-    /// whoever waits on it. The queue refuses new commands until it is re-created.
-    pub(crate) fn abandon(&self) {
+    /// whoever waits on it. The queue refuses new commands until it is re-created. Returns the
+    /// data memory the device may still reach until it is disabled or the queue deleted.
+    pub(crate) fn abandon(&self) -> Vec<nvme_pci::DmaMemory> {
         let mut inner = self.inner.lock();
         let mut raw = Vec::new();
-        inner.q.abandon(
+        let held = inner.q.abandon(
             Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
             &mut |c| raw.push(c),
         );
@@ -636,32 +661,48 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         }
         let done: Vec<_> = raw.into_iter().map(|c| self.finish_io(c)).collect();
         self.leftover.lock().extend(done);
+        held
     }
 
-    /// Creates the queue pair again on the device with the same id and attributes (after a
-    /// controller reset), unless it was deleted.
-    pub(crate) fn recreate(&self) -> Result<()> {
+    /// Creates the queue pair again on the device with the same id and attributes, on fresh
+    /// memory, in controller epoch `epoch` (after a controller reset), unless it was deleted.
+    /// The old ring is dropped unread.
+    pub(crate) fn recreate(&self, epoch: u64) -> Result<()> {
         if self.is_deleted() {
             return Ok(());
         }
         self.ctrl.alloc_qid(Some(self.qid))?;
-        let (queue, _) = Self::create(&self.ctrl, self.cfg, self.qid)?;
-        self.inner.lock().q = queue;
-        Ok(())
+        match Self::create(&self.ctrl, self.cfg, self.qid, epoch) {
+            Ok((queue, _)) => {
+                self.inner.lock().q = queue;
+                Ok(())
+            }
+            Err(e) => {
+                self.ctrl.free_qid(self.qid);
+                Err(e)
+            }
+        }
     }
 
     /// Deletes the SQ and the CQ on the device; outstanding commands are abandoned (the device
-    /// completes them with "aborted, SQ deletion", which the host no longer reads).
+    /// completes them with "aborted, SQ deletion", which the host no longer reads). A queue a
+    /// lifecycle event already tore down no longer exists on the device: it is only released.
     pub fn delete(&self) -> Result<()> {
+        let _ops = self.ctrl.life().ops();
         if self.deleted.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        self.abandon();
+        let on_device = self.inner.lock().q.alive;
+        // Kept until the device deleted the queue: it may move their data until then.
+        let held = self.abandon();
         self.leftover.lock().clear();
         let (bytes, ios) = self.io_counts();
         self.ctrl.retire_io(bytes, ios);
         self.io_bytes.store(0, Ordering::Relaxed);
         self.io_count.store(0, Ordering::Relaxed);
+        if !on_device {
+            return Ok(());
+        }
         let sq = self
             .ctrl
             .admin_sync(commands::delete_io_queue(true, self.qid), None);
@@ -669,6 +710,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
             .ctrl
             .admin_sync(commands::delete_io_queue(false, self.qid), None);
         self.ctrl.free_qid(self.qid);
+        drop(held);
         for (what, r) in [("SQ", sq), ("CQ", cq)] {
             let st = r
                 .map_err(|e| {
@@ -686,6 +728,19 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
     }
 }
 
+/// A queue pair dropped without [`Qpair::delete`] may still exist on the device, which may still
+/// write completions into its rings and data into its commands' buffers: that memory is kept
+/// until the controller is next disabled (reset, FLR, power off ...), never freed under the
+/// device. Its queue id stays taken until then too.
+impl<C: Clone + Send + 'static, T: Send + 'static> Drop for Qpair<C, T> {
+    fn drop(&mut self) {
+        if !self.is_deleted() {
+            let mem = self.inner.get_mut().q.memory_in_use();
+            self.ctrl.park_until_reset(mem);
+        }
+    }
+}
+
 /// What the controller needs of each of its IO queue pairs, whatever their context type: it
 /// keeps them as `Weak<dyn IoQueue>` to abandon and re-create them at a reset and to read their
 /// logs and counters.
@@ -696,10 +751,15 @@ pub trait IoQueue: Send + Sync {
     fn depth(&self) -> u16;
     /// Commands outstanding, those waiting for their LBAs included.
     fn outstanding(&self) -> usize;
-    /// Ends every outstanding command without the device (see [`Qpair::abandon`]).
-    fn abandon(&self);
-    /// Creates the queue pair again on the device (see [`Qpair::recreate`]).
-    fn recreate(&self) -> Result<()>;
+    /// Ends every outstanding command without the device (`Qpair::abandon`); returns the
+    /// memory the device may still reach.
+    fn abandon(&self) -> Vec<nvme_pci::DmaMemory>;
+    /// Whether the queue exists on the device (see [`Qpair::is_alive`]).
+    fn is_alive(&self) -> bool;
+    /// The controller epoch the queue was created in.
+    fn epoch(&self) -> u64;
+    /// Creates the queue pair again on the device in `epoch` (`Qpair::recreate`).
+    fn recreate(&self, epoch: u64) -> Result<()>;
     /// The queue's command log, newest first.
     fn cmdlog(&self, count: usize, offset: usize) -> Vec<CmdLogEntry>;
     /// Bytes and commands completed by reads and writes.
@@ -716,11 +776,17 @@ impl<C: Clone + Send + 'static, T: Send + 'static> IoQueue for Qpair<C, T> {
     fn outstanding(&self) -> usize {
         Qpair::outstanding(self)
     }
-    fn abandon(&self) {
+    fn abandon(&self) -> Vec<nvme_pci::DmaMemory> {
         Qpair::abandon(self)
     }
-    fn recreate(&self) -> Result<()> {
-        Qpair::recreate(self)
+    fn is_alive(&self) -> bool {
+        Qpair::is_alive(self)
+    }
+    fn epoch(&self) -> u64 {
+        Qpair::epoch(self)
+    }
+    fn recreate(&self, epoch: u64) -> Result<()> {
+        Qpair::recreate(self, epoch)
     }
     fn cmdlog(&self, count: usize, offset: usize) -> Vec<CmdLogEntry> {
         Qpair::cmdlog(self, count, offset)

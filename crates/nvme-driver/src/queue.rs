@@ -174,6 +174,8 @@ pub struct QueuePair<C> {
     latest_latency_us: u64,
     /// Whether the queue is usable (false after deletion or a controller reset).
     pub alive: bool,
+    /// The controller epoch the queue was created in (see [`crate::lifecycle`]).
+    epoch: u64,
 }
 
 impl<C> QueuePair<C> {
@@ -228,6 +230,7 @@ impl<C> QueuePair<C> {
             latest_cid: 0,
             latest_latency_us: 0,
             alive: true,
+            epoch: 0,
             pci,
         })
     }
@@ -235,6 +238,16 @@ impl<C> QueuePair<C> {
     /// Queue identifier.
     pub fn qid(&self) -> u16 {
         self.qid
+    }
+
+    /// The controller epoch the queue was created in.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Records the controller epoch the queue is created in (0 until set).
+    pub fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
     }
 
     /// Number of entries.
@@ -280,6 +293,19 @@ impl<C> QueuePair<C> {
     /// The command log of this queue.
     pub fn cmdlog(&self) -> &CmdLog {
         &self.cmdlog
+    }
+
+    /// The memory the device may still reach through this queue: its rings, its PRP list pages
+    /// and the data of the commands it has not answered (outstanding or timed out).
+    pub fn memory_in_use(&self) -> Vec<DmaMemory> {
+        let mut v = vec![self.sq.clone(), self.cq.clone(), self.lists.clone()];
+        v.extend(
+            self.trackers
+                .iter()
+                .filter(|t| t.slot != Slot::Free)
+                .filter_map(|t| t.data.as_ref().map(|d| d.mem.clone())),
+        );
+        v
     }
 
     /// Takes the device misbehaviours noticed since the last call.
@@ -334,10 +360,11 @@ impl<C> QueuePair<C> {
         let pages = (addr % ps + data.len).div_ceil(ps);
         let per_list = ps / 8;
         if !data.sgl && pages > per_list + 1 {
-            return Err(DriverError::invalid(
+            return Err(DriverError::unsafe_for_host(
                 "buf",
                 format!(
-                    "{} bytes need {pages} PRP entries; the driver builds at most {} (2 MiB)",
+                    "{} bytes need {pages} PRP entries; the driver describes at most {} (one PRP \
+                     list page) and would have to let the device read past its list",
                     data.len,
                     per_list + 1
                 ),
@@ -349,16 +376,17 @@ impl<C> QueuePair<C> {
     /// Whether a command can be posted now: the queue is alive and has a free slot.
     pub fn check_submit(&self) -> Result<()> {
         if !self.alive {
-            return Err(DriverError::Submit(format!(
-                "queue {} was deleted or reset",
-                self.qid
-            )));
+            return Err(DriverError::QueueGone {
+                qid: self.qid,
+                epoch: self.epoch,
+            });
         }
         if (self.sq_tail + 1) % self.entries == self.sq_head || self.free.is_empty() {
-            return Err(DriverError::Submit(format!(
-                "queue {} is full: {} commands outstanding in a queue of {} entries",
-                self.qid, self.outstanding, self.entries
-            )));
+            return Err(DriverError::QueueFull {
+                qid: self.qid,
+                outstanding: self.outstanding,
+                entries: self.entries,
+            });
         }
         Ok(())
     }
@@ -428,8 +456,12 @@ impl<C> QueuePair<C> {
     }
 
     /// Reaps up to `max` completions, calling `on` for each; rings the CQ head doorbell once.
-    /// Returns the number of completions delivered.
+    /// Returns the number of completions delivered. A queue the host abandoned is never read:
+    /// what a device writes into it late is ignored, not taken for a duplicate.
     pub fn poll(&mut self, max: usize, on: &mut dyn FnMut(Completion<C>)) -> usize {
+        if !self.alive {
+            return 0;
+        }
         self.ring();
         let mut delivered = 0;
         let mut consumed = false;
@@ -580,15 +612,26 @@ impl<C> QueuePair<C> {
 
     /// Ends every outstanding command without the device (controller reset, queue deletion):
     /// each is handed to `on` with status `status` (e.g. 00/08 aborted by SQ deletion), and all
-    /// slots become free. The queue is unusable afterwards unless re-created.
-    pub fn abandon(&mut self, status: nvme_spec::Status, on: &mut dyn FnMut(Completion<C>)) {
+    /// slots become free. The queue is unusable afterwards: it refuses commands
+    /// ([`DriverError::QueueGone`]) and its ring is never read again; a re-created queue is a new
+    /// `QueuePair` on fresh memory.
+    ///
+    /// Returns the data memory of the commands it ended: the device may still move their data
+    /// until it is disabled (or the queue deleted), so the caller keeps it until then.
+    #[must_use = "the device may still reach this memory: keep it until the device cannot"]
+    pub fn abandon(
+        &mut self,
+        status: nvme_spec::Status,
+        on: &mut dyn FnMut(Completion<C>),
+    ) -> Vec<DmaMemory> {
         self.alive = false;
         let now = Instant::now();
+        let mut held = Vec::new();
         for cid in 0..self.trackers.len() {
             let t = &mut self.trackers[cid];
             let was = t.slot;
             t.slot = Slot::Free;
-            t.data = None;
+            held.extend(t.data.take().map(|d| d.mem));
             if was == Slot::Busy {
                 let cqe = Cqe {
                     dw0: 0,
@@ -613,5 +656,103 @@ impl<C> QueuePair<C> {
         self.free = (0..self.trackers.len() as u16).collect();
         self.outstanding = 0;
         self.next_deadline = None;
+        held
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nvme_spec::Status;
+
+    /// A queue pair in host memory on a simulated function; nothing is created on the device, so
+    /// the tests write completion entries into its CQ themselves, as a device would.
+    fn queue(entries: u16) -> QueuePair<u32> {
+        let pci = nvme_pci::open("sim://").unwrap();
+        let p = QueueParams {
+            qid: 1,
+            entries,
+            dstrd: 0,
+            page_size: 4096,
+            lazy_doorbell: true,
+        };
+        let mut q = QueuePair::new(pci, p, Arc::new(Timeouts::default())).unwrap();
+        q.set_epoch(7);
+        q
+    }
+
+    /// Posts a completion for `cid` at CQ slot `slot` with the phase of the first pass.
+    fn post(q: &QueuePair<u32>, slot: usize, cid: u16) {
+        let cqe = Cqe {
+            sqid: 1,
+            cid,
+            status: Status::new(0, 0).status1(true),
+            ..Default::default()
+        };
+        q.cq.write(slot * 16, zerocopy::IntoBytes::as_bytes(&cqe));
+    }
+
+    #[test]
+    fn a_completion_for_an_outstanding_cid_is_accepted_and_a_second_one_reported() {
+        let mut q = queue(8);
+        let cid = q.submit(Sqe::default(), None, false, 5, false).unwrap();
+        post(&q, 0, cid);
+        post(&q, 1, cid);
+        let mut got = Vec::new();
+        assert_eq!(q.poll(usize::MAX, &mut |c| got.push(c.ctx)), 1);
+        assert_eq!(got, [5]);
+        let a = q.take_anomalies();
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert!(a[0].contains("not outstanding"), "{a:?}");
+    }
+
+    #[test]
+    fn an_abandoned_queue_is_never_read_again() {
+        let mut q = queue(8);
+        let cid = q.submit(Sqe::default(), None, false, 5, false).unwrap();
+        let mut ended = Vec::new();
+        let held = q.abandon(Status::new(0, 8), &mut |c| {
+            ended.push((c.ctx, c.cqe.status()))
+        });
+        assert!(held.is_empty(), "the command had no data");
+        assert_eq!(ended, [(5, Status::new(0, 8))]);
+        // The device answers late, into the torn-down ring: nothing is read, nothing reported.
+        post(&q, 0, cid);
+        post(&q, 1, 3);
+        assert_eq!(q.poll(usize::MAX, &mut |_| panic!("read a dead ring")), 0);
+        assert!(q.take_anomalies().is_empty());
+        assert_eq!(q.outstanding(), 0);
+    }
+
+    #[test]
+    fn a_dead_queue_refuses_with_its_epoch_and_a_full_one_says_how_full() {
+        let mut q = queue(4);
+        for i in 0..3 {
+            q.submit(Sqe::default(), None, false, i, false).unwrap();
+        }
+        match q.submit(Sqe::default(), None, false, 9, false) {
+            Err(DriverError::QueueFull {
+                qid: 1,
+                outstanding: 3,
+                entries: 4,
+            }) => {}
+            r => panic!("{r:?}"),
+        }
+        let _ = q.abandon(Status::new(0, 8), &mut |_| {});
+        match q.submit(Sqe::default(), None, false, 9, false) {
+            Err(DriverError::QueueGone { qid: 1, epoch: 7 }) => {}
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn a_completion_for_a_cid_never_issued_is_reported() {
+        let mut q = queue(8);
+        q.submit(Sqe::default(), None, false, 1, false).unwrap();
+        post(&q, 0, 6);
+        assert_eq!(q.poll(usize::MAX, &mut |_| {}), 0);
+        let a = q.take_anomalies();
+        assert!(a.iter().any(|m| m.contains("cid 6")), "{a:?}");
+        assert_eq!(q.outstanding(), 1);
     }
 }

@@ -628,6 +628,21 @@ pub struct NsVerify {
     stamp: AtomicBool,
     dealloc_zeroes: AtomicBool,
     findings: Mutex<Vec<Miscompare>>,
+    /// What a dirty power loss may undo: media changes completed since the last completed flush
+    /// that were not FUA.
+    volatile: Mutex<Volatile>,
+}
+
+/// Largest number of ranges [`NsVerify`] keeps for a dirty power loss; past it, a dirty power
+/// loss forgets the whole table (it can no longer tell which LBAs are durable).
+const MAX_VOLATILE_RANGES: usize = 1 << 20;
+
+/// Media changes not yet durable (see [`NsVerify::note_volatile`]), in completion order.
+#[derive(Default)]
+struct Volatile {
+    ranges: Vec<(std::time::Instant, LbaRange)>,
+    /// When the latest change that did not fit the list completed.
+    overflow: Option<std::time::Instant>,
 }
 
 impl NsVerify {
@@ -660,6 +675,7 @@ impl NsVerify {
             stamp: AtomicBool::new(true),
             dealloc_zeroes: AtomicBool::new(false),
             findings: Mutex::new(Vec::new()),
+            volatile: Mutex::new(Volatile::default()),
         })
     }
 
@@ -788,6 +804,48 @@ impl NsVerify {
                 e.store(0, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Notes a completed media change that is not durable yet (a write without FUA, while a
+    /// volatile write cache may hold it): a dirty power loss may undo it.
+    pub fn note_volatile(&self, r: LbaRange) {
+        if r.nlb == 0 || r.slba >= self.nlba {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let r = self.clip(r);
+        let mut v = self.volatile.lock();
+        if v.ranges.len() < MAX_VOLATILE_RANGES {
+            v.ranges.push((now, r));
+        } else {
+            v.overflow = Some(now);
+        }
+    }
+
+    /// A flush submitted at `since` completed (or a shutdown begun then): the media changes that
+    /// had completed before `since` are durable; those completed later may not be.
+    pub fn flushed_before(&self, since: std::time::Instant) {
+        let mut v = self.volatile.lock();
+        let n = v.ranges.partition_point(|(t, _)| *t < since);
+        v.ranges.drain(..n);
+        if v.overflow.is_some_and(|t| t < since) {
+            v.overflow = None;
+        }
+    }
+
+    /// The device lost power without a shutdown: every media change that was not durable may
+    /// read back as it was before, or as written. The table cannot hold both versions, so those
+    /// LBAs are no longer checked until they are written again (no false miscompare); durable
+    /// data stays checked, so a flushed or FUA write that reads back old is still caught.
+    /// Returns the number of LBAs forgotten (all of the table's when too many were pending).
+    pub fn power_lost(&self) -> u64 {
+        let v = std::mem::take(&mut *self.volatile.lock());
+        if v.overflow.is_some() {
+            self.clear();
+            return self.nlba;
+        }
+        v.ranges.iter().for_each(|(_, r)| self.fill(*r, UNKNOWN));
+        v.ranges.iter().map(|(_, r)| r.nlb).sum()
     }
 
     /// Memory used by the table and the locks, bytes.
@@ -1259,6 +1317,15 @@ pub fn after_io(
             }
         }
         return;
+    }
+    let fua = sqe.cdw12 & nvme_spec::cmd::io_flags::FUA != 0;
+    if changes_media && !(fua && opc != nvm::DSM) {
+        let dest: &[LbaRange] = if opc == nvm::COPY {
+            &ranges[ranges.len().saturating_sub(1)..]
+        } else {
+            ranges
+        };
+        dest.iter().for_each(|r| v.note_volatile(*r));
     }
     match opc {
         nvm::WRITE => match written {
@@ -1736,6 +1803,23 @@ mod tests {
         assert!(!v.try_lock(&ranges[1..]));
         v.unlock(&ranges);
         assert!(v.try_lock(&ranges[1..]));
+    }
+
+    #[test]
+    fn a_dirty_power_loss_forgets_only_what_no_flush_covered() {
+        let v = NsVerify::new(1, 1 << 20, 512);
+        let r = |slba| LbaRange { slba, nlb: 8 };
+        v.fill(r(0), 0x11);
+        v.note_volatile(r(0));
+        let flush_submitted = std::time::Instant::now();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        v.fill(r(64), 0x22);
+        v.note_volatile(r(64)); // completed after the flush was submitted
+        v.flushed_before(flush_submitted);
+        assert_eq!(v.power_lost(), 8);
+        assert_eq!(v.get(0), 0x11, "durable: still checked");
+        assert_eq!(v.get(64), UNKNOWN, "may read back either version");
+        assert_eq!(v.power_lost(), 0, "nothing pending any more");
     }
 
     #[test]

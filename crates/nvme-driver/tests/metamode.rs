@@ -237,7 +237,10 @@ fn queue_ids_are_shared_with_qpairs_without_collision() {
             ..Default::default()
         },
     );
-    assert!(matches!(taken, Err(DriverError::QpairCreation(_))));
+    assert!(matches!(
+        taken,
+        Err(DriverError::QueueIdUnavailable { want: Some(1), .. })
+    ));
     let e = IoCq::create(&ctrl, qp.qid(), 8, piece(4096), true, 0, false)
         .err()
         .expect("the id of a Qpair is refused");
@@ -447,7 +450,7 @@ fn a_reset_forgets_metamode_queues() {
         }
     )
     .is_err());
-    ctrl.reset_begin(&mut |_, _| {}).unwrap();
+    ctrl.reset_begin().unwrap();
     ctrl.init_default(None).unwrap();
     ctrl.reset_end().unwrap();
     let qp = Qpair::<_>::new(

@@ -114,7 +114,7 @@ fn reset_recreates_live_qpairs() {
     let ctrl = open("sim://");
     let ns = Namespace::new(&ctrl, 1, 0).unwrap();
     let qp = Qpair::<_>::new(&ctrl, QpairConfig::default()).unwrap();
-    ctrl.reset_begin(&mut |_, _| {}).unwrap();
+    ctrl.reset_begin().unwrap();
     ctrl.init_default(None).unwrap();
     ctrl.reset_end().unwrap();
     let b = buffer(ns.sector_size());

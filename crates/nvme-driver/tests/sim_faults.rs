@@ -134,7 +134,7 @@ fn controller_fatal_status_times_commands_out_and_a_reset_recovers() {
     assert!(got[0].timed_out);
     assert!(d.ctrl.csts() & nvme_spec::regs::csts::CFS != 0);
     faults(&d).clear();
-    d.ctrl.reset_begin(&mut |_, _| {}).unwrap();
+    d.ctrl.reset_begin().unwrap();
     d.ctrl.init_default(None).unwrap();
     d.ctrl.reset_end().unwrap();
     let got = read_one(&d, 1);
@@ -155,7 +155,7 @@ fn surprise_removal_reads_all_ones_and_nothing_hangs() {
     let got = read_one(&d, 1);
     assert!(got[0].timed_out);
     assert!(t0.elapsed() < Duration::from_secs(5));
-    let e = d.ctrl.reset_begin(&mut |_, _| {});
+    let e = d.ctrl.reset_begin();
     assert!(e.is_err(), "a removed device cannot be disabled");
     faults(&d).reinsert();
 }
@@ -207,7 +207,7 @@ fn a_firmware_crash_is_fatal_status_and_a_reset_recovers() {
         d.ctrl.csts() & nvme_spec::regs::csts::CFS != 0,
         "the crash shows as CSTS.CFS"
     );
-    d.ctrl.reset_begin(&mut |_, _| {}).unwrap();
+    d.ctrl.reset_begin().unwrap();
     d.ctrl.init_default(None).unwrap();
     d.ctrl.reset_end().unwrap();
     let got = read_one(&d, 1);

@@ -143,10 +143,11 @@ pub trait PciFunction: Send + Sync {
     /// Restores the device's power; the device comes up as after a conventional reset.
     fn power_on(&self) -> Result<(), PciError>;
 
-    /// How long a power cycle keeps the power off when `requested`: what a device needs to lose
-    /// its charge. Hardware takes the request as given.
-    fn power_off_hold(&self, requested: std::time::Duration) -> std::time::Duration {
-        requested
+    /// How long a power cycle keeps the power off when the script does not say: what a device
+    /// needs to lose its charge (15 s, PyNVMe3's default). An off time the script gives is
+    /// always honoured as given, on every backend.
+    fn default_power_off_time(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(15)
     }
 
     /// The simulated device behind this function, for fault injection in tests; `None` for hardware.

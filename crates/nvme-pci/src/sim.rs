@@ -270,9 +270,9 @@ impl PciFunction for SimFunction {
         self.config_write16(0x04, cmd | 0x6)
     }
 
-    /// The simulated SSD keeps no charge: at most 1 s off, whatever is requested.
-    fn power_off_hold(&self, requested: std::time::Duration) -> std::time::Duration {
-        requested.min(std::time::Duration::from_secs(1))
+    /// The simulated SSD keeps no charge: 100 ms off when the script gives no off time.
+    fn default_power_off_time(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(100)
     }
 
     fn simulator(&self) -> Option<&SimDevice> {

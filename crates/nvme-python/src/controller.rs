@@ -9,7 +9,6 @@ use nvme_driver::cmdlog::CmdLogEntry;
 use nvme_driver::{commands, Buffer, Controller, DataRef};
 use nvme_spec::identify::IdentifyController;
 use nvme_spec::Sqe;
-use pyo3::exceptions::PySystemError;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 use std::sync::Arc;
@@ -73,7 +72,9 @@ fn status_ok(py: Python<'_>, cqe: nvme_spec::Cqe) -> PyResult<bool> {
     if cqe.status().is_success() {
         return Ok(true);
     }
-    crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+    if let Some(w) = nvme_driver::status_warning(cqe.status()) {
+        crate::cqe::warn(py, &w)?;
+    }
     Ok(false)
 }
 
@@ -105,9 +106,7 @@ impl PyController {
     ) -> PyResult<bool> {
         let ctrl = self.ctrl.clone();
         let ids = if cntlids.is_empty() {
-            vec![ctrl
-                .id_ctrl()
-                .map_or(0, |d| u16::from_le_bytes([d[78], d[79]]))]
+            vec![ctrl.cntlid()]
         } else {
             cntlids
         };
@@ -140,6 +139,29 @@ impl PyController {
         Ok((cqe, Buffer::wrap(mem, len, "helper")))
     }
 
+    /// Runs the driver's lifecycle operation `op` without the GIL, giving it the init function
+    /// (the script's, or the default) as a closure that takes the GIL back.
+    fn with_init(
+        slf: &Bound<'_, Self>,
+        op: impl FnOnce(&mut dyn FnMut() -> nvme_driver::Result<()>) -> nvme_driver::Result<()> + Send,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let me = slf.clone().unbind();
+        let init_err: parking_lot::Mutex<Option<PyErr>> = parking_lot::Mutex::new(None);
+        let r = py.allow_threads(|| {
+            op(&mut || {
+                Python::with_gil(|py| Self::run_init(me.bind(py))).map_err(|e| {
+                    *init_err.lock() = Some(e);
+                    nvme_driver::DriverError::Callback
+                })
+            })
+        });
+        match (r, init_err.into_inner()) {
+            (Err(_), Some(e)) => Err(e),
+            (r, _) => r.py(),
+        }
+    }
+
     fn run_init(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let func = slf
@@ -167,6 +189,7 @@ impl PyController {
     fn new(pcie: &Bound<'_, PyPcie>, nvme_init_func: Option<PyObject>) -> PyResult<Self> {
         let dev = pcie.borrow().get()?;
         let ctrl = Controller::new(dev).py()?;
+        *pcie.borrow().ctrl.lock() = Some(Arc::downgrade(&ctrl));
         Ok(PyController {
             ctrl,
             pcie: pcie.clone().unbind(),
@@ -176,7 +199,32 @@ impl PyController {
 
     /// Runs the init function (default or `nvme_init_func`); called by the constructor.
     fn _initialize(slf: &Bound<'_, Self>) -> PyResult<()> {
-        Self::run_init(slf)
+        let ctrl = slf.borrow().ctrl.clone();
+        Self::with_init(slf, |init| ctrl.initialize(init))
+    }
+
+    /// The controller's state: "ready", "resetting", "initializing", "needs_init",
+    /// "powered_off" or "gone".
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.ctrl.state().name()
+    }
+
+    /// The controller's epoch: grows by one at every controller reset, FLR, hot reset, NVM
+    /// subsystem reset, power off and surprise removal.
+    #[getter]
+    fn epoch(&self) -> u64 {
+        self.ctrl.epoch()
+    }
+
+    /// Waits up to `timeout` seconds for the controller to be ready (after a reset or power
+    /// cycle that another thread performs); returns its epoch, or raises
+    /// ControllerNotReadyError. A queue pair torn down by the event works again once ready.
+    #[pyo3(signature = (timeout=10.0))]
+    fn wait_ready(&self, py: Python<'_>, timeout: f64) -> PyResult<u64> {
+        let ctrl = self.ctrl.clone();
+        let t = std::time::Duration::from_secs_f64(timeout.max(0.0));
+        py.allow_threads(|| ctrl.wait_ready(t)).py()
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
@@ -197,13 +245,7 @@ impl PyController {
     }
 
     fn __getitem__(&self, offset: u32) -> PyResult<u32> {
-        let v = self.ctrl.reg_read32(offset).py()?;
-        if v == u32::MAX {
-            return Err(PySystemError::new_err(format!(
-                "register {offset:#x} reads 0xffffffff: the device does not respond"
-            )));
-        }
-        Ok(v)
+        self.ctrl.reg_read32_present(offset).py()
     }
 
     fn __setitem__(&self, offset: u32, value: u32) -> PyResult<()> {
@@ -302,11 +344,8 @@ impl PyController {
     /// Controller reset: outstanding commands are dropped, the init function runs again, IO
     /// queue pairs are re-created, timeouts return to their defaults.
     fn reset(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
         let ctrl = slf.borrow().ctrl.clone();
-        py.allow_threads(|| ctrl.reset_begin(&mut |_, _| {})).py()?;
-        Self::run_init(slf)?;
-        py.allow_threads(|| ctrl.reset_end()).py()
+        Self::with_init(slf, |init| ctrl.reset(init))
     }
 
     /// Reaps `expected` admin completions (AERs excluded) and returns dword 0 of the latest.
@@ -454,13 +493,21 @@ impl PyController {
         size: Option<usize>,
         cb: Option<PyObject>,
     ) -> PyResult<Py<Self>> {
-        let size = size.unwrap_or(buf.borrow().inner.size());
-        Self::submit(
-            slf,
-            commands::fw_download(size, offset).py()?,
-            data_ref(Some(buf), Some(size))?,
-            cb,
-        )
+        let have = buf.borrow().inner.size();
+        let size = size.unwrap_or(have);
+        let (sqe, len) = commands::fw_download(size, offset).py()?;
+        if len > have {
+            return Err(crate::errors::to_py(
+                nvme_driver::DriverError::unsafe_for_host(
+                    "size",
+                    format!(
+                    "{size} bytes encode a transfer of {len} bytes (NUMD counts dwords), beyond \
+                     the buffer's {have}: the device would read outside it"
+                ),
+                ),
+            ));
+        }
+        Self::submit(slf, sqe, data_ref(Some(buf), Some(len))?, cb)
     }
 
     /// Firmware Commit (10h).
@@ -573,8 +620,8 @@ impl PyController {
     ) -> PyResult<PyObject> {
         let sqe = commands::identify(nsid, cns, cntid, csi, nvmsetid, 0, 0).py()?;
         let (cqe, buf) = self.sync_into_buffer(py, sqe, 4096)?;
-        if !cqe.status().is_success() {
-            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+        if let Some(w) = nvme_driver::status_warning(cqe.status()) {
+            crate::cqe::warn(py, &w)?;
         }
         crate::buffer::field(py, &buf, byte_end, byte_begin, r#type)
     }
@@ -583,8 +630,8 @@ impl PyController {
     fn id_ctrl(&self, py: Python<'_>) -> PyResult<PyIdentify> {
         let sqe = commands::identify(0, 1, 0, 0, 0, 0, 0).py()?;
         let (cqe, buf) = self.sync_into_buffer(py, sqe, 4096)?;
-        if !cqe.status().is_success() {
-            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+        if let Some(w) = nvme_driver::status_warning(cqe.status()) {
+            crate::cqe::warn(py, &w)?;
         }
         Ok(PyIdentify::new(
             "controller",
@@ -664,8 +711,8 @@ impl PyController {
         let cqe = py
             .allow_threads(|| ctrl.ns_create(nsze, ncap.unwrap_or(nsze), flbas, dps, nmic))
             .py()?;
-        if !cqe.status().is_success() {
-            crate::cqe::warn(py, &format!("ERROR status: {}", cqe.status()))?;
+        if let Some(w) = nvme_driver::status_warning(cqe.status()) {
+            crate::cqe::warn(py, &w)?;
             return Ok(0);
         }
         Ok(cqe.dw0)

@@ -52,6 +52,23 @@ pyo3::create_exception!(
     "CSTS.SHST did not report shutdown complete in time."
 );
 
+pyo3::create_exception!(
+    _native,
+    QueueGoneError,
+    PyAssertionError,
+    "The queue no longer exists on the device: deleted, or torn down by a controller reset, FLR, \
+hot reset, subsystem reset or power loss. `qid` and `epoch` (the controller epoch the queue \
+belonged to) are its attributes. Wait with `Controller.wait_ready()` and submit again: a reset \
+re-creates queue pairs in place. An AssertionError, as pynvme's submission errors are."
+);
+pyo3::create_exception!(
+    _native,
+    ControllerNotReadyError,
+    PyAssertionError,
+    "The controller is being reset, is powered off, gone, or waits for a controller reset; \
+`state` is its attribute. An AssertionError, as pynvme's submission errors are."
+);
+
 static ARGUMENT_ERROR: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 
 /// `NvmeArgumentError(ValueError, AssertionError)`: a wrong argument. Both bases, because Python
@@ -80,11 +97,13 @@ pub fn argument_error_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
         .map(|t| t.bind(py))
 }
 
-/// Converts a driver error into the Python exception scripts expect.
+/// Converts a driver error into the Python exception scripts expect. The one place where
+/// driver errors become exceptions: the exception type follows the root cause of a lifecycle
+/// operation's failure, the message is the whole chain.
 pub fn to_py(e: DriverError) -> PyErr {
     let msg = e.to_string();
-    match e {
-        DriverError::InvalidArgument { .. } => {
+    match e.root() {
+        DriverError::InvalidArgument { .. } | DriverError::HostUnsafe { .. } => {
             Python::with_gil(|py| match argument_error_type(py) {
                 Ok(t) => PyErr::from_type(t.clone(), msg),
                 Err(e) => e,
@@ -93,20 +112,45 @@ pub fn to_py(e: DriverError) -> PyErr {
         DriverError::Index(_) => PyIndexError::new_err(msg),
         DriverError::Enumerate(_) => NvmeEnumerateError::new_err(msg),
         DriverError::Deletion(_) => NvmeDeletionError::new_err(msg),
-        DriverError::QpairCreation(_) => QpairCreationError::new_err(msg),
+        DriverError::QpairCreation(_)
+        | DriverError::QueueIdUnavailable { .. }
+        | DriverError::QueueCreateRefused { .. } => QpairCreationError::new_err(msg),
         DriverError::QpairDeletion(_) => QpairDeletionError::new_err(msg),
         DriverError::NamespaceCreation(_) => NamespaceCreationError::new_err(msg),
         DriverError::NamespaceDeletion(_) => NamespaceDeletionError::new_err(msg),
-        DriverError::ShutdownTimeout(_) => NvmeShutdownStatusTimeoutError::new_err(msg),
-        DriverError::Submit(_)
-        | DriverError::Reap(_)
+        DriverError::ShutdownTimeout { .. } => NvmeShutdownStatusTimeoutError::new_err(msg),
+        &DriverError::QueueGone { qid, epoch } => with_attrs(
+            QueueGoneError::new_err(msg),
+            &[("qid", u64::from(qid)), ("epoch", epoch)],
+        ),
+        DriverError::NotReady { state } => {
+            let err = ControllerNotReadyError::new_err(msg);
+            Python::with_gil(|py| {
+                let _ = err.value(py).setattr("state", state.name());
+            });
+            err
+        }
+        DriverError::QueueFull { .. }
+        | DriverError::NothingOutstanding { .. }
         | DriverError::Reentry(_)
         | DriverError::Callback => PyAssertionError::new_err(msg),
-        DriverError::Timeout(_) => PyTimeoutError::new_err(msg),
+        DriverError::Timeout { .. } => PyTimeoutError::new_err(msg),
         DriverError::Interrupted => pyo3::exceptions::PyKeyboardInterrupt::new_err(msg),
-        DriverError::DeviceGone(_) => PySystemError::new_err(msg),
-        DriverError::Pci(e) => PyOSError::new_err(e.to_string()),
+        DriverError::DeviceGone(_) | DriverError::WorkerFailed(_) => PySystemError::new_err(msg),
+        DriverError::Pci(_) => PyOSError::new_err(msg),
+        DriverError::Lifecycle { .. } => unreachable!("root() is never a Lifecycle error"),
     }
+}
+
+/// `err` with integer attributes set on its value.
+fn with_attrs(err: PyErr, attrs: &[(&str, u64)]) -> PyErr {
+    Python::with_gil(|py| {
+        let v = err.value(py);
+        for (k, x) in attrs {
+            let _ = v.setattr(*k, *x);
+        }
+    });
+    err
 }
 
 /// Maps a driver result.
@@ -152,5 +196,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<NvmeShutdownStatusTimeoutError>(),
     )?;
     m.add("NvmeArgumentError", argument_error_type(py)?)?;
+    m.add("QueueGoneError", py.get_type::<QueueGoneError>())?;
+    m.add(
+        "ControllerNotReadyError",
+        py.get_type::<ControllerNotReadyError>(),
+    )?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use nvme_driver::{completion_warnings, Buffer};
 use nvme_pci::DmaMemory;
 use nvme_spec::sgl::SglDescriptor;
 use nvme_spec::{Cqe, Sqe};
-use pyo3::exceptions::{PyIndexError, PyTimeoutError, PyTypeError};
+use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use pyo3::PyClassInitializer;
@@ -760,10 +760,10 @@ impl PyIocq {
             return Err(e);
         }
         if r.timed_out {
-            return Err(PyTimeoutError::new_err(format!(
-                "IOCQ {}: {got} of {expected} completions in {timeout} s",
-                self.cq.qid()
-            )));
+            return Err(crate::errors::to_py(nvme_driver::DriverError::Timeout {
+                what: format!("IOCQ {}: {got} of {expected} completions", self.cq.qid()),
+                waited: std::time::Duration::from_secs_f64(timeout.max(0.0)),
+            }));
         }
         Ok(())
     }

@@ -175,8 +175,8 @@ impl PyNamespace {
         let cqe = py
             .allow_threads(|| ns.format(data_size, meta_size, ses))
             .py()?;
-        if !cqe.status().is_success() {
-            warn(py, &format!("ERROR status: {}", cqe.status()))?;
+        if let Some(w) = nvme_driver::status_warning(cqe.status()) {
+            warn(py, &w)?;
         }
         Ok(cqe.dw0)
     }

@@ -2,7 +2,6 @@
 
 use crate::errors::{bad_arg, IntoPy};
 use nvme_pci::PciFunction;
-use nvme_spec::pci::{cap_id, pcie as pcie_cap, pm};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
@@ -17,6 +16,8 @@ use std::sync::Arc;
 #[pyclass(module = "nvme._native", name = "Pcie", subclass)]
 pub struct PyPcie {
     pub(crate) dev: Mutex<Option<Arc<dyn PciFunction>>>,
+    /// The controller opened on this function, whose driver owns resets and power.
+    pub(crate) ctrl: Mutex<Option<std::sync::Weak<crate::controller::Ctrl>>>,
     addr: String,
     sim: pyo3::sync::GILOnceCell<Option<Py<crate::sim::PySimulator>>>,
 }
@@ -30,11 +31,9 @@ impl PyPcie {
             .ok_or_else(|| bad_arg("pcie", "this Pcie object was closed"))
     }
 
-    fn cap(&self, dev: &dyn PciFunction, id: u8) -> PyResult<u16> {
-        let mut head = [0u8; 256];
-        dev.config_read(0, &mut head).py()?;
-        nvme_spec::pci::find_capability(&head, id)
-            .ok_or_else(|| bad_arg("pcie", format!("the function has no capability {id:#x}")))
+    /// The controller opened on this function, if it still exists.
+    fn controller(&self) -> Option<Arc<crate::controller::Ctrl>> {
+        self.ctrl.lock().as_ref().and_then(std::sync::Weak::upgrade)
     }
 }
 
@@ -65,13 +64,14 @@ impl PyPcie {
             ));
         }
         let dev = nvme_pci::open(addr).map_err(|e| {
-            crate::errors::NvmeEnumerateError::new_err(format!(
+            crate::errors::to_py(nvme_driver::DriverError::Enumerate(format!(
                 "fail to create the controller: {e}"
-            ))
+            )))
         })?;
         Ok(PyPcie {
             addr: dev.address().to_string(),
             dev: Mutex::new(Some(dev)),
+            ctrl: Mutex::new(None),
             sim: pyo3::sync::GILOnceCell::new(),
         })
     }
@@ -222,17 +222,25 @@ impl PyPcie {
         Ok(())
     }
 
-    /// Hot reset (secondary bus reset). Call `Controller.reset()` afterwards.
+    /// Hot reset (secondary bus reset). The controller's queues are torn down (outstanding
+    /// commands complete with 00/08); call `Controller.reset()` afterwards.
     fn reset(&self, py: Python<'_>) -> PyResult<bool> {
         let dev = self.get()?;
-        py.allow_threads(|| dev.hot_reset()).py()?;
+        match self.controller() {
+            Some(c) => py.allow_threads(|| c.hot_reset()).py()?,
+            None => py.allow_threads(|| dev.hot_reset()).py()?,
+        }
         Ok(true)
     }
 
-    /// Function level reset. Call `Controller.reset()` afterwards.
+    /// Function level reset. The controller's queues are torn down (outstanding commands
+    /// complete with 00/08); call `Controller.reset()` afterwards.
     fn flr(&self, py: Python<'_>) -> PyResult<bool> {
         let dev = self.get()?;
-        py.allow_threads(|| dev.flr()).py()?;
+        match self.controller() {
+            Some(c) => py.allow_threads(|| c.flr()).py()?,
+            None => py.allow_threads(|| dev.flr()).py()?,
+        }
         Ok(true)
     }
 
@@ -240,72 +248,34 @@ impl PyPcie {
     /// and retrains the link.
     #[getter]
     fn get_speed(&self) -> PyResult<u16> {
-        let dev = self.get()?;
-        let c = self.cap(dev.as_ref(), cap_id::PCIE)?;
-        Ok(dev.config_read16(c + pcie_cap::LINKSTA).py()? & 0xf)
+        nvme_driver::link::speed(self.get()?.as_ref()).py()
     }
 
     #[setter]
     fn set_speed(&self, speed: u16) -> PyResult<()> {
-        if !(1..=6).contains(&speed) {
-            return Err(bad_arg(
-                "speed",
-                format!("{speed} is not a PCIe generation 1..=6"),
-            ));
-        }
-        let dev = self.get()?;
-        let c = self.cap(dev.as_ref(), cap_id::PCIE)?;
-        let l2 = dev.config_read16(c + pcie_cap::LINKCTL2).py()?;
-        dev.config_write16(c + pcie_cap::LINKCTL2, (l2 & !0xf) | speed)
-            .py()?;
-        let lc = dev.config_read16(c + pcie_cap::LINKCTL).py()?;
-        dev.config_write16(c + pcie_cap::LINKCTL, lc | pcie_cap::LINKCTL_RETRAIN)
-            .py()
+        nvme_driver::link::set_speed(self.get()?.as_ref(), speed).py()
     }
 
     /// ASPM control of the link (0 off, 1 L0s, 2 L1, 3 both).
     #[getter]
     fn get_aspm(&self) -> PyResult<u16> {
-        let dev = self.get()?;
-        let c = self.cap(dev.as_ref(), cap_id::PCIE)?;
-        Ok(dev.config_read16(c + pcie_cap::LINKCTL).py()? & 3)
+        nvme_driver::link::aspm(self.get()?.as_ref()).py()
     }
 
     #[setter]
     fn set_aspm(&self, aspm: u16) -> PyResult<()> {
-        if aspm > 3 {
-            return Err(bad_arg(
-                "aspm",
-                format!("{aspm} is not 0 (off), 1 (L0s), 2 (L1) or 3 (L0s and L1)"),
-            ));
-        }
-        let dev = self.get()?;
-        let c = self.cap(dev.as_ref(), cap_id::PCIE)?;
-        let lc = dev.config_read16(c + pcie_cap::LINKCTL).py()?;
-        dev.config_write16(c + pcie_cap::LINKCTL, (lc & !3) | aspm)
-            .py()
+        nvme_driver::link::set_aspm(self.get()?.as_ref(), aspm).py()
     }
 
     /// PCI power state (0 D0 .. 3 D3hot).
     #[getter]
     fn get_power_state(&self) -> PyResult<u16> {
-        let dev = self.get()?;
-        let c = self.cap(dev.as_ref(), cap_id::PM)?;
-        Ok(dev.config_read16(c + pm::PMCSR).py()? & 3)
+        nvme_driver::link::power_state(self.get()?.as_ref()).py()
     }
 
     #[setter]
     fn set_power_state(&self, state: u16) -> PyResult<()> {
-        if state > 3 {
-            return Err(bad_arg(
-                "power_state",
-                format!("{state} is not 0 (D0), 1 (D1), 2 (D2) or 3 (D3hot)"),
-            ));
-        }
-        let dev = self.get()?;
-        let c = self.cap(dev.as_ref(), cap_id::PM)?;
-        let v = dev.config_read16(c + pm::PMCSR).py()?;
-        dev.config_write16(c + pm::PMCSR, (v & !3) | state).py()
+        nvme_driver::link::set_power_state(self.get()?.as_ref(), state).py()
     }
 
     /// The simulated SSD behind this function, for fault injection; None for a real device.

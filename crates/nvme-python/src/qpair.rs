@@ -69,6 +69,19 @@ impl PyQpair {
         self.qp.qid()
     }
 
+    /// The controller epoch the qpair was (re-)created in (`Controller.epoch`).
+    #[getter]
+    fn epoch(&self) -> u64 {
+        self.qp.epoch()
+    }
+
+    /// Whether the qpair exists on the device: False once deleted, and from a reset, FLR or
+    /// power loss until the controller reset that re-creates it.
+    #[getter]
+    fn alive(&self) -> bool {
+        self.qp.is_alive()
+    }
+
     /// Entries per queue.
     #[getter]
     fn depth(&self) -> u16 {
