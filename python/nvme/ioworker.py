@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import warnings
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -29,6 +31,17 @@ logger = logging.getLogger(__name__)
 
 #: Seeds of workers given no `seed`: reseeded by `nvme.srand()`, so runs repeat.
 _seeds = random.Random()
+
+#: Workers started and not yet closed (`close()` returned), for the live monitor's thread.
+_live: weakref.WeakSet[IOWorker] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
+
+def live_workers() -> list[IOWorker]:
+    """The workers started and not yet closed (a dropped worker is gone too), by qid."""
+    with _live_lock:
+        workers = list(_live)
+    return sorted(workers, key=lambda w: w.qid)
 
 
 def reseed(seed: int) -> None:
@@ -250,6 +263,8 @@ class IOWorker:
             raise _bad("start", "the ioworker was already started")
         self._core.start()
         self._started = True
+        with _live_lock:
+            _live.add(self)
         return self
 
     @property
@@ -289,7 +304,11 @@ class IOWorker:
             raise _bad("close", "the ioworker was not started: call start() first")
         p = self._params
         pct = p["output_percentile_latency"]
-        r = Result(self._core.join(list(pct) if pct is not None else []))
+        try:
+            r = Result(self._core.join(list(pct) if pct is not None else []))
+        finally:
+            with _live_lock:
+                _live.discard(self)
         self._result = r
         self._fill_outputs(r)
         self._report(r)

@@ -39,7 +39,7 @@ from typing import Any, Callable
 import pytest
 
 import nvme
-from nvme import cli
+from nvme import cli, monitor
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,29 @@ def _add_options(parser: pytest.Parser) -> None:
                 "default": "results",
                 "metavar": "DIR",
                 "help": "folder of the run's log file (default: results; empty: no log file)",
+            },
+        ),
+        (
+            "--monitor",
+            {
+                "action": "store",
+                "nargs": "?",
+                "type": int,
+                "const": monitor.DEFAULT_PORT,
+                "default": None,
+                "metavar": "PORT",
+                "help": "serve the live monitor in the browser during the run, on PORT "
+                f"(default {monitor.DEFAULT_PORT}; 0: any free port, shown at the start)",
+            },
+        ),
+        (
+            "--monitor-host",
+            {
+                "action": "store",
+                "default": monitor.DEFAULT_HOST,
+                "metavar": "ADDR",
+                "help": "address the live monitor binds to (default 127.0.0.1: this machine "
+                "only; 0.0.0.0 for a remote lab, no authentication)",
             },
         ),
     ]
@@ -180,6 +203,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "sim_only: needs a feature of the simulated SSD (fault injection, ...); "
         "skipped when --pciaddr names a real device",
     )
+    _register_monitor(config)
     folder = config.getoption("results", default="results")
     if folder and not config.getoption("collectonly", default=False):
         pciaddr = config.getoption("pciaddr", default="")
@@ -188,6 +212,15 @@ def pytest_configure(config: pytest.Config) -> None:
             ResultsLog(Path(folder), device_tag(pciaddr), worker, _describe(config)),
             _RESULTS_PLUGIN_NAME,
         )
+
+
+def _register_monitor(config: pytest.Config) -> None:
+    """With `--monitor`, serve the live monitor for the session (`nvme.monitor`)."""
+    port = config.getoption("monitor", default=None)
+    if port is None or config.getoption("collectonly", default=False):
+        return
+    host = config.getoption("monitor_host", default=monitor.DEFAULT_HOST)
+    config.pluginmanager.register(monitor.PytestMonitor(host, port), "nvme-monitor")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -441,8 +474,10 @@ def pcie(pciaddr: str) -> Iterator[nvme.Pcie]:
 
 @pytest.fixture
 def nvme0(pcie: nvme.Pcie) -> nvme.Controller:
-    """The NVMe controller, enabled and initialised the default way."""
-    return nvme.Controller(pcie)
+    """The NVMe controller, enabled and initialised the default way (shown by `--monitor`)."""
+    ret = nvme.Controller(pcie)
+    monitor.watch(ret)
+    return ret
 
 
 @pytest.fixture

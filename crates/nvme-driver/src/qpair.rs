@@ -696,6 +696,8 @@ pub trait IoQueue: Send + Sync {
     fn cmdlog(&self, count: usize, offset: usize) -> Vec<CmdLogEntry>;
     /// Bytes and commands completed by reads and writes.
     fn io_counts(&self) -> (u64, u64);
+    /// Whether the queue pair was deleted: it takes no more commands.
+    fn is_deleted(&self) -> bool;
 }
 
 impl<C: Clone + Send + 'static, T: Send + 'static> IoQueue for Qpair<C, T> {
@@ -719,5 +721,8 @@ impl<C: Clone + Send + 'static, T: Send + 'static> IoQueue for Qpair<C, T> {
     }
     fn io_counts(&self) -> (u64, u64) {
         Qpair::io_counts(self)
+    }
+    fn is_deleted(&self) -> bool {
+        Qpair::is_deleted(self)
     }
 }
