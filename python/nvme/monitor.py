@@ -415,6 +415,8 @@ class Monitor:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._cond = threading.Condition()
+        # The sampler's thread and watch() both sample.
+        self._sample_lock = threading.Lock()
         self._latest: dict[str, Any] | None = None
         self._page: bytes | None = None
 
@@ -486,8 +488,11 @@ class Monitor:
     # -- what is shown -----------------------------------------------------------------------
 
     def watch(self, controller: Any) -> None:
-        """Show `controller` (None: none) from the next sample on."""
-        self.sampler.watch(controller)
+        """Show `controller` (None: none); a running monitor takes a new sample at once."""
+        with self._sample_lock:
+            self.sampler.watch(controller)
+            if self.running:
+                self._publish(self.sampler.sample())
 
     def latest(self) -> dict[str, Any]:
         """The latest sample (the one `/api/state` serves)."""
@@ -528,7 +533,8 @@ class Monitor:
             if self._stop.wait(delay):
                 break
             try:
-                self._publish(self.sampler.sample())
+                with self._sample_lock:
+                    self._publish(self.sampler.sample())
             except Exception:  # keep sampling: the next sample may work
                 logger.exception("live monitor: sampling failed")
 
