@@ -182,6 +182,19 @@ def test_sampler_rates_of_a_running_worker(nvme0: nvme.Controller, nvme0n1: nvme
     assert second["totals"]["iops"] == pytest.approx(sum(x["iops"] for x in second["qpairs"]))
 
 
+def test_sampler_without_a_controller_shows_the_workers_one(
+    nvme0: nvme.Controller, nvme0n1: nvme.Namespace
+) -> None:
+    sampler = monitor.Sampler()
+    assert sampler.sample()["controller"] is None
+    with nvme0n1.ioworker(io_size=8, time=30, qdepth=4) as w:
+        qid = w.qid
+        st = sampler.sample()
+        w.stop()
+    assert st["controller"]["serial"] == nvme0.id_ctrl().sn.strip()
+    assert qid in {q["qid"] for q in st["qpairs"]}
+
+
 def test_sampler_holds_the_controller_weakly() -> None:
     pcie = nvme.Pcie("")
     try:
@@ -331,6 +344,42 @@ def test_pytest_monitor_follows_the_nvme0_fixture(pytester: pytest.Pytester, mon
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["live monitor: http://127.0.0.1:*/"])
     assert monitor.current() is None  # stopped with the session
+
+
+def test_pytest_monitor_follows_a_conftest_nvme0(pytester: pytest.Pytester, monkeypatch):
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makeconftest(
+        """
+        import pytest
+        import nvme
+
+        @pytest.fixture
+        def nvme0(pcie):
+            return nvme.Controller(pcie)
+        """
+    )
+    pytester.makepyfile(
+        """
+        from nvme import monitor
+
+        def test_watched(nvme0):
+            assert monitor.current().sampler.controller is nvme0
+            assert monitor.current().latest()["controller"]["serial"]
+        """
+    )
+    result = pytester.runpytest("-p", "nvme.pytest_plugin", "--monitor=0", "--results=")
+    result.assert_outcomes(passed=1)
+
+
+def test_pytest_monitor_port_in_use(pytester: pytest.Pytester, monkeypatch) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile("def test_x(): pass")
+    with monitor.Monitor(port=0) as busy:
+        result = pytester.runpytest(
+            "-p", "nvme.pytest_plugin", f"--monitor={busy.port}", "--results="
+        )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--monitor: cannot serve on 127.0.0.1:{busy.port}*"])
 
 
 def cli_env() -> dict[str, str]:

@@ -13,7 +13,8 @@ page (no external resource) that a browser on this machine, or on any machine of
         pass
 
 Under pytest, `pytest --monitor` (or `--monitor=PORT`) serves it for the session and follows the
-`nvme0` fixture of each test; `pynvme monitor` serves it for a script outside pytest.
+`nvme0` fixture of each test; `pynvme monitor` serves it for a script outside pytest. With no
+controller watched, the controller of the first running ioworker is shown.
 
 What the page shows is sampled by one thread, once per interval, from counters the driver keeps
 anyway (`IOWorker.progress()`, the qpairs' completed IO counts, the command log rings): nothing
@@ -37,10 +38,13 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
+
+import pytest
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +190,11 @@ class Sampler:
             "totals": {"iops": 0.0, "bandwidth": 0.0, "ios": 0, "bytes": 0},
             "error": None,
         }
-        controller = self.controller
         workers = live_workers()
+        controller = self.controller
+        if controller is None and workers:
+            # Nothing watched (a script that did not say): the first worker's controller.
+            controller = getattr(getattr(workers[0], "_ns", None), "nvme", None)
         worker_qids: dict[int, Any] = {}
         try:
             if controller is not None:
@@ -601,7 +608,8 @@ def stop() -> None:
 class PytestMonitor:
     """The pytest side of `--monitor`: serves for the session, registered by the nvme plugin.
 
-    The `nvme0` fixture calls `watch()` with the controller of each test.
+    Whatever fixture named `nvme0` a test uses (the plugin's, or a conftest.py's own), its
+    controller becomes the one shown when the fixture is set up.
     """
 
     def __init__(self, host: str, port: int) -> None:
@@ -610,14 +618,27 @@ class PytestMonitor:
         self.port = port
         self.monitor: Monitor | None = None
 
-    def pytest_sessionstart(self, session: Any) -> None:
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Start the monitor and tell where it is, in the log and on the terminal."""
-        self.monitor = start(self.host, self.port)
+        try:
+            self.monitor = start(self.host, self.port)
+        except OSError as e:
+            raise pytest.UsageError(
+                f"--monitor: cannot serve on {self.host}:{self.port}: {e}"
+            ) from e
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(f"live monitor: {self.monitor.url}")
 
-    def pytest_unconfigure(self, config: Any) -> None:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Iterator[Any]:
+        """Show the controller of each `nvme0` fixture once it is set up."""
+        result = yield
+        if fixturedef.argname == "nvme0" and self.monitor is not None:
+            self.monitor.watch(result)
+        return result
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Stop the monitor at the end of the run."""
         if self.monitor is not None:
             stop()

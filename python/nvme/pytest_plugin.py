@@ -474,10 +474,8 @@ def pcie(pciaddr: str) -> Iterator[nvme.Pcie]:
 
 @pytest.fixture
 def nvme0(pcie: nvme.Pcie) -> nvme.Controller:
-    """The NVMe controller, enabled and initialised the default way (shown by `--monitor`)."""
-    ret = nvme.Controller(pcie)
-    monitor.watch(ret)
-    return ret
+    """The NVMe controller, enabled and initialised the default way."""
+    return nvme.Controller(pcie)
 
 
 @pytest.fixture
