@@ -119,6 +119,7 @@ class _Rate:
     """Rates of monotonic counters between two samples."""
 
     def __init__(self) -> None:
+        """No counters yet."""
         self.last: dict[Any, tuple[float, dict[str, float]]] = {}
 
     def update(self, key: Any, now: float, counters: dict[str, float]) -> dict[str, float] | None:
@@ -129,7 +130,8 @@ class _Rate:
             return None
         t0, c0 = previous
         dt = now - t0
-        if dt <= 0:
+        # A counter going back is a new run under the same key (a closed worker reads 0).
+        if dt <= 0 or any(v < c0.get(k, 0) for k, v in counters.items()):
             return None
         return {k: (v - c0.get(k, 0)) / dt for k, v in counters.items()}
 
@@ -224,10 +226,12 @@ class Sampler:
 
     @staticmethod
     def _same_controller(worker: Any, controller: Any) -> bool:
+        """Whether `worker` runs on a namespace of `controller`."""
         namespace = getattr(worker, "_ns", None)
         return controller is not None and getattr(namespace, "nvme", None) is controller
 
     def _sample_worker(self, state: dict[str, Any], w: Any, now: float) -> None:
+        """Add worker `w`'s counters, rates and history to `state`."""
         p = w.progress()
         ios = p["reads"] + p["writes"] + p["others"]
         rate = self._rates.update(
@@ -271,6 +275,7 @@ class Sampler:
     def _sample_qpairs(
         self, state: dict[str, Any], controller: Any, workers: dict[int, Any], now: float
     ) -> None:
+        """Add the controller's IO queues, with their rates and command logs, to `state`."""
         totals = state["totals"]
         ours = {id(w) for w in workers.values()}
         by_qid = {w["qid"]: w for w in state["workers"] if w["id"] in ours}
@@ -307,6 +312,7 @@ _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def _is_loopback(host: str) -> bool:
+    """Whether `host` (an address or name, IPv6 in brackets or not) is this machine's loopback."""
     return host in _LOOPBACK_NAMES or host.startswith("127.")
 
 
@@ -321,6 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s %s", self.address_string(), format % args)
 
     def _host_allowed(self) -> bool:
+        """Whether the Host header may be answered (DNS rebinding guard on loopback)."""
         if not _is_loopback(self.server.monitor.host):
             return True
         host = self.headers.get("Host", "")
@@ -328,6 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
         return _is_loopback(name) or name == "[::1]"
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
+        """Send a whole response."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -358,6 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found\n", "text/plain; charset=utf-8")
 
     def _events(self) -> None:
+        """Stream each new sample as a server-sent event until the monitor stops."""
         monitor = self.server.monitor
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -386,10 +395,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
+    """One thread per connection (daemon threads: an open event stream never holds the exit)."""
+
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], monitor: Monitor) -> None:
+        """Bind `address` (IPv4 or IPv6) for `monitor`."""
         self.monitor = monitor
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -465,9 +477,11 @@ class Monitor:
         self._threads = []
 
     def __enter__(self) -> Monitor:
+        """Start serving (as `start()`)."""
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
+        """Stop serving."""
         self.stop()
 
     @property
@@ -525,11 +539,13 @@ class Monitor:
         return self._page
 
     def _publish(self, state: dict[str, Any]) -> None:
+        """Make `state` the latest sample and wake the event streams."""
         with self._cond:
             self._latest = state
             self._cond.notify_all()
 
     def _sample_loop(self) -> None:
+        """Sample once per interval until `stop()`."""
         deadline = time.monotonic()
         while not self._stop.is_set():
             deadline += self.interval

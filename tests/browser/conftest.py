@@ -36,6 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _missing(what: str) -> None:
+    """Skip for `what` is missing, or fail when the browser lane requires it."""
     if os.environ.get("PYNVME_BROWSER_REQUIRED") == "1":
         pytest.fail(f"{what} (PYNVME_BROWSER_REQUIRED=1)", pytrace=False)
     pytest.skip(what)
