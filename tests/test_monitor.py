@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -85,6 +86,32 @@ def test_live_workers_from_start_to_close(nvme0n1: nvme.Namespace) -> None:
     w.stop()
     w.close()
     assert w not in live_workers()
+
+
+def test_worker_readable_while_close_waits(nvme0: nvme.Controller, nvme0n1: nvme.Namespace) -> None:
+    """The usual `with nvme0n1.ioworker(time=...): pass` spends the run in close(): another
+    thread (the monitor's) still reads the worker's qid and counters meanwhile."""
+    from nvme.ioworker import live_workers  # noqa: PLC0415 (needs the native module)
+
+    sampler = monitor.Sampler()
+    sampler.watch(nvme0)
+    w = nvme0n1.ioworker(io_size=8, time=2, qdepth=8).start()
+    qid = w.qid
+    closer = threading.Thread(target=w.close)
+    closer.start()
+    time.sleep(0.3)
+    assert closer.is_alive() and w in live_workers()
+    first = w.progress()
+    assert w.qid == qid and w.running
+    sampler.sample()
+    time.sleep(0.3)
+    st = sampler.sample()
+    assert w.progress()["reads"] > first["reads"] > 0
+    (sw,) = [x for x in st["workers"] if x["qid"] == qid]
+    assert sw["iops"] > 0 and st["error"] is None
+    closer.join(timeout=30)
+    assert not closer.is_alive()
+    assert w not in live_workers() and w.qid == 0 and not w.running
 
 
 def test_qpairs_info_counts_and_cmdlog_entries(

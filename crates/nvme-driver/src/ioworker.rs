@@ -435,6 +435,43 @@ impl IoWorker {
 
     /// The worker's counters now.
     pub fn snapshot(&self) -> LiveSnapshot {
+        self.probe().snapshot()
+    }
+
+    /// A handle on the worker's queue id and counters that stays readable from other threads
+    /// while [`IoWorker::join`] waits for the worker (which takes the worker itself).
+    pub fn probe(&self) -> WorkerProbe {
+        WorkerProbe {
+            live: self.live.clone(),
+            started: self.started,
+            qid: self.qid,
+        }
+    }
+
+    /// Waits for the worker to end and returns its result.
+    pub fn join(mut self) -> Result<WorkerResult> {
+        let t = self.thread.take().expect("joined once");
+        t.join()
+            .unwrap_or_else(|_| Err(DriverError::Reap("the worker thread panicked".into())))
+    }
+}
+
+/// A handle on a worker's queue id and counters ([`IoWorker::probe`]), for other threads.
+#[derive(Clone, Debug)]
+pub struct WorkerProbe {
+    live: Arc<LiveStats>,
+    started: Instant,
+    qid: u16,
+}
+
+impl WorkerProbe {
+    /// The queue id of the worker's queue pair.
+    pub fn qid(&self) -> u16 {
+        self.qid
+    }
+
+    /// The worker's counters now.
+    pub fn snapshot(&self) -> LiveSnapshot {
         let l = &self.live;
         LiveSnapshot {
             reads: l.reads.load(Ordering::Relaxed),
@@ -447,13 +484,6 @@ impl IoWorker {
             outstanding: l.outstanding.load(Ordering::Relaxed),
             elapsed: self.started.elapsed(),
         }
-    }
-
-    /// Waits for the worker to end and returns its result.
-    pub fn join(mut self) -> Result<WorkerResult> {
-        let t = self.thread.take().expect("joined once");
-        t.join()
-            .unwrap_or_else(|_| Err(DriverError::Reap("the worker thread panicked".into())))
     }
 }
 

@@ -3,7 +3,9 @@
 
 use crate::errors::{bad_arg, IntoPy};
 use crate::namespace::PyNamespace;
-use nvme_driver::ioworker::{IoSize, IoWorker, SequenceEntry, WorkerConfig, WorkerResult};
+use nvme_driver::ioworker::{
+    IoSize, IoWorker, SequenceEntry, WorkerConfig, WorkerProbe, WorkerResult,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::time::{Duration, UNIX_EPOCH};
@@ -16,6 +18,8 @@ pub struct PyIoWorker {
     ns: Py<PyNamespace>,
     cfg: WorkerConfig,
     worker: Option<IoWorker>,
+    /// The worker's counters while `join()` waits for it (other threads still read them).
+    joining: Option<WorkerProbe>,
 }
 
 #[pymethods]
@@ -124,6 +128,7 @@ impl PyIoWorker {
             ns: namespace,
             cfg,
             worker: None,
+            joining: None,
         })
     }
 
@@ -143,13 +148,17 @@ impl PyIoWorker {
     /// Whether the worker thread is running.
     #[getter]
     fn running(&self) -> bool {
-        self.worker.as_ref().is_some_and(IoWorker::running)
+        self.joining.is_some() || self.worker.as_ref().is_some_and(IoWorker::running)
     }
 
     /// The queue id of the worker's qpair (0 before start).
     #[getter]
     fn qid(&self) -> u16 {
-        self.worker.as_ref().map_or(0, IoWorker::qid)
+        match (&self.worker, &self.joining) {
+            (Some(w), _) => w.qid(),
+            (None, Some(p)) => p.qid(),
+            (None, None) => 0,
+        }
     }
 
     /// Asks the worker to stop sending; `join()` then returns once its IO completed.
@@ -163,11 +172,11 @@ impl PyIoWorker {
     /// latency_max_ns, aborted, outstanding, elapsed (s).
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        let s = self
-            .worker
-            .as_ref()
-            .map(IoWorker::snapshot)
-            .unwrap_or_default();
+        let s = match (&self.worker, &self.joining) {
+            (Some(w), _) => w.snapshot(),
+            (None, Some(p)) => p.snapshot(),
+            (None, None) => Default::default(),
+        };
         d.set_item("reads", s.reads)?;
         d.set_item("writes", s.writes)?;
         d.set_item("others", s.others)?;
@@ -183,16 +192,21 @@ impl PyIoWorker {
     /// Waits for the worker to end (the GIL released) and returns its result as a dict, with
     /// the latency at each of `percentiles` (µs).
     #[pyo3(signature = (percentiles=Vec::new()))]
-    fn join<'py>(
-        &mut self,
-        py: Python<'py>,
-        percentiles: Vec<f64>,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let Some(w) = self.worker.take() else {
-            return Err(bad_arg("close", "the ioworker was not started"));
+    fn join<'py>(slf: &Bound<'py, Self>, percentiles: Vec<f64>) -> PyResult<Bound<'py, PyDict>> {
+        let py = slf.py();
+        // Borrowed only to take the worker out, so that other threads (a monitor) read qid,
+        // running and snapshot() through the probe while this waits.
+        let w = {
+            let mut this = slf.borrow_mut();
+            let Some(w) = this.worker.take() else {
+                return Err(bad_arg("close", "the ioworker was not started"));
+            };
+            this.joining = Some(w.probe());
+            w
         };
-        let r = py.allow_threads(|| w.join()).py()?;
-        result_dict(py, &r, &percentiles)
+        let r = py.allow_threads(|| w.join());
+        slf.borrow_mut().joining = None;
+        result_dict(py, &r.py()?, &percentiles)
     }
 }
 
