@@ -326,3 +326,27 @@ fn a_bad_configuration_names_the_argument() {
     })
     .starts_with("qdepth:"));
 }
+
+#[test]
+fn probe_reads_the_counters_while_join_waits() {
+    let (_c, ns) = setup("sim://");
+    let cfg = WorkerConfig {
+        time: Some(Duration::from_millis(600)),
+        io_sizes: size(8),
+        ops: vec![(nvm::READ, 100)],
+        ..Default::default()
+    };
+    let w = IoWorker::start(&ns, cfg).unwrap();
+    let probe = w.probe();
+    assert_eq!(probe.qid(), w.qid());
+    let joiner = std::thread::spawn(move || w.join().unwrap());
+    std::thread::sleep(Duration::from_millis(200));
+    let a = probe.snapshot();
+    std::thread::sleep(Duration::from_millis(200));
+    let b = probe.snapshot();
+    assert!(b.reads > a.reads && a.reads > 0, "{a:?} {b:?}");
+    assert!(b.elapsed > a.elapsed);
+    let r = joiner.join().unwrap();
+    // The probe keeps the final counters after the worker ended.
+    assert_eq!(probe.snapshot().reads, r.io_count_read);
+}
