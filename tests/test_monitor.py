@@ -33,6 +33,13 @@ pytestmark = pytest.mark.skipif(
 PYTHON_SOURCE = Path(__file__).resolve().parent.parent / "python"
 
 
+@pytest.fixture(autouse=True)
+def own_monitor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts and stops a process-wide monitor of its own, leaving alone the one of a
+    `pytest --monitor` running these tests."""
+    monkeypatch.setattr(monitor, "_active", None)
+
+
 def get(url: str, host: str | None = None) -> tuple[int, str, bytes]:
     """Status, content type and body of a GET (errors included)."""
     req = urllib.request.Request(url, headers={"Host": host} if host else {})
@@ -396,6 +403,19 @@ def test_pytest_monitor_follows_a_conftest_nvme0(pytester: pytest.Pytester, monk
     )
     result = pytester.runpytest("-p", "nvme.pytest_plugin", "--monitor=0", "--results=")
     result.assert_outcomes(passed=1)
+
+
+def test_pytest_monitor_leaves_a_monitor_it_did_not_start(pytester, monkeypatch) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile("def test_x(nvme0): assert nvme0")
+    outer = monitor.start(port=0)
+    try:
+        result = pytester.runpytest("-p", "nvme.pytest_plugin", "--monitor=0", "--results=")
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines([f"live monitor: {outer.url}"])
+        assert monitor.current() is outer and outer.running
+    finally:
+        monitor.stop()
 
 
 def test_pytest_monitor_port_in_use(pytester: pytest.Pytester, monkeypatch) -> None:

@@ -633,9 +633,11 @@ class PytestMonitor:
         self.host = host
         self.port = port
         self.monitor: Monitor | None = None
+        self.owned = False
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Start the monitor and tell where it is, in the log and on the terminal."""
+        """Start the monitor (or take the one running) and tell where it is."""
+        self.owned = current() is None
         try:
             self.monitor = start(self.host, self.port)
         except OSError as e:
@@ -655,7 +657,7 @@ class PytestMonitor:
         return result
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        """Stop the monitor at the end of the run."""
-        if self.monitor is not None:
+        """Stop the monitor at the end of the run, unless it was running before."""
+        if self.monitor is not None and self.owned:
             stop()
-            self.monitor = None
+        self.monitor = None

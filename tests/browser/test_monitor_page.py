@@ -24,8 +24,10 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def served(nvme0: nvme.Controller) -> Any:
-    """The process-wide monitor of `nvme0` on a free port, stopped after the test."""
+def served(nvme0: nvme.Controller, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A process-wide monitor of `nvme0` on a free port, stopped after the test (one that
+    `pytest --monitor` runs is left alone)."""
+    monkeypatch.setattr(monitor, "_active", None)
     m = monitor.serve(nvme0, port=0)
     yield m
     monitor.stop()
