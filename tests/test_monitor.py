@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -272,6 +273,13 @@ def test_unknown_path_and_foreign_host(served: monitor.Monitor) -> None:
     # Bound to a loopback address, a request naming another host (DNS rebinding) is refused.
     assert get(served.url + "api/state", host="evil.example:80")[0] == 403
     assert get(served.url + "api/state", host=f"localhost:{served.port}")[0] == 200
+
+
+def test_lab_address_answers_any_host(nvme0: nvme.Controller) -> None:
+    with monitor.Monitor(host="0.0.0.0", port=0) as m:
+        assert m.url == f"http://{socket.gethostname()}:{m.port}/"
+        local = f"http://127.0.0.1:{m.port}/api/state"
+        assert get(local, host=f"lab-host.example:{m.port}")[0] == 200
 
 
 def read_events(m: monitor.Monitor, count: int) -> list[tuple[str, int, dict[str, Any]]]:

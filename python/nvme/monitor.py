@@ -496,12 +496,11 @@ class Monitor:
 
     @property
     def url(self) -> str:
-        """The page's address, as a browser on this machine reaches it."""
+        """The page's address: bound to every address (0.0.0.0, ::), by this machine's name,
+        as a browser elsewhere in the lab reaches it."""
         host = self.host
-        if host in ("", "0.0.0.0"):
-            host = "127.0.0.1"
-        elif host in ("::", "[::]"):
-            host = "[::1]"
+        if host in ("", "0.0.0.0", "::", "[::]"):
+            host = socket.gethostname()
         elif ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return f"http://{host}:{self.port}/"
