@@ -517,7 +517,8 @@ class Monitor:
     def latest(self) -> dict[str, Any]:
         """The latest sample (the one `/api/state` serves)."""
         with self._cond:
-            assert self._latest is not None
+            if self._latest is None:
+                raise RuntimeError("the monitor was never started: call start() first")
             return self._latest
 
     def wait_newer(self, seq: int, timeout: float) -> dict[str, Any] | None:

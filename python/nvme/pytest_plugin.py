@@ -6,7 +6,8 @@ what pynvme's and PyNVMe3's conftest.py give:
 * options `--pciaddr` (the device under test: a PCI address such as `0000:01:00.0`, or the
   simulated SSD: empty, `sim://` or `sim://?capacity=1T&lba=4096&namespaces=2`) and `--nsid`
   (namespace of the `nvme0n1` fixture, default 1); `--results=DIR` (default `results`, empty to
-  disable) names the folder of the run's log file;
+  disable) names the folder of the run's log file; `--monitor[=PORT]` (`--monitor-host=ADDR`)
+  serves the live monitor (`nvme.monitor`) in the browser during the run;
 * fixtures `pciaddr`, `nsid` (session scope), `pcie`, `nvme0`, `subsystem`, `nvme0n1`, `qpair`,
   `buf`, `verify`, `id_ctrl`, `id_ns`, `aer` (function scope) and the autouse `script`;
 * markers `device` and `sim_only`; a `sim_only` test is skipped on a real device;
