@@ -453,7 +453,11 @@ class Monitor:
         self._stop.clear()
         self._publish(self.sampler.sample())
         self._threads = [
-            threading.Thread(target=self._server.serve_forever, name="nvme-monitor-http"),
+            threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.1},  # how soon stop() returns
+                name="nvme-monitor-http",
+            ),
             threading.Thread(target=self._sample_loop, name="nvme-monitor-sampler"),
         ]
         for t in self._threads:
