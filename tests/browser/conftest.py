@@ -66,8 +66,13 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh page of 1400x1000 CSS pixels."""
+    """A fresh page of 1400x1000 CSS pixels; a script error or console error on it fails the
+    test."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    p.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
     yield p
     context.close()
+    assert not errors, errors
