@@ -6,6 +6,7 @@
 #   make soak                 the lifecycle stress and property tests, long (SOAK_EVENTS, SOAK_CASES)
 #   make setup pciaddr=0000:01:00.0   hand a real SSD to the test driver (root); make reset gives it back
 #   make qemu                 the QEMU lane: device tests on QEMU's NVMe controller, vfio and uio (CI)
+#   make browser              the browser lane: the live monitor's page in headless chromium (CI)
 #
 # pciaddr: device under test; empty = the simulated SSD, or sim://?capacity=1T&namespaces=2
 # nsid:    namespace of the nvme0n1 fixture
@@ -24,7 +25,7 @@ PYTEST_ARGS ?=
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
-.PHONY: all install system-deps test check soak setup reset list bench qemu clean distclean
+.PHONY: all install system-deps test check soak setup reset list bench qemu browser clean distclean
 
 PY_DIRS := $(wildcard python tests scripts bench)
 # Everything the native module is built from; Python sources are installed editable.
@@ -106,6 +107,10 @@ list: $(VENV)/.dev-installed
 # QEMU_LANES: vfio uio features (default: all); tools/qemu/README.md tells what each runs.
 qemu:
 	tools/qemu/run $(QEMU_LANES)
+
+# Installs chromium (apt-get, as root) and the pinned Playwright if missing; tools/browser/run.
+browser:
+	tools/browser/run
 
 bench: install
 	@if [ -x bench/run ]; then PY=$(abspath $(PY)) bench/run; \

@@ -889,6 +889,28 @@ class Controller:
         """
     def cmdlog_merged(self, count: int = 1000) -> list[str]:
         """The command logs of all queues (admin and IO) merged, newest first, up to `count`."""
+    def cmdlog_entries(self, qid: int = 0, count: int = 16) -> list[dict[str, Any]]:
+        """The latest `count` commands of queue `qid` (0: the admin queue), newest first, as
+        dicts of plain values, for tools that display the log (the live monitor).
+
+        Keys: `seq` (sequence number in its queue), `sqid`, `opcode`, `name`, `cid`, `nsid`,
+        `sqe` (the 16 dwords), `submit_ns` (ns since the epoch), `timed_out`; once completed,
+        `cqe` (the 4 dwords), `complete_ns`, `sct`, `sc` and `status` (the status's name,
+        "TIMEOUT" for a host timeout), else None. Reads the log only, sends no command.
+
+        Raises NvmeArgumentError when no live IO queue pair has `qid`.
+        """
+    def qpairs_info(self) -> list[dict[str, int]]:
+        """The live IO queue pairs of this controller, ioworkers' included, sorted by qid:
+        one dict each with `qid`, `depth` (entries), `outstanding` (commands), `ios` and
+        `bytes` (reads and writes completed). Reads counters only, sends no command.
+        """
+    def id_ctrl_cached(self) -> IdentifyData | None:
+        """The driver's copy of the Identify Controller data, taken at initialisation, or None
+        if the controller was not identified (an `nvme_init_func` that skipped it).
+
+        Sends no command, so it is safe to call from another thread while a test runs.
+        """
     def iostat(self) -> tuple[int, int]:
         """Read/write throughput of all IO queue pairs since the previous call:
         `(bytes per second, IOs per second)`.

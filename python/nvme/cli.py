@@ -7,6 +7,7 @@
     pynvme id-ns [--nsid=N] [--pciaddr=ADDR] [--json]     Identify Namespace
     pynvme smart-log [--pciaddr=ADDR] [--json]            SMART / Health Information log page
     pynvme get-feature --fid=F [--sel=S] [--nsid=N] [--cdw11=V] [--pciaddr=ADDR] [--json]
+    pynvme monitor [--pciaddr=ADDR] [--port=PORT] [--host=ADDR] [--time=S] [SCRIPT [ARG ...]]
 
 `list` reads /sys/bus/pci/devices and needs no privileges. `setup` (root) binds NVMe functions
 to vfio-pci when the kernel runs an IOMMU, else to uio_pci_generic with `--memsize` MB of 2 MiB
@@ -19,6 +20,9 @@ the driver, as nvme-cli does through the kernel: `--pciaddr` is a PCI address or
 URI; without it, the one function bound for testing, else the simulated SSD (as the pytest
 plugin chooses). They print the fields by the spec's names, or one JSON document with `--json`.
 A device that cannot be opened or a command that fails is a message and exit status 1.
+The simulated SSD needs neither. `monitor` opens the device and serves the live monitor
+(`nvme.monitor`) in the browser, while it runs SCRIPT with `pcie`, `nvme0` and `nvme0n1` given,
+or until Ctrl-C or `--time` seconds.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from nvme.monitor import DEFAULT_HOST, DEFAULT_PORT
 
 #: PCI class code of an NVM Express I/O controller (mass storage, NVM, NVMe interface).
 NVME_CLASS = 0x010802
@@ -982,6 +988,62 @@ def _add_quick_look(commands: Any) -> None:
     perf.set_defaults(func=_run_quick(cmd_perf))
 
 
+# monitor
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Open the device, serve the live monitor, run the script (or wait); close the device."""
+    pciaddr = args.pciaddr
+    if not pciaddr:
+        bound = bound_for_testing()
+        pciaddr = bound[0].bdf if len(bound) == 1 else ""
+    if pciaddr and not pciaddr.startswith("sim:"):
+        bdf = normalize_bdf(pciaddr)
+        if _link_name(SYSFS_PCI_DEVICES / (bdf or "-") / "driver") == "uio_pci_generic":
+            # Without an IOMMU, DMA memory must be hugepages (as the pytest plugin does).
+            os.environ.setdefault("PYNVME_DMA_MEMORY", "hugepage")
+    import runpy  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    import nvme  # noqa: PLC0415 (the native module is loaded only by this command)
+    from nvme import monitor  # noqa: PLC0415
+
+    pcie = nvme.Pcie(pciaddr)
+    try:
+        nvme0 = nvme.Controller(pcie)
+        nvme0n1 = nvme.Namespace(nvme0, args.nsid)
+        try:
+            m = monitor.serve(nvme0, port=args.port, host=args.host)
+        except OSError as e:
+            print(f"pynvme monitor: cannot serve on {args.host}:{args.port}: {e}", file=sys.stderr)
+            return 1
+        print(f"live monitor of {pciaddr or SIM_ADDRESS}: {m.url}", flush=True)
+        try:
+            if args.script:
+                saved = sys.argv
+                sys.argv = [args.script, *args.args]
+                try:
+                    runpy.run_path(
+                        args.script,
+                        init_globals={"pcie": pcie, "nvme0": nvme0, "nvme0n1": nvme0n1},
+                        run_name="__main__",
+                    )
+                finally:
+                    sys.argv = saved
+            else:
+                end = time.monotonic() + args.time if args.time else None
+                while end is None or time.monotonic() < end:
+                    time.sleep(0.2 if end is None else max(0.0, min(0.2, end - time.monotonic())))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            monitor.stop()
+            nvme0n1.close()
+    finally:
+        pcie.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `pynvme`."""
     parser = argparse.ArgumentParser(
@@ -1013,6 +1075,26 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--sysfs", default=str(SYSFS_PCI_DEVICES), help=argparse.SUPPRESS)
     reset.set_defaults(func=cmd_reset)
     _add_quick_look(commands)
+
+    mon = commands.add_parser(
+        "monitor",
+        help="open a device and serve the live monitor in the browser, running a script or "
+        "until Ctrl-C",
+    )
+    mon.add_argument(
+        "--pciaddr", default="", help="device (default: the one bound for testing, or sim://)"
+    )
+    mon.add_argument("--nsid", type=int, default=1, help="namespace given to the script")
+    mon.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (0: any free port)")
+    mon.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to bind (0.0.0.0: other machines too)"
+    )
+    mon.add_argument("--time", type=float, default=0, help="without a script: stop after S seconds")
+    mon.add_argument(
+        "script", nargs="?", help="Python script run with pcie, nvme0, nvme0n1 defined"
+    )
+    mon.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the script")
+    mon.set_defaults(func=cmd_monitor)
     return parser
 
 

@@ -22,6 +22,7 @@ import random
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -34,6 +35,17 @@ _seeds = random.Random()
 
 #: Percentiles every result carries (fio's default list), beside those a script asks for.
 DEFAULT_PERCENTILES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 99.5, 99.9, 99.95, 99.99)
+
+#: Workers started and not yet closed (`close()` returned), for the live monitor's thread.
+_live: weakref.WeakSet[IOWorker] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
+
+def live_workers() -> list[IOWorker]:
+    """The workers started and not yet closed (a dropped worker is gone too), by qid."""
+    with _live_lock:
+        workers = list(_live)
+    return sorted(workers, key=lambda w: w.qid)
 
 
 def reseed(seed: int) -> None:
@@ -257,6 +269,8 @@ class IOWorker:
             raise _bad("start", "the ioworker was already started")
         self._core.start()
         self._started = True
+        with _live_lock:
+            _live.add(self)
         self._start_progress()
         return self
 
@@ -337,10 +351,14 @@ class IOWorker:
         p = self._params
         pct = p["output_percentile_latency"]
         wanted = sorted({float(k) for k in (pct or ())} | set(map(float, DEFAULT_PERCENTILES)))
-        r = Result(self._core.join(wanted))
-        self._progress_stop.set()
-        if self._progress_thread is not None:
-            self._progress_thread.join()
+        try:
+            r = Result(self._core.join(wanted))
+        finally:
+            with _live_lock:
+                _live.discard(self)
+            self._progress_stop.set()
+            if self._progress_thread is not None:
+                self._progress_thread.join()
         self._result = r
         self._fill_outputs(r)
         self._report(r)

@@ -6,7 +6,8 @@ what pynvme's and PyNVMe3's conftest.py give:
 * options `--pciaddr` (the device under test: a PCI address such as `0000:01:00.0`, or the
   simulated SSD: empty, `sim://` or `sim://?capacity=1T&lba=4096&namespaces=2`) and `--nsid`
   (namespace of the `nvme0n1` fixture, default 1); `--results=DIR` (default `results`, empty to
-  disable) names the folder of the runs' reports;
+  disable) names the folder of the runs' reports; `--monitor[=PORT]` (`--monitor-host=ADDR`)
+  serves the live monitor (`nvme.monitor`) in the browser during the run;
 * fixtures `pciaddr`, `nsid` (session scope), `pcie`, `nvme0`, `subsystem`, `nvme0n1`, `qpair`,
   `buf`, `verify`, `id_ctrl`, `id_ns`, `aer` (function scope) and the autouse `script`;
 * markers `device` and `sim_only`; a `sim_only` test is skipped on a real device;
@@ -40,7 +41,7 @@ from typing import Any, Callable
 import pytest
 
 import nvme
-from nvme import cli, report
+from nvme import cli, monitor, report
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,29 @@ def _add_options(parser: pytest.Parser) -> None:
                 "help": "plot the first N ioworkers of the run (default: "
                 f"{report.MAX_PLOTTED_IOWORKERS}; 0: none); every ioworker still gets its "
                 "CSV files and its results.json entry",
+            },
+        ),
+        (
+            "--monitor",
+            {
+                "action": "store",
+                "nargs": "?",
+                "type": int,
+                "const": monitor.DEFAULT_PORT,
+                "default": None,
+                "metavar": "PORT",
+                "help": "serve the live monitor in the browser during the run, on PORT "
+                f"(default {monitor.DEFAULT_PORT}; 0: any free port, shown at the start)",
+            },
+        ),
+        (
+            "--monitor-host",
+            {
+                "action": "store",
+                "default": monitor.DEFAULT_HOST,
+                "metavar": "ADDR",
+                "help": "address the live monitor binds to (default 127.0.0.1: this machine "
+                "only; 0.0.0.0 for a remote lab, no authentication)",
             },
         ),
     ]
@@ -196,6 +220,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "sim_only: needs a feature of the simulated SSD (fault injection, ...); "
         "skipped when --pciaddr names a real device",
     )
+    _register_monitor(config)
     folder = config.getoption("results", default="results")
     if folder and not config.getoption("collectonly", default=False):
         pciaddr = config.getoption("pciaddr", default="")
@@ -208,6 +233,15 @@ def pytest_configure(config: pytest.Config) -> None:
             results.junit = True
         results.config = config
         config.pluginmanager.register(results, _RESULTS_PLUGIN_NAME)
+
+
+def _register_monitor(config: pytest.Config) -> None:
+    """With `--monitor`, serve the live monitor for the session (`nvme.monitor`)."""
+    port = config.getoption("monitor", default=None)
+    if port is None or config.getoption("collectonly", default=False):
+        return
+    host = config.getoption("monitor_host", default=monitor.DEFAULT_HOST)
+    config.pluginmanager.register(monitor.PytestMonitor(host, port), "nvme-monitor")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

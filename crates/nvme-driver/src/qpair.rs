@@ -764,6 +764,8 @@ pub trait IoQueue: Send + Sync {
     fn cmdlog(&self, count: usize, offset: usize) -> Vec<CmdLogEntry>;
     /// Bytes and commands completed by reads and writes.
     fn io_counts(&self) -> (u64, u64);
+    /// Whether the queue pair was deleted: it takes no more commands.
+    fn is_deleted(&self) -> bool;
 }
 
 impl<C: Clone + Send + 'static, T: Send + 'static> IoQueue for Qpair<C, T> {
@@ -793,5 +795,8 @@ impl<C: Clone + Send + 'static, T: Send + 'static> IoQueue for Qpair<C, T> {
     }
     fn io_counts(&self) -> (u64, u64) {
         Qpair::io_counts(self)
+    }
+    fn is_deleted(&self) -> bool {
+        Qpair::is_deleted(self)
     }
 }

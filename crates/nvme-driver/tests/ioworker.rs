@@ -388,3 +388,28 @@ fn a_bad_configuration_names_the_argument() {
     })
     .starts_with("qdepth:"));
 }
+
+#[test]
+fn the_monitor_reads_the_counters_while_join_waits() {
+    let (_c, ns) = setup("sim://");
+    let cfg = WorkerConfig {
+        time: Some(Duration::from_millis(600)),
+        io_sizes: size(8),
+        ops: vec![(nvm::READ, 100)],
+        ..Default::default()
+    };
+    let w = IoWorker::start(&ns, cfg).unwrap();
+    let probe = w.monitor();
+    assert!(probe.running());
+    let joiner = std::thread::spawn(move || w.join().unwrap());
+    std::thread::sleep(Duration::from_millis(200));
+    let a = probe.snapshot();
+    std::thread::sleep(Duration::from_millis(200));
+    let b = probe.snapshot();
+    assert!(b.reads > a.reads && a.reads > 0, "{a:?} {b:?}");
+    assert!(b.elapsed > a.elapsed);
+    let r = joiner.join().unwrap();
+    // The monitor keeps the final counters after the worker ended.
+    assert_eq!(probe.snapshot().reads, r.io_count_read);
+    assert!(!probe.running());
+}

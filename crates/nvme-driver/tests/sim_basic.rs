@@ -125,3 +125,27 @@ fn reset_recreates_live_qpairs() {
     })
     .unwrap();
 }
+
+#[test]
+fn live_qpairs_tell_their_state_through_io_queue() {
+    let ctrl = open("sim://");
+    let ns = Namespace::new(&ctrl, 1, 0).unwrap();
+    let qp = Qpair::<_>::new(
+        &ctrl,
+        QpairConfig {
+            depth: 8,
+            ..QpairConfig::default()
+        },
+    )
+    .unwrap();
+    let b = buffer(ns.sector_size());
+    ns.read(&qp, &b, 0, 1, 0, 0, 0, 0, None).unwrap();
+    let live = ctrl.live_qpairs();
+    let q = live.iter().find(|q| q.qid() == qp.qid()).unwrap();
+    assert_eq!((q.depth(), q.outstanding(), q.is_deleted()), (8, 1, false));
+    qp.waitdone(1, &mut |_| Ok(())).unwrap();
+    assert_eq!(q.io_counts(), (ns.sector_size() as u64, 1));
+    assert_eq!(q.cmdlog(1, 0)[0].sqe.opc(), 2);
+    qp.delete().unwrap();
+    assert!(q.is_deleted());
+}

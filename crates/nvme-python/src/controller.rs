@@ -10,7 +10,7 @@ use nvme_driver::{commands, Buffer, Controller, DataRef};
 use nvme_spec::identify::IdentifyController;
 use nvme_spec::Sqe;
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::types::{PyDict, PyType};
 use std::sync::Arc;
 
 /// The driver's controller type as the Python face uses it.
@@ -65,6 +65,39 @@ pub fn format_entries(py: Python<'_>, entries: Vec<CmdLogEntry>) -> PyResult<Vec
         .extract()
         .unwrap_or(0);
     Ok(entries.iter().map(|e| e.format(off)).collect())
+}
+
+/// One command log entry as a dict of plain values, for tools that display the log.
+fn entry_dict<'py>(py: Python<'py>, e: &CmdLogEntry) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("seq", e.seq)?;
+    d.set_item("sqid", e.sqid)?;
+    d.set_item("opcode", e.sqe.opc())?;
+    d.set_item("name", e.name())?;
+    d.set_item("cid", e.sqe.cid())?;
+    d.set_item("nsid", e.sqe.nsid)?;
+    d.set_item("sqe", e.sqe.dwords().to_vec())?;
+    d.set_item("submit_ns", e.submit_ns)?;
+    d.set_item("timed_out", e.timed_out)?;
+    match e.cqe {
+        Some(c) => {
+            let st = c.status();
+            d.set_item("cqe", c.dwords().to_vec())?;
+            d.set_item("complete_ns", e.complete_ns)?;
+            d.set_item("sct", st.sct)?;
+            d.set_item("sc", st.sc)?;
+            let name = if e.timed_out { "TIMEOUT" } else { st.name() };
+            d.set_item("status", name)?;
+        }
+        None => {
+            d.set_item("cqe", py.None())?;
+            d.set_item("complete_ns", py.None())?;
+            d.set_item("sct", py.None())?;
+            d.set_item("sc", py.None())?;
+            d.set_item("status", py.None())?;
+        }
+    }
+    Ok(d)
 }
 
 /// True for a successful completion; otherwise the pynvme warning and False.
@@ -750,5 +783,67 @@ impl PyController {
     #[pyo3(signature = (count=1000))]
     fn cmdlog_merged(&self, py: Python<'_>, count: usize) -> PyResult<Vec<String>> {
         format_entries(py, self.ctrl.cmdlog_merged(count))
+    }
+
+    /// The latest `count` commands of queue `qid` (0: the admin queue), newest first, one dict
+    /// each: seq, sqid, opcode, name, cid, nsid, sqe (16 dwords), submit_ns, and once completed
+    /// cqe (4 dwords), complete_ns, sct, sc, status (its name); timed_out.
+    #[pyo3(signature = (qid=0, count=16))]
+    fn cmdlog_entries<'py>(
+        &self,
+        py: Python<'py>,
+        qid: u16,
+        count: usize,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let ctrl = self.ctrl.clone();
+        // The GIL is released while queue locks are taken: their holders may wait for it.
+        let entries = py.allow_threads(|| {
+            if qid == 0 {
+                return Some(ctrl.cmdlog(count, 0));
+            }
+            ctrl.live_qpairs()
+                .into_iter()
+                .find(|q| q.qid() == qid && !q.is_deleted())
+                .map(|q| q.cmdlog(count, 0))
+        });
+        let entries = entries
+            .ok_or_else(|| bad_arg("qid", format!("{qid}: no live IO queue pair has it")))?;
+        entries.iter().map(|e| entry_dict(py, e)).collect()
+    }
+
+    /// The live IO queue pairs (ioworkers' included), by qid: one dict each with qid, depth,
+    /// outstanding, ios and bytes (reads and writes completed). Reads counters, sends nothing.
+    fn qpairs_info<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let ctrl = self.ctrl.clone();
+        let mut info: Vec<(u16, u16, usize, u64, u64)> = py.allow_threads(|| {
+            ctrl.live_qpairs()
+                .iter()
+                .filter(|q| !q.is_deleted())
+                .map(|q| {
+                    let (bytes, ios) = q.io_counts();
+                    (q.qid(), q.depth(), q.outstanding(), ios, bytes)
+                })
+                .collect()
+        });
+        info.sort_by_key(|q| q.0);
+        info.into_iter()
+            .map(|(qid, depth, outstanding, ios, bytes)| {
+                let d = PyDict::new(py);
+                d.set_item("qid", qid)?;
+                d.set_item("depth", depth)?;
+                d.set_item("outstanding", outstanding)?;
+                d.set_item("ios", ios)?;
+                d.set_item("bytes", bytes)?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// The driver's copy of the Identify Controller data, taken at initialisation, or None if
+    /// the controller was not identified. Sends no command.
+    fn id_ctrl_cached(&self) -> Option<PyIdentify> {
+        self.ctrl
+            .id_ctrl()
+            .map(|d| PyIdentify::new("controller", d, IdentifyController::FIELDS))
     }
 }
