@@ -838,3 +838,24 @@ def test_load(nvme0n1):
     (folder,) = sorted((pytester.path / "results").iterdir())
     assert list(folder.glob("test_load_ioworker1*.csv"))
     assert not list(folder.glob("*.png"))
+
+
+def test_workers_started_together_start_together(nvme0n1):
+    workers = [nvme0n1.ioworker(io_size=8, time=1, qdepth=8) for _ in range(8)]
+    t0 = time.time()
+    nvme.IOWorker.start_together(*workers)
+    results = [w.close() for w in workers]
+    starts = [r.test_start_sec + r.test_start_nsec / 1e9 for r in results]
+    assert max(starts) - min(starts) < 0.02, starts
+    assert min(starts) >= t0
+    assert all(r.io_count_read > 0 for r in results)
+
+
+def test_start_together_cleans_up_when_one_cannot_start(nvme0n1):
+    good = nvme0n1.ioworker(io_size=8, time=5)
+    bad = nvme0n1.ioworker(io_size=8, time=5, qdepth=5000)
+    t0 = time.time()
+    with pytest.raises(NvmeArgumentError, match="qdepth"):
+        nvme.IOWorker.start_together(good, bad)
+    assert not good.running
+    assert time.time() - t0 < 2, "the worker already made was stopped, not run for its time"

@@ -64,6 +64,7 @@ __all__ = [
     "Simulator",
     "Subsystem",
     "_IOWorker",
+    "_StartGate",
     "__version__",
     "srand",
 ]
@@ -1430,8 +1431,9 @@ class _IOWorker:
         Raises:
             NvmeArgumentError: qdepth, io_flags or time out of range.
         """
-    def start(self) -> None:
-        """Create the worker's qpair and start its thread.
+    def start(self, gate: _StartGate | None = None) -> None:
+        """Create the worker's qpair and start its thread; with `gate`, its first IO waits for
+        `gate.open()`.
 
         Raises:
             NvmeArgumentError: a workload the namespace cannot run (the message names the
@@ -1455,6 +1457,15 @@ class _IOWorker:
         Raises:
             NvmeArgumentError: the worker was not started.
         """
+
+@final
+class _StartGate:
+    """Holds workers started with it until `open()`, so they send their first IO together."""
+
+    def __init__(self) -> None:
+        """A closed gate."""
+    def open(self) -> None:
+        """Let the workers go."""
 
 # ---- Simulator --------------------------------------------------------------------------------
 

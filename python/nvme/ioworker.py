@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from nvme._native import NvmeArgumentError, _IOWorker
+from nvme._native import NvmeArgumentError, _IOWorker, _StartGate
 
 logger = logging.getLogger(__name__)
 
@@ -265,9 +265,35 @@ class IOWorker:
 
     def start(self) -> IOWorker:
         """Start the worker (its queue pair is created now); returns the worker."""
+        return self._start(None)
+
+    @staticmethod
+    def start_together(*workers: IOWorker) -> list[IOWorker]:
+        """Start `workers` so that they send their first IO at the same moment: each one's
+        queue pair and buffers are made first, then all go. Returns them, as a list.
+
+        If one cannot start (no free queue ...), those already made are stopped and closed
+        before the error is raised.
+        """
+        gate = _StartGate()
+        started: list[IOWorker] = []
+        try:
+            for w in workers:
+                started.append(w._start(gate))
+        except BaseException:
+            for w in started:
+                w.stop()
+            gate.open()
+            for w in started:
+                w.close()
+            raise
+        gate.open()
+        return started
+
+    def _start(self, gate: Any) -> IOWorker:
         if self._started:
             raise _bad("start", "the ioworker was already started")
-        self._core.start()
+        self._core.start(gate)
         self._started = True
         with _live_lock:
             _live.add(self)

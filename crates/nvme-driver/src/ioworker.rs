@@ -340,6 +340,32 @@ pub struct IoWorker {
     qid: u16,
 }
 
+/// Holds workers started with [`IoWorker::start_gated`] until [`StartGate::open`]: workers
+/// whose queue pairs and buffers are made one after the other send their first IO together.
+#[derive(Clone, Default)]
+pub struct StartGate(Arc<(parking_lot::Mutex<bool>, parking_lot::Condvar)>);
+
+impl StartGate {
+    /// A closed gate.
+    pub fn new() -> StartGate {
+        StartGate::default()
+    }
+
+    /// Lets every worker waiting at the gate go.
+    pub fn open(&self) {
+        *self.0 .0.lock() = true;
+        self.0 .1.notify_all();
+    }
+
+    /// Waits until the gate opens or `stop` is set.
+    fn wait(&self, stop: &AtomicBool) {
+        let mut open = self.0 .0.lock();
+        while !*open && !stop.load(Ordering::Relaxed) {
+            self.0 .1.wait_for(&mut open, Duration::from_millis(10));
+        }
+    }
+}
+
 /// A view of a worker's progress that any thread can keep and read, also while another thread
 /// waits in [`IoWorker::join`].
 #[derive(Clone)]
@@ -385,7 +411,18 @@ impl IoWorker {
     /// any IO.
     pub fn start<C: Clone + Send + 'static>(
         ns: &Namespace<C>,
+        cfg: WorkerConfig,
+    ) -> Result<IoWorker> {
+        Self::start_gated(ns, cfg, None)
+    }
+
+    /// As [`IoWorker::start`], but the worker sends its first IO only when `gate` opens (or it
+    /// is stopped): workers made ready one by one then start together, their clocks and
+    /// per-second series aligned.
+    pub fn start_gated<C: Clone + Send + 'static>(
+        ns: &Namespace<C>,
         mut cfg: WorkerConfig,
+        gate: Option<StartGate>,
     ) -> Result<IoWorker> {
         let ctrl = ns.controller().clone();
         let nsze = ns.nsze();
@@ -431,6 +468,9 @@ impl IoWorker {
             .spawn(move || {
                 if let Some(cpu) = cfg.cpu_id {
                     pin(cpu);
+                }
+                if let Some(g) = gate {
+                    g.wait(&s);
                 }
                 let mut run = Run::new(cfg, target, qp.clone(), pool, s, l);
                 let r = run.main();

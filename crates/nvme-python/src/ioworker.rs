@@ -4,7 +4,7 @@
 use crate::errors::{bad_arg, IntoPy};
 use crate::namespace::PyNamespace;
 use nvme_driver::ioworker::{
-    IoSize, IoWorker, SequenceEntry, WorkerConfig, WorkerMonitor, WorkerResult,
+    IoSize, IoWorker, SequenceEntry, StartGate, WorkerConfig, WorkerMonitor, WorkerResult,
 };
 use parking_lot::Mutex;
 use pyo3::prelude::*;
@@ -135,14 +135,19 @@ impl PyIoWorker {
     }
 
     /// Creates the worker's queue pair and starts its thread; raises on a bad configuration or
-    /// when the controller has no free IO queue.
-    fn start(&self, py: Python<'_>) -> PyResult<()> {
+    /// when the controller has no free IO queue. With `gate`, the first IO waits for
+    /// `gate.open()`.
+    #[pyo3(signature = (gate=None))]
+    fn start(&self, py: Python<'_>, gate: Option<PyRef<'_, PyStartGate>>) -> PyResult<()> {
         if self.monitor.lock().is_some() {
             return Err(bad_arg("start", "the ioworker was already started"));
         }
         let ns = self.ns.borrow(py).ns.clone();
         let cfg = self.cfg.clone();
-        let w = py.allow_threads(|| IoWorker::start(&ns, cfg)).py()?;
+        let gate = gate.map(|g| g.gate.clone());
+        let w = py
+            .allow_threads(|| IoWorker::start_gated(&ns, cfg, gate))
+            .py()?;
         *self.monitor.lock() = Some((w.monitor(), w.qid()));
         *self.worker.lock() = Some(w);
         Ok(())
@@ -201,6 +206,27 @@ impl PyIoWorker {
         };
         let r = py.allow_threads(|| w.join()).py()?;
         result_dict(py, &r, &percentiles)
+    }
+}
+
+/// Holds workers started with it until `open()`, so they send their first IO together.
+#[pyclass(module = "nvme._native", name = "_StartGate", frozen)]
+pub struct PyStartGate {
+    gate: StartGate,
+}
+
+#[pymethods]
+impl PyStartGate {
+    #[new]
+    fn new() -> Self {
+        PyStartGate {
+            gate: StartGate::new(),
+        }
+    }
+
+    /// Lets the workers go.
+    fn open(&self) {
+        self.gate.open()
     }
 }
 

@@ -38,6 +38,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<identify::PyIdentify>()?;
     m.add_class::<sim::PySimulator>()?;
     m.add_class::<ioworker::PyIoWorker>()?;
+    m.add_class::<ioworker::PyStartGate>()?;
     m.add_function(wrap_pyfunction!(srand, m)?)?;
     metamode::register(m)?;
     errors::register(m)?;
