@@ -10,7 +10,7 @@ use nvme_spec::identify::{
 use nvme_spec::log::{
     aen, lid, sanitize_status, self_test, CommandsSupportedEffects, FirmwareSlotLog, SmartLog,
 };
-use nvme_spec::status::{cs, sc};
+use nvme_spec::status::{cs, sc, sct};
 use nvme_spec::{Sqe, Status};
 use zerocopy::{FromZeros, IntoBytes};
 
@@ -24,7 +24,7 @@ const ACL: u8 = 3;
 /// Asynchronous event request limit, 0-based.
 const AERL: u8 = 3;
 /// Number of power states, 0-based.
-const NPSS: u8 = 2;
+const NPSS: u8 = 4;
 
 fn invalid_field() -> Done {
     Done::generic(sc::INVALID_FIELD)
@@ -226,6 +226,18 @@ impl Controller {
     fn abort(&mut self, sqe: &Sqe) -> Done {
         let sqid = sqe.cdw10 as u16;
         let cid = (sqe.cdw10 >> 16) as u16;
+        // An outstanding Asynchronous Event Request: it completes with Command Abort Requested.
+        if sqid == 0 {
+            if let Some(i) = self.st.aer.outstanding.iter().position(|&c| c == cid) {
+                self.st.aer.outstanding.remove(i);
+                self.complete_held_status(
+                    cid,
+                    0,
+                    Status::new(sct::GENERIC, sc::ABORTED_BY_REQUEST),
+                );
+                return Done::dw0(0);
+            }
+        }
         if self.abort_pending(sqid, cid) {
             return Done::dw0(0);
         }
@@ -324,10 +336,19 @@ impl Controller {
                 *b = 0;
             }
         }
-        let ps = [(2500u16, 0u32, 0u32), (1200, 100, 100), (300, 2000, 2000)];
-        for (i, &(mp, enlat, exlat)) in ps.iter().enumerate() {
+        // Three operational states, then two non-operational ones (NOPS) with longer latencies,
+        // as client drives have them.
+        let ps = [
+            (2500u16, 0u32, 0u32, false),
+            (1200, 100, 100, false),
+            (300, 2000, 2000, false),
+            (50, 5_000, 10_000, true),
+            (5, 20_000, 50_000, true),
+        ];
+        for (i, &(mp, enlat, exlat, nops)) in ps.iter().enumerate() {
             let mut d = PowerStateDescriptor::default();
             d.mp = mp; // centiwatts
+            d.flags = if nops { 2 } else { 0 };
             d.enlat = enlat;
             d.exlat = exlat;
             d.rrt = i as u8;
