@@ -161,7 +161,7 @@ def _error_statuses(action: Callable[[], object]) -> list[str]:
     for w in record:
         text = str(w.message)
         if text.startswith("ERROR status: "):
-            found.append(text[len("ERROR status: ") :].split()[0])
+            found.append(text[len("ERROR status: ") :].split(maxsplit=1)[0])
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return found
