@@ -5,6 +5,7 @@
 #   make check                the project's own tests: Rust and Python, format and lint (CI)
 #   make setup pciaddr=0000:01:00.0   hand a real SSD to the test driver (root); make reset gives it back
 #   make qemu                 the QEMU lane: device tests on QEMU's NVMe controller, vfio and uio (CI)
+#   make catalogue            docs/conformance.md from the docstrings of scripts/conformance
 #
 # pciaddr: device under test; empty = the simulated SSD, or sim://?capacity=1T&namespaces=2
 # nsid:    namespace of the nvme0n1 fixture
@@ -23,9 +24,9 @@ PYTEST_ARGS ?=
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
-.PHONY: all install system-deps test check setup reset list bench qemu clean distclean
+.PHONY: all install system-deps test check setup reset list bench qemu catalogue clean distclean
 
-PY_DIRS := $(wildcard python tests scripts bench)
+PY_DIRS := $(wildcard python tests scripts bench tools)
 # Everything the native module is built from; Python sources are installed editable.
 NATIVE_INPUTS := pyproject.toml Cargo.toml $(wildcard Cargo.lock) \
 	$(shell find crates \( -name '*.rs' -o -name Cargo.toml -o -name build.rs \) 2>/dev/null)
@@ -96,6 +97,11 @@ list: $(VENV)/.dev-installed
 # QEMU_LANES: vfio uio features (default: all); tools/qemu/README.md tells what each runs.
 qemu:
 	tools/qemu/run $(QEMU_LANES)
+
+# docs/conformance.md: the suite's catalogue (folder, file, test, purpose, spec section, steps)
+# generated from the docstrings of scripts/conformance.
+catalogue:
+	$(PYTHON3) tools/catalogue.py
 
 bench: install
 	@if [ -x bench/run ]; then PY=$(abspath $(PY)) bench/run; \
