@@ -221,9 +221,13 @@ def test_aspm_l1_with_io(pcie, nvme0n1, verify):
     try:
         pcie.aspm = 2
         assert pcie.cfg_word_read(cap + 0x10) & 0x3 == 2, "Link Control does not show L1"
-        r = nvme0n1.ioworker(
-            io_size=8, lba_random=True, read_percentage=50, region_end=20000, qdepth=8, time=1
-        ).start().close()
+        r = (
+            nvme0n1.ioworker(
+                io_size=8, lba_random=True, read_percentage=50, region_end=20000, qdepth=8, time=1
+            )
+            .start()
+            .close()
+        )
     finally:
         pcie.aspm = original
     assert r.error == 0
