@@ -31,65 +31,83 @@ def composite_temperature(nvme0):
     return b.data(2, 1)
 
 
+def abort_aers(nvme0, cids, error_statuses):
+    """Abort each AER in `cids`; return (dword 0 bit 0 of each Abort, error statuses seen)."""
+    bits = []
+
+    def run():
+        for cid in cids:
+            bits.append(nvme0.abort(cid, sqid=0).waitdone() & 1)
+        nvme0.getfeatures(7).waitdone()
+
+    return bits, error_statuses(run)
+
+
+BEST_EFFORT = "the controller aborted no AER (Abort is best effort: it may decline)"
+
+
 @pytest.mark.device
-def test_abort_outstanding_aer(nvme0):
+def test_abort_outstanding_aer(nvme0, error_statuses):
     """An outstanding AER is aborted by Abort: the AER completes with Command Abort Requested.
 
-    Spec: NVMe 2.0 base spec 5.1 Abort command, 5.2 Asynchronous Event Request command.
+    Spec: NVMe 2.0 base spec 5.1 Abort command (best effort; dword 0 bit 0 = 0 when the
+    command was aborted), 5.2 Asynchronous Event Request command.
 
     Steps:
     1. Send one AER (the controller holds it: no event is pending).
     2. Abort it by its CID on the admin queue.
-    3. Check Abort dword 0 bit 0 is 0 (command aborted) and the AER completes with 00/07.
+    3. If dword 0 bit 0 is 1 (not aborted): check the AER did not complete, and skip.
+    4. Else check the AER completed with 00/07 exactly once.
     """
     (cid,) = send_aers(nvme0, 1)
-    with pytest.warns(UserWarning, match="ERROR status: 00/07"):
-        cdw0 = nvme0.abort(cid, sqid=0).waitdone()
-        nvme0.getfeatures(7).waitdone()
-    assert cdw0 & 1 == 0, f"Abort of the outstanding AER {cid} reports not aborted: {cdw0:#x}"
+    bits, got = abort_aers(nvme0, [cid], error_statuses)
+    if bits == [1]:
+        assert got == [], f"Abort reports the AER not aborted, yet it completed: {got}"
+        pytest.skip(BEST_EFFORT)
+    assert got == ["00/07"], f"aborted AER {cid} completed with {got}"
 
 
 @pytest.mark.device
-def test_abort_all_sent_aers(nvme0, id_ctrl_buf):
-    """Every AER the script sent can be aborted; each completes with 00/07 exactly once.
+def test_abort_all_sent_aers(nvme0, id_ctrl_buf, error_statuses):
+    """Every AER the controller reports aborted completes with 00/07 exactly once.
 
     Spec: NVMe 2.0 base spec 5.1 Abort command, 5.2 Asynchronous Event Request command (AERL).
 
     Steps:
     1. Fill the AER slots: AERL+1 in all, one of which the driver sent at initialisation.
     2. Abort each AER sent by the script and collect the AER completions.
-    3. Check one 00/07 completion per aborted AER, and each Abort reports the command aborted.
+    3. Check one 00/07 completion per Abort that reports the command aborted (bit 0 = 0);
+       skip if the controller aborted none.
     """
     aerl = id_ctrl_buf.data(259) + 1
     cids = send_aers(nvme0, aerl - 1)
-    aborted = []
-    with pytest.warns(UserWarning, match="ERROR status: 00/07") as record:
-        for cid in cids:
-            aborted.append(nvme0.abort(cid, sqid=0).waitdone() & 1)
-        nvme0.getfeatures(7).waitdone()
-    assert aborted == [0] * len(cids)
-    n = sum("00/07" in str(w.message) for w in record)
-    assert n == len(cids), f"{n} AERs completed with 00/07, {len(cids)} aborted"
+    if not cids:
+        pytest.skip("AERL allows only the AER the driver keeps outstanding")
+    bits, got = abort_aers(nvme0, cids, error_statuses)
+    assert got == ["00/07"] * bits.count(0), f"Abort results {bits}, AER completions {got}"
+    if all(bits):
+        pytest.skip(BEST_EFFORT)
 
 
 @pytest.mark.device
-def test_aer_slot_free_after_abort(nvme0, id_ctrl_buf):
+def test_aer_slot_free_after_abort(nvme0, id_ctrl_buf, error_statuses):
     """Aborting an AER frees its slot: one more AER is then accepted without 01/05.
 
     Spec: NVMe 2.0 base spec 5.2 Asynchronous Event Request command (AER Limit Exceeded).
 
     Steps:
     1. Fill all AERL+1 AER slots.
-    2. Abort one of them (00/07 on the AER).
+    2. Abort one of them (00/07 on the AER); skip if the controller declines.
     3. Send one more AER and a Get Features: no AER Limit Exceeded status.
     """
     aerl = id_ctrl_buf.data(259) + 1
     cids = send_aers(nvme0, aerl - 1)
     if not cids:
         pytest.skip("AERL allows only the AER the driver keeps outstanding")
-    with pytest.warns(UserWarning, match="ERROR status: 00/07"):
-        nvme0.abort(cids[-1], sqid=0).waitdone()
-        nvme0.getfeatures(7).waitdone()
+    bits, got = abort_aers(nvme0, cids[-1:], error_statuses)
+    if bits == [1]:
+        pytest.skip(BEST_EFFORT)
+    assert got == ["00/07"]
     send_aers(nvme0, 1)
     nvme0.getfeatures(7).waitdone()  # an unexpected 01/05 fails the test here
 
