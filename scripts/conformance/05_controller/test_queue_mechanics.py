@@ -314,3 +314,114 @@ def test_prp1_unaligned_offset(nvme0, nvme0n1, error_statuses, offset):
     finally:
         sq.delete()
         cq.delete()
+
+
+@pytest.mark.device
+def test_prp_list_three_pages(nvme0, nvme0n1):
+    """A read of three pages through PRP1 and a PRP list of two entries returns the data.
+
+    Spec: NVMe 2.0 base spec 4.1.1 (PRP2 points to a PRP list when the transfer spans more
+    than two memory pages).
+
+    Steps:
+    1. Write 12 KiB at LBA 32 through the driver.
+    2. Read them in metamode: PRP1 one page, PRP2 a list of two page entries.
+    3. Check status 0 and the three pages hold the data in order.
+    """
+    if nvme0.mdts < 3 * 4096 or nvme0n1.sector_size > 4096:
+        pytest.skip("MDTS below 12 KiB or blocks larger than a page")
+    ss = nvme0n1.sector_size
+    n = 3 * 4096 // ss
+    q = Qpair(nvme0, 4)
+    w = Buffer(n * ss, ptype=32, pvalue=0x3A6E)
+    nvme0n1.write(q, w, 32, n).waitdone()
+    q.delete()
+    cq, sq = pair(nvme0, 4, 4)
+    try:
+        pages = [PRP(4096) for _ in range(3)]
+        plist = PRPList()
+        plist[0] = pages[1]
+        plist[1] = pages[2]
+        sqe = SQE(0x800 << 16 | 0x02, nvme0n1.nsid)
+        sqe.prp1 = pages[0]
+        sqe.prp2 = plist
+        sqe[10] = 32
+        sqe[12] = n - 1
+        sq[0] = sqe
+        sq.tail = 1
+        assert cq.wait_pbit(0, 1)
+        assert cq[0].status == 0
+        cq.head = 1
+        got = b"".join(bytes(p[0:4096]) for p in pages)
+        assert got == bytes(w[0 : n * ss])
+    finally:
+        sq.delete()
+        cq.delete()
+
+
+@pytest.mark.device
+def test_prp_list_entry_with_offset(nvme0, nvme0n1):
+    """A PRP list entry with a non-zero offset fails with PRP Offset Invalid (00/13).
+
+    Spec: NVMe 2.0 base spec 4.1.1 ("PRP entries contained within a PRP List shall have a
+    memory page offset of 0h"), 4.2.3 status 13h.
+
+    Steps:
+    1. Build a three-page read: PRP1 one page, PRP2 a list whose second entry has offset 100h.
+    2. Submit it in metamode.
+    3. Check the CQE status is 00/13.
+    """
+    if nvme0.mdts < 3 * 4096 or nvme0n1.sector_size > 4096:
+        pytest.skip("MDTS below 12 KiB or blocks larger than a page")
+    ss = nvme0n1.sector_size
+    cq, sq = pair(nvme0, 4, 4)
+    try:
+        first, second, third = PRP(4096), PRP(4096), PRP(8192)
+        third.offset = 0x100
+        plist = PRPList()
+        plist[0] = second
+        plist[1] = third
+        sqe = SQE(0x801 << 16 | 0x02, nvme0n1.nsid)
+        sqe.prp1 = first
+        sqe.prp2 = plist
+        sqe[12] = 3 * 4096 // ss - 1
+        sq[0] = sqe
+        sq.tail = 1
+        assert cq.wait_pbit(0, 1)
+        assert (cq[0].sct, cq[0].sc) == (0, 0x13), f"status {cq[0].status:#x}"
+        cq.head = 1
+    finally:
+        sq.delete()
+        cq.delete()
+
+
+@pytest.mark.device
+def test_prp2_data_pointer_with_offset(nvme0, nvme0n1):
+    """For a two-page transfer, PRP2 (a data page) with a non-zero offset fails with 00/13.
+
+    Spec: NVMe 2.0 base spec 4.1.1 (PRP2 is a PRP entry of the second page: offset 0h).
+
+    Steps:
+    1. Build a read of two pages: PRP1 page aligned, PRP2 at offset 200h.
+    2. Submit it in metamode.
+    3. Check the CQE status is 00/13.
+    """
+    if nvme0.mdts < 2 * 4096 or nvme0n1.sector_size > 4096:
+        pytest.skip("MDTS below 8 KiB or blocks larger than a page")
+    ss = nvme0n1.sector_size
+    cq, sq = pair(nvme0, 4, 4)
+    try:
+        first, second = PRP(4096), PRP(8192)
+        second.offset = 0x200
+        sqe = SQE(0x802 << 16 | 0x02, nvme0n1.nsid)
+        sqe.prp1 = first
+        sqe.prp2 = second
+        sqe[12] = 2 * 4096 // ss - 1
+        sq[0] = sqe
+        sq.tail = 1
+        assert cq.wait_pbit(0, 1)
+        assert (cq[0].sct, cq[0].sc) == (0, 0x13), f"status {cq[0].status:#x}"
+        cq.head = 1
+    finally:
+        sq.delete()
+        cq.delete()
