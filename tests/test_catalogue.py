@@ -19,7 +19,6 @@ sys.path.insert(0, str(ROOT / "tools"))
 import catalogue  # noqa: E402
 
 UNDOCUMENTED = {
-    "test_guide_examples.py",
     "test_guide_ioworker.py",
 }
 
