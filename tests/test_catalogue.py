@@ -1,10 +1,7 @@
 """tools/catalogue.py: the conformance catalogue is generated from the test docstrings.
 
 Every test function under scripts/conformance has a docstring with its purpose, a "Spec:"
-section and numbered "Steps:", except in the files listed in UNDOCUMENTED (the examples of the
-PyNVMe3 guides, kept as the guides print them; remove a file from the list once its tests are
-documented). The committed
-docs/conformance.md is what the generator writes.
+section and numbered "Steps:"; the committed docs/conformance.md is what the generator writes.
 """
 
 import subprocess
@@ -18,10 +15,6 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import catalogue  # noqa: E402
 
-UNDOCUMENTED = {
-    "test_guide_ioworker.py",
-}
-
 
 def rel(e):
     return e.file if e.folder == "(top)" else f"{e.folder}/{e.file}"
@@ -30,20 +23,8 @@ def rel(e):
 def test_every_test_function_is_documented():
     entries = catalogue.collect()
     assert len(entries) >= 250
-    bad = [
-        f"{rel(e)}::{e.name}: {', '.join(e.problems)}"
-        for e in entries
-        if e.problems and rel(e) not in UNDOCUMENTED
-    ]
+    bad = [f"{rel(e)}::{e.name}: {', '.join(e.problems)}" for e in entries if e.problems]
     assert not bad, "test functions without a catalogue docstring:\n" + "\n".join(bad)
-
-
-def test_undocumented_list_is_current():
-    entries = catalogue.collect()
-    files = {rel(e) for e in entries}
-    assert UNDOCUMENTED <= files, f"listed files that do not exist: {UNDOCUMENTED - files}"
-    done = {f for f in UNDOCUMENTED if all(not e.problems for e in entries if rel(e) == f)}
-    assert not done, f"fully documented now, remove from UNDOCUMENTED: {done}"
 
 
 def test_generator_writes_every_test(tmp_path):
