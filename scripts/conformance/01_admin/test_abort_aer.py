@@ -221,3 +221,56 @@ def test_aer_temperature_event_masked(nvme0):
     assert not [m for m in messages if "AER" in m], f"masked event delivered: {messages}"
     assert not [m for m in messages if "ERROR status" in m], messages
     assert b.data(0) & 0x2, "critical warning bit 1 not set above the threshold"
+
+
+@pytest.mark.device
+def test_abort_io_in_flight_consistent(nvme0, nvme0n1, error_statuses):
+    """Abort of an IO command in flight: its answer matches what happens to the command.
+
+    Spec: NVMe 2.0 base spec 5.1 Abort (best effort: dword 0 bit 0 = 0 if the command was
+    aborted, which then completes with Command Abort Requested 00/07).
+
+    Steps:
+    1. Fill a qpair with 63 reads of 8 blocks without waiting.
+    2. Abort the last one by its CID and SQID.
+    3. Wait for all reads: if Abort reports bit 0 = 0, exactly one read completed with 00/07;
+       if bit 0 = 1, none did.
+    """
+    q = Qpair(nvme0, 64)
+    try:
+        b = Buffer(8 * nvme0n1.sector_size)
+        for i in range(63):
+            nvme0n1.read(q, b, 8 * i, 8)
+        cid = q.latest_cid
+        bit = []
+        got = error_statuses(
+            lambda: (bit.append(nvme0.abort(cid, sqid=q.sqid).waitdone() & 1), q.waitdone(63))
+        )
+    finally:
+        q.delete()
+    assert got == (["00/07"] if bit == [0] else []), f"Abort bit 0 = {bit}, reads: {got}"
+
+
+@pytest.mark.sim_only
+def test_abort_delayed_read(pcie, nvme0, nvme0n1, qpair):
+    """A read the device holds for 2 s is aborted: it completes at once with 00/07.
+
+    Spec: NVMe 2.0 base spec 5.1 Abort. Simulated SSD only: the delay is injected so the read
+    is certainly outstanding when the Abort arrives.
+
+    Steps:
+    1. Inject a 2000 ms delay for the next read.
+    2. Send the read; abort it by CID and SQID.
+    3. Check Abort bit 0 = 0 and the read completes with 00/07 well before 2 s.
+    """
+    pcie.sim.inject("delay", 2000, opcode=0x02, count=1)
+    b = Buffer(nvme0n1.sector_size)
+    got = []
+    start = time.time()
+    nvme0n1.read(qpair, b, 0, cb=got.append)
+    cid = qpair.latest_cid
+    assert nvme0.abort(cid, sqid=qpair.sqid).waitdone() & 1 == 0
+    with pytest.warns(UserWarning, match="ERROR status: 00/07"):
+        qpair.waitdone()
+    assert time.time() - start < 1.5
+    assert (got[0].sct, got[0].sc) == (0, 0x07)
