@@ -587,12 +587,11 @@ impl Controller {
             fid::HOST_MEMORY_BUFFER => {
                 let mut bytes = [0u8; 4096];
                 if cur {
+                    // Host Memory Buffer Attributes: HSIZE, HMDLLA, HMDLUA, HMDLEC.
                     let h = self.st.features.hmb;
-                    bytes[0..4].copy_from_slice(&16u32.to_le_bytes());
-                    bytes[4..8].copy_from_slice(&h[1].to_le_bytes());
-                    bytes[8..12].copy_from_slice(&h[2].to_le_bytes());
-                    bytes[12..16].copy_from_slice(&h[3].to_le_bytes());
-                    bytes[16..20].copy_from_slice(&h[4].to_le_bytes());
+                    for (i, v) in h[1..5].iter().enumerate() {
+                        bytes[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+                    }
                 }
                 let d = self.send(sqe, &bytes);
                 Done { dw0: v, ..d }

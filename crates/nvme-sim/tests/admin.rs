@@ -338,3 +338,27 @@ fn security_receive_protocol_list_and_unknown_opcodes() {
         .status()
         .is_success());
 }
+
+#[test]
+fn host_memory_buffer_attributes_layout() {
+    let mut r = rig();
+    let mut s = Sqe::new(admin::SET_FEATURES, 0);
+    s.cdw10 = 0x0d;
+    s.cdw11 = 1;
+    s.cdw12 = 256;
+    s.cdw13 = 0x1234_5000;
+    s.cdw14 = 0x9;
+    s.cdw15 = 3;
+    assert!(r.admin(s).status().is_success());
+    let mut g = Sqe::new(admin::GET_FEATURES, 0);
+    g.cdw10 = 0x0d;
+    let (c, d) = r.admin_data(g, None, 4096);
+    assert!(c.status().is_success());
+    assert_eq!(c.dw0 & 1, 1, "EHM");
+    let dw = |i: usize| u32::from_le_bytes(d[4 * i..4 * i + 4].try_into().unwrap());
+    // HSIZE, HMDLLA, HMDLUA, HMDLEC, then reserved.
+    assert_eq!(
+        [dw(0), dw(1), dw(2), dw(3), dw(4)],
+        [256, 0x1234_5000, 0x9, 3, 0]
+    );
+}
