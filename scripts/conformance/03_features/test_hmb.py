@@ -111,7 +111,7 @@ def test_hmb_multiple_descriptors(nvme0, nvme0n1, id_ctrl_buf, verify):
     2. Enable the HMB with them; Get Features reports EHM = 1 and the count.
     3. Run a verified 1 s ioworker; disable the HMB.
     """
-    hmpre, hmmin, hmminds, hmmaxd = hmb_sizes(id_ctrl_buf)
+    _, hmmin, hmminds, hmmaxd = hmb_sizes(id_ctrl_buf)
     count = min(4, hmmaxd) if hmmaxd else 4
     if count < 2:
         pytest.skip("HMMAXD allows one descriptor only")
