@@ -446,3 +446,27 @@ def test_sanitize_across_power_cycle(nvme0, nvme0n1, subsystem, id_ctrl_buf):
     nvme0n1.read(q, r, 0, 8).waitdone()
     q.delete()
     assert r != w
+
+
+@pytest.mark.device
+def test_dst_extended_aborted_by_sanitize(nvme0, oacs, id_ctrl_buf):
+    """A sanitize aborts a running extended self-test (result 9h).
+
+    Spec: NVMe 2.0 base spec 5.8 Device Self-test, Figure 222 (result 9h: aborted due to a
+    sanitize operation), 8.21 Sanitize Operations.
+
+    Steps:
+    1. Skip unless Device Self-test and a sanitize action are supported.
+    2. Start an extended self-test, then a sanitize; wait for the sanitize (its AER comes).
+    3. Check no test runs and the newest result is extended / aborted by sanitize (29h).
+    """
+    need_dst(oacs)
+    action = block_action(id_ctrl_buf)
+    nvme0.dst(2, nsid=0xFFFFFFFF).waitdone()
+    with pytest.warns(UserWarning, match="AER notification is triggered"):
+        nvme0.sanitize(option=action).waitdone()
+        wait_sanitize_done(nvme0)
+        nvme0.getfeatures(7).waitdone()
+    log = dst_log(nvme0)
+    assert log.data(0) & 0xF == 0
+    assert log.data(4) == 0x29, f"newest result {log.data(4):#x}"
