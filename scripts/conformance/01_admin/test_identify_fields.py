@@ -295,3 +295,26 @@ def test_identify_flush_behaviour_bits(id_ctrl_buf):
     if id_ctrl_buf.data(83, 80) < 0x10400:
         pytest.skip("VWC bits 2:1 are defined from NVMe 1.4")
     assert (id_ctrl_buf.data(525) >> 1) & 0x3 != 0, "VWC flush behaviour not reported"
+
+
+@pytest.mark.device
+def test_identify_controller_list_from_cntid(nvme0, id_ctrl_buf, oacs):
+    """The controller list from a CNTID lists only controllers with that id or greater.
+
+    Spec: NVMe 2.0 base spec 5.17.2.1 CNS 13h (CNTID: "greater than or equal to").
+
+    Steps:
+    1. Skip unless Namespace Management is supported (OACS bit 3).
+    2. Read the list from this controller's CNTID + 1.
+    3. Check every id is >= CNTID + 1 (this controller is not listed).
+    """
+    if not oacs & 0x8:
+        pytest.skip("Namespace Management not supported (OACS bit 3)")
+    cntlid = id_ctrl_buf.data(79, 78)
+    if cntlid >= 0xFFEF:
+        pytest.skip("no controller id above this one")
+    b = Buffer(4096, "controller list")
+    nvme0.identify(b, cns=0x13, cntid=cntlid + 1).waitdone()
+    ids = [b.data(2 * i + 3, 2 * i + 2) for i in range(b.data(1, 0))]
+    assert all(i >= cntlid + 1 for i in ids), ids
+    assert cntlid not in ids

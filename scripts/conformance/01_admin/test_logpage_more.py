@@ -347,3 +347,47 @@ def test_changed_namespace_list_log(nvme0, id_ctrl_buf):
     for i in range(1024):
         v = b.data(4 * i + 3, 4 * i)
         assert v in {0, 0xFFFFFFFF} or v <= nn, f"entry {i}: {v:#x}"
+
+
+@pytest.mark.device
+def test_supported_log_pages(nvme0, error_statuses):
+    """Supported Log Pages (LID 00h) lists the mandatory pages, and each listed page reads.
+
+    Spec: NVMe 2.0 base spec 5.16.1.1 Supported Log Pages (LSUPP bit 0 of each LID's dword).
+
+    Steps:
+    1. Read LID 00h (1024 bytes); skip if it is not supported (before NVMe 2.0).
+    2. Check LIDs 00h, 01h, 02h and 03h are listed.
+    3. Read 512 bytes of every listed page among 01h-0Fh and 80h-BFh: each succeeds.
+    """
+    b = Buffer(1024)
+    if error_statuses(lambda: nvme0.getlogpage(0, b, 1024).waitdone()):
+        pytest.skip("Supported Log Pages (LID 00h) not supported")
+    listed = [lid for lid in range(256) if b.data(4 * lid + 3, 4 * lid) & 1]
+    for lid in (0x00, 0x01, 0x02, 0x03):
+        assert lid in listed, f"mandatory log page {lid:#04x} not listed"
+    page = Buffer(512)
+    for lid in listed:
+        if 0x01 <= lid <= 0x0F or 0x80 <= lid <= 0xBF:
+            nvme0.getlogpage(lid, page, 512).waitdone()
+
+
+@pytest.mark.device
+def test_telemetry_host_initiated_header(nvme0, lpa):
+    """The host-initiated telemetry log (07h) has a valid header when LPA bit 3 says so.
+
+    Spec: NVMe 2.0 base spec 5.16.1.8 Telemetry Host-Initiated (Create Telemetry Host-Initiated
+    Data, LSP bit 0), Figure 224 header.
+
+    Steps:
+    1. Skip unless telemetry is supported (LPA bit 3).
+    2. Read the first 512 bytes of log 07h with LSP bit 0 = 1 (create new data).
+    3. Check byte 0 is 07h and data area last blocks 1 <= 2 <= 3 do not decrease.
+    """
+    if not lpa & 0x8:
+        pytest.skip("telemetry not supported (LPA bit 3)")
+    b = Buffer(512)
+    nvme0.getlogpage(0x07, b, 512, log_specific_id=1).waitdone()
+    assert b.data(0) == 0x07
+    da1, da2, da3 = b.data(9, 8), b.data(11, 10), b.data(13, 12)
+    assert da1 <= da2 <= da3, f"data area last blocks {da1}, {da2}, {da3}"
