@@ -150,7 +150,7 @@ def test_trim(nvme0n1, qpair):
     """Buffer.set_dsm_range fills DSM ranges as the spec lays them out; the DSM succeeds.
 
     Spec: PyNVMe3 Script Development Guide example; NVM command set spec 3.2.3 Dataset
-    Management, Figure 39 (range layout).
+    Management (range layout).
 
     Steps:
     1. Set three ranges.
@@ -411,7 +411,7 @@ def test_controller_support_format(nvme0, id_ctrl_buf):
 def test_timestamp(nvme0, oncs):
     """The controller timestamp advances.
 
-    Spec: PyNVMe3 Script Development Guide example; NVMe 2.0 base spec 5.27.1.14 Timestamp.
+    Spec: PyNVMe3 Script Development Guide example; NVMe 2.0 base spec 5.27.1.11 Timestamp.
 
     Steps:
     1. Skip unless ONCS bit 6.

@@ -190,7 +190,7 @@ def test_aer_temperature_event(nvme0):
 def test_aer_temperature_event_masked(nvme0):
     """With the temperature warning disabled in FID 0Bh, crossing the threshold raises no AER.
 
-    Spec: NVMe 2.0 base spec 5.27.1.7 Asynchronous Event Configuration.
+    Spec: NVMe 2.0 base spec 5.27.1.8 Asynchronous Event Configuration.
 
     Steps:
     1. Clear bit 1 (temperature) of Asynchronous Event Configuration.

@@ -18,7 +18,7 @@ from nvme import *
 def test_invalid_admin_opcode(nvme0):
     """An admin opcode that is reserved in every revision (7Fh) fails with Invalid Command Opcode.
 
-    Spec: NVMe 2.0 base spec 5 Figure 138 (admin opcodes), 4.2.3 (00/01).
+    Spec: NVMe 2.0 base spec 5 (admin opcodes), 4.2.3 (00/01).
 
     Steps:
     1. Send admin opcode 7Fh.
@@ -179,7 +179,7 @@ def test_device_self_test_short(nvme0, id_ctrl_buf):
 def test_device_self_test_abort(nvme0, id_ctrl_buf):
     """An extended self-test aborted by STC Fh logs result 1h (aborted by command).
 
-    Spec: NVMe 2.0 base spec 5.8 Device Self-test (STC Fh), Figure 222.
+    Spec: NVMe 2.0 base spec 5.8 Device Self-test (STC Fh).
 
     Steps:
     1. Skip unless Device Self-test is supported.

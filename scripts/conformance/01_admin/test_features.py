@@ -163,7 +163,7 @@ def test_volatile_write_cache_roundtrip(nvme0, id_ctrl_buf):
 def test_interrupt_coalescing_roundtrip(nvme0, oncs):
     """Interrupt Coalescing (FID 08h) takes a time and threshold and reads them back.
 
-    Spec: NVMe 2.0 base spec 5.27.1.8 Interrupt Coalescing.
+    Spec: NVMe 2.0 base spec 5.27.1.6 Interrupt Coalescing.
 
     Steps:
     1. Skip if the feature is not changeable.
@@ -178,7 +178,7 @@ def test_interrupt_coalescing_roundtrip(nvme0, oncs):
 def test_async_event_config_roundtrip(nvme0, id_ctrl_buf):
     """Asynchronous Event Configuration (FID 0Bh) takes the SMART bits and supported notices.
 
-    Spec: NVMe 2.0 base spec 5.27.1.7 Asynchronous Event Configuration, 5.17.2.1 OAES.
+    Spec: NVMe 2.0 base spec 5.27.1.8 Asynchronous Event Configuration, 5.17.2.1 OAES.
 
     Steps:
     1. Build a value of SMART bits 4:0 and the notices OAES reports.
@@ -237,7 +237,7 @@ def test_power_management_invalid_state(nvme0, id_ctrl_buf, oncs):
 def test_get_features_supported_capabilities(nvme0, oncs):
     """SEL=11b capabilities use bits 2:0 only; Number of Queues is not namespace specific.
 
-    Spec: NVMe 2.0 base spec 5.15 Get Features, Figure 191.
+    Spec: NVMe 2.0 base spec 5.15 Get Features.
 
     Steps:
     1. Skip unless Select is supported (ONCS bit 4).

@@ -51,7 +51,7 @@ def test_set_features_fid_zero(nvme0):
 def test_get_features_reserved_select(nvme0, oncs, sel):
     """Get Features with a reserved Select value (100b-111b) fails with 00/02.
 
-    Spec: NVMe 2.0 base spec 5.15 Get Features, Figure 190 (SEL).
+    Spec: NVMe 2.0 base spec 5.15 Get Features (SEL).
 
     Steps:
     1. Skip unless the Select field is supported (ONCS bit 4).
@@ -69,7 +69,7 @@ def test_get_features_reserved_select(nvme0, oncs, sel):
 def test_get_features_capabilities_defined_bits(nvme0, oncs, fid):
     """Supported Capabilities (SEL=11b) of each mandatory feature use only bits 2:0.
 
-    Spec: NVMe 2.0 base spec 5.15 Get Features, Figure 191 (saveable, namespace specific,
+    Spec: NVMe 2.0 base spec 5.15 Get Features (saveable, namespace specific,
     changeable).
 
     Steps:
@@ -87,7 +87,7 @@ def test_get_features_capabilities_defined_bits(nvme0, oncs, fid):
 def test_get_features_saved_equals_default_when_not_saveable(nvme0, oncs):
     """For a feature that is not saveable, the saved value (SEL=10b) is the default (SEL=01b).
 
-    Spec: NVMe 2.0 base spec 5.15 Get Features, Figure 190 (SEL 10b: "if not saveable, the
+    Spec: NVMe 2.0 base spec 5.15 Get Features (SEL 10b: "if not saveable, the
     default value is returned").
 
     Steps:
@@ -106,7 +106,7 @@ def test_get_features_saved_equals_default_when_not_saveable(nvme0, oncs):
 def test_set_features_save_not_saveable(nvme0, oncs):
     """Saving a feature that is not saveable fails with Feature Identifier Not Saveable (01/0D).
 
-    Spec: NVMe 2.0 base spec 5.27 Set Features (SV bit), Figure 318 status values.
+    Spec: NVMe 2.0 base spec 5.27 Set Features (SV bit) status values.
 
     Steps:
     1. Skip unless Select is supported (ONCS bit 4), so the capabilities can be read.
@@ -141,7 +141,7 @@ def test_number_of_queues_65535_invalid(nvme0, cdw11):
 def test_temperature_threshold_reserved_thsel(nvme0):
     """Temperature Threshold with THSEL=11b (reserved) fails with Invalid Field in Command.
 
-    Spec: NVMe 2.0 base spec 5.27.1.3 Temperature Threshold, Figure 324 (THSEL).
+    Spec: NVMe 2.0 base spec 5.27.1.3 Temperature Threshold (THSEL).
 
     Steps:
     1. Set Features FID 04h with THSEL 11b and a threshold of 300 K.
@@ -157,7 +157,7 @@ def test_temperature_threshold_reserved_thsel(nvme0):
 def test_interrupt_vector_config_invalid_vector(nvme0, pcie):
     """Interrupt Vector Configuration of a vector beyond the MSI-X table fails with 00/02.
 
-    Spec: NVMe 2.0 base spec 5.27.1.9 Interrupt Vector Configuration (IV).
+    Spec: NVMe 2.0 base spec 5.27.1.7 Interrupt Vector Configuration (IV).
 
     Steps:
     1. Read the MSI-X table size from the MSI-X capability (Message Control bits 10:0).
@@ -178,7 +178,7 @@ def test_interrupt_vector_config_invalid_vector(nvme0, pcie):
 def test_interrupt_vector_config_admin_vector(nvme0):
     """Interrupt Vector Configuration of vector 0 reports that vector number back.
 
-    Spec: NVMe 2.0 base spec 5.27.1.9 Interrupt Vector Configuration (dword 0 bits 15:0 IV).
+    Spec: NVMe 2.0 base spec 5.27.1.7 Interrupt Vector Configuration (dword 0 bits 15:0 IV).
 
     Steps:
     1. Get Features FID 09h for vector 0.
@@ -193,7 +193,7 @@ def test_interrupt_vector_config_admin_vector(nvme0):
 def test_write_atomicity_roundtrip(nvme0, oncs):
     """Write Atomicity Normal (FID 0Ah) toggles its Disable Normal bit and restores it.
 
-    Spec: NVMe 2.0 base spec 5.27.1.10 Write Atomicity Normal (DN bit 0).
+    Spec: NVM command set spec, Write Atomicity Normal feature (FID 0Ah, DN bit 0).
 
     Steps:
     1. Read the current value; skip if the feature is not changeable (SEL=11b).
@@ -215,7 +215,7 @@ def test_write_atomicity_roundtrip(nvme0, oncs):
 def test_autonomous_power_state_transition_roundtrip(nvme0, id_ctrl_buf):
     """APST (FID 0Ch) enables with a table and reads the table back.
 
-    Spec: NVMe 2.0 base spec 5.27.1.11 Autonomous Power State Transition, Figure 336.
+    Spec: NVMe 2.0 base spec 5.27.1.9 Autonomous Power State Transition.
 
     Steps:
     1. Skip unless APSTA (Identify Controller byte 264 bit 0) is set.
@@ -243,7 +243,7 @@ def test_autonomous_power_state_transition_roundtrip(nvme0, id_ctrl_buf):
 def test_timestamp_set_and_advance(nvme0, oncs):
     """A Timestamp set by Set Features advances with time and reports it was set by the host.
 
-    Spec: NVMe 2.0 base spec 5.27.1.14 Timestamp, Figure 345.
+    Spec: NVMe 2.0 base spec 5.27.1.11 Timestamp.
 
     Steps:
     1. Skip unless Timestamp is supported (ONCS bit 6).

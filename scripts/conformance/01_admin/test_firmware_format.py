@@ -47,7 +47,7 @@ def download(nvme0, revision):
 def test_firmware_commit_reserved_action(nvme0, oacs):
     """Firmware Commit with a reserved commit action (100b) fails with 00/02.
 
-    Spec: NVMe 2.0 base spec 5.12 Firmware Commit, Figure 174 (CA values 100b and 101b are
+    Spec: NVMe 2.0 base spec 5.12 Firmware Commit (CA values 100b and 101b are
     reserved).
 
     Steps:
@@ -64,7 +64,7 @@ def test_firmware_commit_reserved_action(nvme0, oacs):
 def test_firmware_activate_empty_slot(nvme0, oacs, id_ctrl_buf):
     """Activating a slot that holds no image fails with Invalid Firmware Image (01/07).
 
-    Spec: NVMe 2.0 base spec 5.12 Firmware Commit (CA 010b), Figure 176 status values.
+    Spec: NVMe 2.0 base spec 5.12 Firmware Commit (CA 010b) status values.
 
     Steps:
     1. Skip unless firmware commands are supported; find an empty slot within NOFS.
@@ -86,7 +86,7 @@ def test_firmware_activate_empty_slot(nvme0, oacs, id_ctrl_buf):
 def test_firmware_download_commit_to_slot(nvme0, oacs, id_ctrl_buf):
     """A downloaded image committed with CA 000b lands in its slot; the active slot stays.
 
-    Spec: NVMe 2.0 base spec 5.11 Firmware Image Download, 5.12 Firmware Commit, 5.16.1.4.
+    Spec: NVMe 2.0 base spec 5.13 Firmware Image Download, 5.12 Firmware Commit, 5.16.1.4.
     Simulated SSD only: a real drive rejects an image that is not its own (01/07).
 
     Steps:
@@ -236,7 +236,7 @@ def test_format_cryptographic_erase(nvme0, nvme0n1, qpair, verify, oacs, id_ctrl
 def test_format_reserved_ses(nvme0, nvme0n1, oacs, id_ns_buf, error_statuses, ses):
     """Format NVM with a reserved Secure Erase Setting fails (00/02, or 01/0A).
 
-    Spec: NVMe 2.0 base spec 5.14 Format NVM, Figure 184 (SES 011b-111b reserved).
+    Spec: NVMe 2.0 base spec 5.14 Format NVM (SES 011b-111b reserved).
 
     Steps:
     1. Skip unless Format NVM is supported.

@@ -168,7 +168,7 @@ def test_identify_namespace_current_lba_format(nvme0n1, id_ns_buf):
 def test_identify_namespace_id_descriptors(nvme0, nvme0n1, id_ctrl_buf):
     """The Namespace Identification Descriptor list has known types with their lengths, once each.
 
-    Spec: NVMe 2.0 base spec 5.17.2.1 CNS 03h, Figure 277.
+    Spec: NVMe 2.0 base spec 5.17.2.1 CNS 03h.
 
     Steps:
     1. Skip before NVMe 1.3.
@@ -195,7 +195,7 @@ def test_identify_namespace_id_descriptors(nvme0, nvme0n1, id_ctrl_buf):
 def test_identify_reserved_cns(nvme0, buf):
     """Identify with a reserved CNS (FFh) fails with Invalid Field in Command.
 
-    Spec: NVMe 2.0 base spec 5.17 Identify, Figure 273 (CNS values).
+    Spec: NVMe 2.0 base spec 5.17 Identify (CNS values).
 
     Steps:
     1. Send Identify CNS FFh.

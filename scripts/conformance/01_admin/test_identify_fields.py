@@ -45,7 +45,7 @@ def test_identify_vendor_ids_match_config_space(pcie, id_ctrl_buf):
 def test_identify_power_state_descriptors(id_ctrl_buf):
     """NPSS+1 power state descriptors are filled in; PS0 is operational; the rest are zero.
 
-    Spec: NVMe 2.0 base spec 5.17.2.1 Identify Controller (NPSS, PSD0-PSD31), Figure 276.
+    Spec: NVMe 2.0 base spec 5.17.2.1 Identify Controller (NPSS, PSD0-PSD31).
 
     Steps:
     1. Read NPSS (byte 263) and the 32 descriptors at byte 2048, 32 bytes each.
@@ -71,7 +71,7 @@ def test_identify_power_state_descriptors(id_ctrl_buf):
 def test_identify_power_state_latencies_reported(id_ctrl_buf):
     """Every non-operational power state reports entry and exit latencies.
 
-    Spec: NVMe 2.0 base spec 5.17.2.1 Figure 276 (ENLAT, EXLAT), 8.15 Power Management.
+    Spec: NVMe 2.0 base spec 5.17.2.1 (ENLAT, EXLAT), 8.15 Power Management.
 
     Steps:
     1. Skip if the controller has no non-operational power state.
@@ -92,7 +92,7 @@ def test_identify_power_state_latencies_reported(id_ctrl_buf):
 def test_identify_namespace_broadcast_nsid(nvme0, oacs, error_statuses):
     """Identify Namespace with NSID FFFFFFFFh returns the common capabilities, or 00/0B.
 
-    Spec: NVMe 2.0 base spec 5.17.2.1 CNS 00h, Figure 274 (NSID FFFFFFFFh).
+    Spec: NVMe 2.0 base spec 5.17.2.1 CNS 00h (NSID FFFFFFFFh).
 
     Steps:
     1. Send Identify CNS 00h with NSID FFFFFFFFh.
@@ -147,7 +147,7 @@ def test_active_namespace_list_reserved_nsid(nvme0, nsid):
 def test_identify_controller_list_has_this_controller(nvme0, id_ctrl_buf, oacs):
     """The controller list of the subsystem (CNS 13h) names this controller's CNTLID.
 
-    Spec: NVMe 2.0 base spec 5.17.2.1 CNS 13h Controller List, Figure 137.
+    Spec: NVMe 2.0 base spec 5.17.2.1 CNS 13h Controller List.
 
     Steps:
     1. Skip unless Namespace Management is supported (OACS bit 3: CNS 13h is mandatory then).

@@ -99,7 +99,7 @@ def test_log_page_offset_not_dword_aligned(nvme0, lpa):
 def test_error_log_after_failing_command(nvme0, nvme0n1, qpair, buf, nsze):
     """A failing IO command adds an Error Information entry naming its queue, CID and status.
 
-    Spec: NVMe 2.0 base spec 5.16.1.2 Error Information, Figure 206.
+    Spec: NVMe 2.0 base spec 5.16.1.2 Error Information.
 
     Steps:
     1. Read the error count of the newest entry.
@@ -285,7 +285,7 @@ def test_firmware_slot_log_nsid(nvme0, nsid):
 def test_self_test_log_layout(nvme0, oacs):
     """The Device Self-test log is 564 bytes: status, then 20 result entries of 28 bytes.
 
-    Spec: NVMe 2.0 base spec 5.16.1.7 Device Self-test, Figures 221-222.
+    Spec: NVMe 2.0 base spec 5.16.1.7 Device Self-test.
 
     Steps:
     1. Skip unless Device Self-test is supported (OACS bit 4).
@@ -311,7 +311,7 @@ def test_self_test_log_layout(nvme0, oacs):
 def test_sanitize_status_log(nvme0, id_ctrl_buf):
     """The Sanitize Status log reads and its SSTAT names a defined status.
 
-    Spec: NVMe 2.0 base spec 5.16.1.25 Sanitize Status, Figure 266.
+    Spec: NVMe 2.0 base spec 5.16.1 Sanitize Status log (LID 81h).
 
     Steps:
     1. Skip unless a sanitize operation is supported (SANICAP bits 2:0).
@@ -377,7 +377,7 @@ def test_telemetry_host_initiated_header(nvme0, lpa):
     """The host-initiated telemetry log (07h) has a valid header when LPA bit 3 says so.
 
     Spec: NVMe 2.0 base spec 5.16.1.8 Telemetry Host-Initiated (Create Telemetry Host-Initiated
-    Data, LSP bit 0), Figure 224 header.
+    Data, LSP bit 0) header.
 
     Steps:
     1. Skip unless telemetry is supported (LPA bit 3).

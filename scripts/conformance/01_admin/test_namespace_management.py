@@ -60,7 +60,7 @@ def active(ctrl):
 def test_ns_create_attach_io_delete(mgmt):
     """A created and attached namespace has the requested size and keeps verified data.
 
-    Spec: NVMe 2.0 base spec 5.22 Namespace Management, 5.23 Namespace Attachment, 8.11.
+    Spec: NVMe 2.0 base spec 5.23 Namespace Management, 5.22 Namespace Attachment, 8.11.
 
     Steps:
     1. Create a namespace of 2^18 blocks in LBA format 0; attach it to this controller.
@@ -98,7 +98,7 @@ def test_ns_attribute_changed_notice(mgmt):
     """Attaching a namespace raises the Namespace Attribute Changed notice and lists the NSID.
 
     Spec: NVMe 2.0 base spec 5.2 AER (notice 02h, info 00h, log 04h), 5.16.1.5 Changed
-    Namespace List, 5.27.1.7 (FID 0Bh bit 8).
+    Namespace List, 5.27.1.8 (FID 0Bh bit 8).
 
     Steps:
     1. Skip unless OAES bit 8; enable the notice in FID 0Bh.
@@ -134,7 +134,7 @@ def test_ns_attribute_changed_notice(mgmt):
 def test_ns_create_insufficient_capacity(mgmt):
     """A namespace larger than the unallocated capacity fails with 01/15.
 
-    Spec: NVMe 2.0 base spec 5.22 Namespace Management (Namespace Insufficient Capacity).
+    Spec: NVMe 2.0 base spec 5.23 Namespace Management (Namespace Insufficient Capacity).
 
     Steps:
     1. Read UNVMCAP.
@@ -152,7 +152,7 @@ def test_ns_create_insufficient_capacity(mgmt):
 def test_ns_attach_twice(mgmt):
     """Attaching a namespace already attached fails with Namespace Already Attached (01/18).
 
-    Spec: NVMe 2.0 base spec 5.23 Namespace Attachment, Figure 298.
+    Spec: NVMe 2.0 base spec 5.22 Namespace Attachment.
 
     Steps:
     1. Create and attach a namespace.
@@ -173,7 +173,7 @@ def test_ns_attach_twice(mgmt):
 def test_ns_detach_not_attached(mgmt):
     """Detaching a namespace that is not attached fails with Namespace Not Attached (01/1A).
 
-    Spec: NVMe 2.0 base spec 5.23 Namespace Attachment, Figure 298.
+    Spec: NVMe 2.0 base spec 5.22 Namespace Attachment.
 
     Steps:
     1. Create a namespace (not attached).
@@ -192,7 +192,7 @@ def test_ns_detach_not_attached(mgmt):
 def test_ns_delete_not_allocated(mgmt):
     """Deleting a namespace id that is not allocated fails with 00/0B.
 
-    Spec: NVMe 2.0 base spec 5.22 Namespace Management (delete: Invalid Namespace or Format).
+    Spec: NVMe 2.0 base spec 5.23 Namespace Management (delete: Invalid Namespace or Format).
 
     Steps:
     1. Create a namespace and delete it.

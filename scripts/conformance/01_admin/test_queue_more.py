@@ -25,7 +25,7 @@ def write_read(nvme0n1, q, lba, value):
 def test_create_sq_qid_zero(raw_queues):
     """Create I/O SQ with queue id 0 (the admin queue) fails with Invalid Queue Identifier.
 
-    Spec: NVMe 2.0 base spec 5.5 Create I/O Submission Queue, Figure 156 (01/01).
+    Spec: NVMe 2.0 base spec 5.5 Create I/O Submission Queue (01/01).
 
     Steps:
     1. Create an IO CQ to bind to.

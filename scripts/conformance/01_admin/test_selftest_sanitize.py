@@ -87,7 +87,7 @@ def block_action(id_ctrl_buf):
 def test_dst_in_progress(nvme0, oacs):
     """A self-test started while one is running fails with 01/1D.
 
-    Spec: NVMe 2.0 base spec 5.8 Device Self-test, Figure 159 (Device Self-test in Progress).
+    Spec: NVMe 2.0 base spec 5.8 Device Self-test (Device Self-test in Progress).
 
     Steps:
     1. Start an extended self-test.
@@ -109,7 +109,7 @@ def test_dst_in_progress(nvme0, oacs):
 def test_dst_reserved_code(nvme0, oacs, stc):
     """A reserved Self-test Code fails with Invalid Field in Command.
 
-    Spec: NVMe 2.0 base spec 5.8 Device Self-test, Figure 158 (STC values).
+    Spec: NVMe 2.0 base spec 5.8 Device Self-test (STC values).
 
     Steps:
     1. Send Device Self-test with the reserved STC.
@@ -230,7 +230,7 @@ def test_dst_extended_survives_controller_reset(nvme0, oacs):
 def test_dst_extended_aborted_by_format(nvme0, nvme0n1, oacs):
     """Format NVM aborts a running extended self-test (result 4h).
 
-    Spec: NVMe 2.0 base spec 5.8 Device Self-test, Figure 222 (result 4h: aborted due to the
+    Spec: NVMe 2.0 base spec 5.8 Device Self-test (result 4h: aborted due to the
     processing of a Format NVM command).
 
     Steps:
@@ -282,7 +282,7 @@ def test_dst_with_io(nvme0, nvme0n1, oacs, verify):
 def test_sanitize_reserved_action(nvme0, id_ctrl_buf, sanact):
     """Sanitize with a reserved action fails with Invalid Field in Command.
 
-    Spec: NVMe 2.0 base spec 5.24 Sanitize, Figure 303 (SANACT 000b and 101b-111b reserved).
+    Spec: NVMe 2.0 base spec 5.24 Sanitize (SANACT 000b and 101b-111b reserved).
 
     Steps:
     1. Skip unless Sanitize is supported.
@@ -337,7 +337,7 @@ def test_sanitize_exit_failure_mode(nvme0, id_ctrl_buf):
 def test_sanitize_erases_and_reports(nvme0, nvme0n1, qpair, id_ctrl_buf):
     """A sanitize completes: log SSTAT 'completed', global data erased, AER, data gone.
 
-    Spec: NVMe 2.0 base spec 5.24 Sanitize, 5.16.1.25 Sanitize Status log, 8.21 Sanitize
+    Spec: NVMe 2.0 base spec 5.24 Sanitize, 5.16.1 Sanitize Status log (LID 81h) log, 8.21 Sanitize
     Operations (Sanitize Operation Completed event, type 6h info 01h).
 
     Steps:
@@ -452,7 +452,7 @@ def test_sanitize_across_power_cycle(nvme0, nvme0n1, subsystem, id_ctrl_buf):
 def test_dst_extended_aborted_by_sanitize(nvme0, oacs, id_ctrl_buf):
     """A sanitize aborts a running extended self-test (result 9h).
 
-    Spec: NVMe 2.0 base spec 5.8 Device Self-test, Figure 222 (result 9h: aborted due to a
+    Spec: NVMe 2.0 base spec 5.8 Device Self-test (result 9h: aborted due to a
     sanitize operation), 8.21 Sanitize Operations.
 
     Steps:

@@ -61,7 +61,7 @@ def test_interrupt_disabled_queue(nvme0, nvme0n1, buf):
 def test_interrupt_coalescing_delivers_completions(nvme0, nvme0n1, qpair, buf):
     """With interrupt coalescing set, completions still raise an interrupt.
 
-    Spec: NVMe 2.0 base spec 5.27.1.8 Interrupt Coalescing.
+    Spec: NVMe 2.0 base spec 5.27.1.6 Interrupt Coalescing.
 
     Steps:
     1. Set TIME 1, THR 3.

@@ -150,7 +150,7 @@ def test_polled_queue_many_commands(nvme0, nvme0n1, verify):
 def test_interrupt_vector_coalescing_disable(pcie, nvme0, qpair):
     """Interrupt Vector Configuration sets and clears Coalescing Disable of an IO vector.
 
-    Spec: NVMe 2.0 base spec 5.27.1.9 Interrupt Vector Configuration (CD bit 16).
+    Spec: NVMe 2.0 base spec 5.27.1.7 Interrupt Vector Configuration (CD bit 16).
 
     Steps:
     1. Read the configuration of the qpair's vector (its IV is echoed).

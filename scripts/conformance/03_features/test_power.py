@@ -147,7 +147,7 @@ def test_power_state_after_controller_reset(nvme0, id_ctrl_buf, oncs):
 def test_apst_idle_then_io(nvme0, nvme0n1, qpair, verify, id_ctrl_buf):
     """With APST enabled and the controller idle, IO still completes with the right data.
 
-    Spec: NVMe 2.0 base spec 5.27.1.11 Autonomous Power State Transition, 8.15.2.
+    Spec: NVMe 2.0 base spec 5.27.1.9 Autonomous Power State Transition, 8.15.2.
 
     Steps:
     1. Skip unless APSTA is set and a non-operational state exists.

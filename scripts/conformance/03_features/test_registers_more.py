@@ -52,7 +52,7 @@ def test_read_only_registers(nvme0, offset):
 def test_reserved_register_reads_zero(nvme0, offset):
     """Reserved registers read as zero and ignore writes.
 
-    Spec: NVMe 2.0 base spec 3.1.3 Figure 33 (reserved ranges 6Ch-DFFh and E20h-EFFh; F00h-FFFh
+    Spec: NVMe 2.0 base spec 3.1.3 (reserved ranges 6Ch-DFFh and E20h-EFFh; F00h-FFFh
     is command set specific).
 
     Steps:

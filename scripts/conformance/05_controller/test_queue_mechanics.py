@@ -192,7 +192,7 @@ def test_reserved_sqe_fields_ignored(nvme0):
 def test_reserved_admin_opcode(nvme0, opcode):
     """A reserved admin opcode fails with Invalid Command Opcode (00/01).
 
-    Spec: NVMe 2.0 base spec 5 Figure 138 (Opcodes for Admin Commands), 4.2.3 (00/01).
+    Spec: NVMe 2.0 base spec 5 (Opcodes for Admin Commands), 4.2.3 (00/01).
 
     Steps:
     1. Send the reserved opcode on the admin queue.
@@ -208,7 +208,7 @@ def test_reserved_admin_opcode(nvme0, opcode):
 def test_reserved_nvm_opcode(nvme0n1, qpair, opcode):
     """A reserved NVM command set opcode fails with Invalid Command Opcode (00/01).
 
-    Spec: NVM command set spec 3 Figure 16 (Opcodes for NVM Commands); NVMe 2.0 base spec
+    Spec: NVM command set spec 3 (Opcodes for NVM Commands); NVMe 2.0 base spec
     4.2.3.
 
     Steps:

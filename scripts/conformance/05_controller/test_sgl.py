@@ -137,7 +137,7 @@ def test_sgl_data_block_longer_than_transfer(nvme0, nvme0n1):
 def test_sgl_reserved_descriptor_type(nvme0, nvme0n1, sgl_type):
     """A reserved SGL descriptor type fails with SGL Descriptor Type Invalid (00/11).
 
-    Spec: NVMe 2.0 base spec 4.1.2 Figure 116 (descriptor types 6h-Eh reserved), 4.2.3 11h.
+    Spec: NVMe 2.0 base spec 4.1.2 (descriptor types 6h-Eh reserved), 4.2.3 11h.
 
     Steps:
     1. Skip without SGL support.
