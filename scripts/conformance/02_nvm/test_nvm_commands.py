@@ -341,8 +341,9 @@ def test_dsm_256_ranges(nvme0n1, qpair, verify, oncs):
     """
     need_bit(oncs, 2, "Dataset Management")
     ss = nvme0n1.sector_size
-    # Two writes of 256 blocks (one may exceed MDTS); the buffers hold what was written.
-    halves = [written(nvme0n1, qpair, 2048 + 256 * part, 256, 0xD5A0) for part in (0, 1)]
+    # Written in chunks within MDTS; each buffer holds what was written.
+    step = min(256, nvme0n1.nvme.mdts // ss)
+    chunks = [written(nvme0n1, qpair, 2048 + c, step, 0xD5A0 + c) for c in range(0, 512, step)]
     ranges = Buffer(4096)
     for i in range(256):
         ranges.set_dsm_range(i, 2048 + 2 * i, 1)
@@ -351,7 +352,7 @@ def test_dsm_256_ranges(nvme0n1, qpair, verify, oncs):
     for i in range(512):
         nvme0n1.read(qpair, r, 2048 + i).waitdone()
         if i % 2:
-            h, j = halves[i // 256], i % 256
+            h, j = chunks[i // step], i % step
             assert r[0:ss] == h[j * ss : (j + 1) * ss], f"block {2048 + i}"
 
 

@@ -252,36 +252,37 @@ def test_prp1_dword_aligned_offset(nvme0, nvme0n1, offset):
     00b); PRP2 addresses the next page when the transfer crosses it.
 
     Steps:
-    1. Write 2 blocks of a pattern at LBA 16 through the driver.
+    1. Write 2 blocks (1 if blocks are larger than 2 KiB) at LBA 16 through the driver.
     2. Read them in metamode into a buffer at the page offset (PRP1), PRP2 for the rest.
     3. Check status 0 and the data.
     """
     ss = nvme0n1.sector_size
+    n = 2 if ss <= 2048 else 1  # the data fits in two pages at any offset
     q = Qpair(nvme0, 4)
-    w = Buffer(2 * ss, ptype=32, pvalue=0x0FF5E7)
-    nvme0n1.write(q, w, 16, 2).waitdone()
+    w = Buffer(n * ss, ptype=32, pvalue=0x0FF5E7)
+    nvme0n1.write(q, w, 16, n).waitdone()
     q.delete()
     cq, sq = pair(nvme0, 4, 4)
     try:
         first = PRP(8192)
         first.offset = offset
-        head = min(4096 - offset, 2 * ss)
+        head = min(4096 - offset, n * ss)
         sqe = SQE(0x500 << 16 | 0x02, nvme0n1.nsid)
         sqe.prp1 = first
         second = PRP(4096)
-        if head < 2 * ss:
+        if head < n * ss:
             sqe.prp2 = second
         sqe[10] = 16
-        sqe[12] = 1
+        sqe[12] = n - 1
         sq[0] = sqe
         sq.tail = 1
         assert cq.wait_pbit(0, 1)
         assert cq[0].status == 0
         cq.head = 1
         got = bytes(first[offset : offset + head])
-        if head < 2 * ss:
-            got += bytes(second[0 : 2 * ss - head])
-        assert got == bytes(w[0 : 2 * ss])
+        if head < n * ss:
+            got += bytes(second[0 : n * ss - head])
+        assert got == bytes(w[0 : n * ss])
     finally:
         sq.delete()
         cq.delete()

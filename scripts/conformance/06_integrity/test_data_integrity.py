@@ -67,13 +67,15 @@ def test_verified_random_mixed_io(nvme0n1, verify):
     Spec: NVM command set spec 3.2.4/3.2.6 (each read returns the latest data written).
 
     Steps:
-    1. Run an ioworker: sizes 1-64 blocks, random LBAs, 50% reads, QD 32, over 16384 LBAs.
+    1. Run an ioworker: sizes 1, 8 and up to 64 blocks (MDTS permitting), random LBAs, 50%
+       reads, QD 32, over 16384 LBAs.
     2. Check it saw no error.
     3. Read the whole region sequentially with verification: no mismatch.
     """
+    big = max(8, min(64, nvme0n1.nvme.mdts // nvme0n1.sector_size))
     r = (
         nvme0n1.ioworker(
-            io_size={1: 30, 8: 40, 64: 30},
+            io_size={1: 30, 8: 40, big: 30},
             lba_random=True,
             read_percentage=50,
             region_end=REGION,
@@ -180,24 +182,26 @@ def test_deallocated_blocks_verified(nvme0n1, qpair, verify, oncs):
     Spec: NVM command set spec 3.2.3 Dataset Management (deallocate), 4.1.5.1 DLFEAT.
 
     Steps:
-    1. Skip unless DSM is supported; write 64 blocks.
-    2. Deallocate blocks 16..47.
-    3. Read all 64 with verification (the table knows which were deallocated).
-    4. Rewrite 16..47 and read them back verified.
+    1. Skip unless DSM is supported; write n = min(64, MDTS) blocks.
+    2. Deallocate the middle half of them.
+    3. Read all n with verification (the table knows which were deallocated).
+    4. Rewrite the middle half and read it back verified.
     """
     if not oncs & 0x4:
         pytest.skip("Dataset Management not supported (ONCS bit 2)")
     ss = nvme0n1.sector_size
-    b = Buffer(64 * ss, ptype=32, pvalue=0xDA11)
-    nvme0n1.write(qpair, b, 12000, 64).waitdone()
+    n = min(64, nvme0n1.nvme.mdts // ss)  # blocks in one command
+    q = n // 4
+    b = Buffer(n * ss, ptype=32, pvalue=0xDA11)
+    nvme0n1.write(qpair, b, 12000, n).waitdone()
     ranges = Buffer(4096)
-    ranges.set_dsm_range(0, 12016, 32)
+    ranges.set_dsm_range(0, 12000 + q, 2 * q)
     nvme0n1.dsm(qpair, ranges, 1).waitdone()
-    nvme0n1.read(qpair, Buffer(64 * ss), 12000, 64).waitdone()
-    w = Buffer(32 * ss, ptype=32, pvalue=0xDA12)
-    nvme0n1.write(qpair, w, 12016, 32).waitdone()
-    r = Buffer(32 * ss)
-    nvme0n1.read(qpair, r, 12016, 32).waitdone()
+    nvme0n1.read(qpair, Buffer(n * ss), 12000, n).waitdone()
+    w = Buffer(2 * q * ss, ptype=32, pvalue=0xDA12)
+    nvme0n1.write(qpair, w, 12000 + q, 2 * q).waitdone()
+    r = Buffer(2 * q * ss)
+    nvme0n1.read(qpair, r, 12000 + q, 2 * q).waitdone()
     assert r == w
 
 
