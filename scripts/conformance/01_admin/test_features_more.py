@@ -306,3 +306,26 @@ def test_volatile_write_cache_absent(nvme0, id_ctrl_buf):
         pytest.skip("a volatile write cache is present")
     with pytest.warns(UserWarning, match="ERROR status: 00/02"):
         nvme0.setfeatures(6, cdw11=1).waitdone()
+
+
+@pytest.mark.device
+def test_keep_alive_timer_roundtrip(nvme0, id_ctrl_buf):
+    """Keep Alive Timer (FID 0Fh) takes a timeout in KAS granularity and reads it back.
+
+    Spec: NVMe 2.0 base spec 5.27.1.12 Keep Alive Timer, 5.17.2.1 KAS (100 ms units).
+
+    Steps:
+    1. Skip unless KAS (Identify Controller bytes 321:320) is non-zero.
+    2. Set KATO to 60 s (a multiple of any KAS up to 6 s) and read it back.
+    3. Set it back to the original value (0 disables the timer) and read it back.
+    """
+    kas = id_ctrl_buf.data(321, 320)
+    if not kas or 60000 % (kas * 100):
+        pytest.skip("Keep Alive not supported (KAS = 0) or 60 s is not a multiple of KAS")
+    original = nvme0.getfeatures(0x0F).waitdone()
+    try:
+        nvme0.setfeatures(0x0F, cdw11=60000).waitdone()
+        assert nvme0.getfeatures(0x0F).waitdone() == 60000
+    finally:
+        nvme0.setfeatures(0x0F, cdw11=original).waitdone()
+    assert nvme0.getfeatures(0x0F).waitdone() == original
