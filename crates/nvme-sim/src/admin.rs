@@ -15,7 +15,9 @@ use nvme_spec::{Sqe, Status};
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::ctrl::{Controller, Done, Outcome};
-use crate::state::{Sanitizing, SelfTest, AE_IO, AE_NOTICE, AE_SMART, CCTEMP, FW_SLOTS, WCTEMP};
+use crate::state::{
+    Sanitizing, SelfTest, AE_IO, AE_NOTICE, AE_SMART, CCTEMP, FW_SLOTS, MNTMT, MXTMT, WCTEMP,
+};
 
 /// Our controller identifier.
 pub const CNTLID: u16 = 1;
@@ -305,6 +307,9 @@ impl Controller {
         id.apsta = 1;
         id.wctemp = WCTEMP;
         id.cctemp = CCTEMP;
+        id.hctma = 1;
+        id.mntmt = MNTMT;
+        id.mxtmt = MXTMT;
         id.hmpre = 256;
         id.hmmin = 256;
         id.set_tnvmcap(c.capacity as u128);
@@ -544,6 +549,7 @@ impl Controller {
             fid::HOST_MEMORY_BUFFER => ft.hmb[0] & 3,
             fid::TIMESTAMP => 0,
             fid::KEEP_ALIVE_TIMER => ft.keep_alive,
+            fid::HOST_CONTROLLED_THERMAL_MGMT => ft.hctm,
             _ => return None,
         })
     }
@@ -716,6 +722,15 @@ impl Controller {
                 self.st.timestamp = Some((u64::from_le_bytes(b), Instant::now()));
             }
             fid::KEEP_ALIVE_TIMER => ft.keep_alive = v,
+            fid::HOST_CONTROLLED_THERMAL_MGMT => {
+                // Each threshold 0 (disabled) or within MNTMT..=MXTMT; TMT1 below TMT2.
+                let (tmt1, tmt2) = ((v >> 16) as u16, v as u16);
+                let ok = |t: u16| t == 0 || (MNTMT..=MXTMT).contains(&t);
+                if !ok(tmt1) || !ok(tmt2) || (tmt1 != 0 && tmt2 != 0 && tmt1 >= tmt2) {
+                    return invalid_field();
+                }
+                ft.hctm = v;
+            }
             _ => return invalid_field(),
         }
         Done::ok()

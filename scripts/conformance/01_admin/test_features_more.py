@@ -329,3 +329,51 @@ def test_keep_alive_timer_roundtrip(nvme0, id_ctrl_buf):
     finally:
         nvme0.setfeatures(0x0F, cdw11=original).waitdone()
     assert nvme0.getfeatures(0x0F).waitdone() == original
+
+
+@pytest.mark.device
+def test_error_recovery_tler_roundtrip(nvme0, nvme0n1, oncs):
+    """Error Recovery (FID 05h) takes a Time Limited Error Recovery value and reads it back.
+
+    Spec: NVM command set spec, Error Recovery feature (FID 05h: TLER bits 15:0, in 100 ms).
+
+    Steps:
+    1. Skip if the feature is not changeable (SEL=11b, with Select support).
+    2. Set TLER to 10 (1 s) for the namespace; read it back.
+    3. Restore the original value.
+    """
+    if oncs & (1 << 4) and not nvme0.getfeatures(5, sel=3, nsid=nvme0n1.nsid).waitdone() & 0x4:
+        pytest.skip("Error Recovery is not changeable")
+    original = nvme0.getfeatures(5, nsid=nvme0n1.nsid).waitdone()
+    try:
+        nvme0.setfeatures(5, nsid=nvme0n1.nsid, cdw11=(original & ~0xFFFF) | 10).waitdone()
+        assert nvme0.getfeatures(5, nsid=nvme0n1.nsid).waitdone() & 0xFFFF == 10
+    finally:
+        nvme0.setfeatures(5, nsid=nvme0n1.nsid, cdw11=original).waitdone()
+
+
+@pytest.mark.device
+def test_host_controlled_thermal_management(nvme0, id_ctrl_buf):
+    """HCTM (FID 10h) accepts TMT1 < TMT2 within MNTMT..MXTMT and refuses TMT1 > TMT2.
+
+    Spec: NVMe 2.0 base spec 5.27.1.13 Host Controlled Thermal Management, 8.15.5;
+    5.17.2.1 HCTMA, MNTMT, MXTMT.
+
+    Steps:
+    1. Skip unless HCTMA bit 0 is set (Identify Controller bytes 323:322).
+    2. Set TMT1 = MNTMT and TMT2 = MXTMT; Get Features returns them.
+    3. Set TMT1 = MXTMT and TMT2 = MNTMT: status 00/02.
+    4. Restore 0 (disabled).
+    """
+    if not id_ctrl_buf.data(323, 322) & 1:
+        pytest.skip("Host Controlled Thermal Management not supported (HCTMA)")
+    mntmt, mxtmt = id_ctrl_buf.data(325, 324), id_ctrl_buf.data(327, 326)
+    if not mntmt or mntmt >= mxtmt:
+        pytest.skip(f"MNTMT {mntmt} K and MXTMT {mxtmt} K leave no range")
+    try:
+        nvme0.setfeatures(0x10, cdw11=mntmt << 16 | mxtmt).waitdone()
+        assert nvme0.getfeatures(0x10).waitdone() == mntmt << 16 | mxtmt
+        with pytest.warns(UserWarning, match="ERROR status: 00/02"):
+            nvme0.setfeatures(0x10, cdw11=mxtmt << 16 | mntmt).waitdone()
+    finally:
+        nvme0.setfeatures(0x10, cdw11=0).waitdone()
