@@ -7,6 +7,7 @@
 #   make setup pciaddr=0000:01:00.0   hand a real SSD to the test driver (root); make reset gives it back
 #   make qemu                 the QEMU lane: device tests on QEMU's NVMe controller, vfio and uio (CI)
 #   make browser              the browser lane: the live monitor's page in headless chromium (CI)
+#   make catalogue            docs/conformance.md from the docstrings of scripts/conformance
 #
 # pciaddr: device under test; empty = the simulated SSD, or sim://?capacity=1T&namespaces=2
 # nsid:    namespace of the nvme0n1 fixture
@@ -25,9 +26,9 @@ PYTEST_ARGS ?=
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
-.PHONY: all install system-deps test check soak setup reset list bench qemu browser clean distclean
+.PHONY: all install system-deps test check soak setup reset list bench qemu browser catalogue clean distclean
 
-PY_DIRS := $(wildcard python tests scripts bench)
+PY_DIRS := $(wildcard python tests scripts bench tools)
 # Everything the native module is built from; Python sources are installed editable.
 NATIVE_INPUTS := pyproject.toml Cargo.toml $(wildcard Cargo.lock) \
 	$(shell find crates \( -name '*.rs' -o -name Cargo.toml -o -name build.rs \) 2>/dev/null)
@@ -111,6 +112,11 @@ qemu:
 # Installs chromium (apt-get, as root) and the pinned Playwright if missing; tools/browser/run.
 browser:
 	tools/browser/run
+
+# docs/conformance.md: the suite's catalogue (folder, file, test, purpose, spec section, steps)
+# generated from the docstrings of scripts/conformance.
+catalogue:
+	$(PYTHON3) tools/catalogue.py
 
 bench: install
 	@if [ -x bench/run ]; then PY=$(abspath $(PY)) bench/run; \

@@ -9,7 +9,7 @@ byte offsets of the NVMe base specification.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -135,3 +135,42 @@ def raw_queues(nvme0: Controller) -> Iterator[RawQueues]:
     q = RawQueues(nvme0)
     yield q
     q.cleanup()
+
+
+@pytest.fixture
+def oacs(id_ctrl_buf: Buffer) -> int:
+    """Optional Admin Command Support (Identify Controller bytes 257:256)."""
+    return id_ctrl_buf.data(257, 256)
+
+
+@pytest.fixture
+def lpa(id_ctrl_buf: Buffer) -> int:
+    """Log Page Attributes (Identify Controller byte 261)."""
+    return id_ctrl_buf.data(261)
+
+
+def _error_statuses(action: Callable[[], object]) -> list[str]:
+    """Runs `action`; returns the "SCT/SC" of every error status it warned about, in order.
+
+    Any other warning is passed on, so an unexpected AER or timeout still reaches the test.
+    """
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        action()
+    found = []
+    for w in record:
+        text = str(w.message)
+        if text.startswith("ERROR status: "):
+            found.append(text[len("ERROR status: ") :].split(maxsplit=1)[0])
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return found
+
+
+@pytest.fixture
+def error_statuses() -> Callable[[Callable[[], object]], list[str]]:
+    """`error_statuses(lambda: cmd.waitdone())` -> ["00/0b", ...]: the error statuses warned.
+
+    For commands where the specification allows more than one status: the test asserts which.
+    """
+    return _error_statuses

@@ -22,6 +22,8 @@ KNOWN: dict[str, str] = {
     + ": a reserved log page gets 00/02, not 01/09",
     "01_admin/test_queue.py::test_delete_missing_queue": QEMU_BUG
     + ": Delete I/O CQ of a missing queue gets 01/00, not 01/01",
+    "01_admin/test_logpage_more.py::test_smart_power_cycles_increment": QEMU_BUG
+    + ": Power Cycles is 0 (expected from the test above; not yet confirmed on the lane)",
 }
 
 

@@ -10,12 +10,14 @@ use nvme_spec::identify::{
 use nvme_spec::log::{
     aen, lid, sanitize_status, self_test, CommandsSupportedEffects, FirmwareSlotLog, SmartLog,
 };
-use nvme_spec::status::{cs, sc};
+use nvme_spec::status::{cs, sc, sct};
 use nvme_spec::{Sqe, Status};
 use zerocopy::{FromZeros, IntoBytes};
 
 use crate::ctrl::{Controller, Done, Outcome};
-use crate::state::{Sanitizing, SelfTest, AE_IO, AE_NOTICE, AE_SMART, CCTEMP, FW_SLOTS, WCTEMP};
+use crate::state::{
+    Sanitizing, SelfTest, AE_IO, AE_NOTICE, AE_SMART, CCTEMP, FW_SLOTS, MNTMT, MXTMT, WCTEMP,
+};
 
 /// Our controller identifier.
 pub const CNTLID: u16 = 1;
@@ -24,7 +26,7 @@ const ACL: u8 = 3;
 /// Asynchronous event request limit, 0-based.
 const AERL: u8 = 3;
 /// Number of power states, 0-based.
-const NPSS: u8 = 2;
+const NPSS: u8 = 4;
 
 fn invalid_field() -> Done {
     Done::generic(sc::INVALID_FIELD)
@@ -226,6 +228,18 @@ impl Controller {
     fn abort(&mut self, sqe: &Sqe) -> Done {
         let sqid = sqe.cdw10 as u16;
         let cid = (sqe.cdw10 >> 16) as u16;
+        // An outstanding Asynchronous Event Request: it completes with Command Abort Requested.
+        if sqid == 0 {
+            if let Some(i) = self.st.aer.outstanding.iter().position(|&c| c == cid) {
+                self.st.aer.outstanding.remove(i);
+                self.complete_held_status(
+                    cid,
+                    0,
+                    Status::new(sct::GENERIC, sc::ABORTED_BY_REQUEST),
+                );
+                return Done::dw0(0);
+            }
+        }
         if self.abort_pending(sqid, cid) {
             return Done::dw0(0);
         }
@@ -293,6 +307,9 @@ impl Controller {
         id.apsta = 1;
         id.wctemp = WCTEMP;
         id.cctemp = CCTEMP;
+        id.hctma = 1;
+        id.mntmt = MNTMT;
+        id.mxtmt = MXTMT;
         id.hmpre = 256;
         id.hmmin = 256;
         id.set_tnvmcap(c.capacity as u128);
@@ -324,10 +341,19 @@ impl Controller {
                 *b = 0;
             }
         }
-        let ps = [(2500u16, 0u32, 0u32), (1200, 100, 100), (300, 2000, 2000)];
-        for (i, &(mp, enlat, exlat)) in ps.iter().enumerate() {
+        // Three operational states, then two non-operational ones (NOPS) with longer latencies,
+        // as client drives have them.
+        let ps = [
+            (2500u16, 0u32, 0u32, false),
+            (1200, 100, 100, false),
+            (300, 2000, 2000, false),
+            (50, 5_000, 10_000, true),
+            (5, 20_000, 50_000, true),
+        ];
+        for (i, &(mp, enlat, exlat, nops)) in ps.iter().enumerate() {
             let mut d = PowerStateDescriptor::default();
             d.mp = mp; // centiwatts
+            d.flags = if nops { 2 } else { 0 };
             d.enlat = enlat;
             d.exlat = exlat;
             d.rrt = i as u8;
@@ -523,6 +549,7 @@ impl Controller {
             fid::HOST_MEMORY_BUFFER => ft.hmb[0] & 3,
             fid::TIMESTAMP => 0,
             fid::KEEP_ALIVE_TIMER => ft.keep_alive,
+            fid::HOST_CONTROLLED_THERMAL_MGMT => ft.hctm,
             _ => return None,
         })
     }
@@ -566,12 +593,11 @@ impl Controller {
             fid::HOST_MEMORY_BUFFER => {
                 let mut bytes = [0u8; 4096];
                 if cur {
+                    // Host Memory Buffer Attributes: HSIZE, HMDLLA, HMDLUA, HMDLEC.
                     let h = self.st.features.hmb;
-                    bytes[0..4].copy_from_slice(&16u32.to_le_bytes());
-                    bytes[4..8].copy_from_slice(&h[1].to_le_bytes());
-                    bytes[8..12].copy_from_slice(&h[2].to_le_bytes());
-                    bytes[12..16].copy_from_slice(&h[3].to_le_bytes());
-                    bytes[16..20].copy_from_slice(&h[4].to_le_bytes());
+                    for (i, v) in h[1..5].iter().enumerate() {
+                        bytes[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+                    }
                 }
                 let d = self.send(sqe, &bytes);
                 Done { dw0: v, ..d }
@@ -696,6 +722,15 @@ impl Controller {
                 self.st.timestamp = Some((u64::from_le_bytes(b), Instant::now()));
             }
             fid::KEEP_ALIVE_TIMER => ft.keep_alive = v,
+            fid::HOST_CONTROLLED_THERMAL_MGMT => {
+                // Each threshold 0 (disabled) or within MNTMT..=MXTMT; TMT1 below TMT2.
+                let (tmt1, tmt2) = ((v >> 16) as u16, v as u16);
+                let ok = |t: u16| t == 0 || (MNTMT..=MXTMT).contains(&t);
+                if !ok(tmt1) || !ok(tmt2) || (tmt1 != 0 && tmt2 != 0 && tmt1 >= tmt2) {
+                    return invalid_field();
+                }
+                ft.hctm = v;
+            }
             _ => return invalid_field(),
         }
         Done::ok()

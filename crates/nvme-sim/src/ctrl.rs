@@ -821,13 +821,18 @@ impl Controller {
 
     /// Completes a held command (AER) on the admin queue.
     pub fn complete_held(&mut self, cid: u16, dw0: u32) {
+        self.complete_held_status(cid, dw0, Status::new(0, 0));
+    }
+
+    /// Completes a held command (AER) on the admin queue with `status`.
+    pub fn complete_held_status(&mut self, cid: u16, dw0: u32, status: Status) {
         let cqe = Cqe {
             dw0,
             dw1: 0,
             sqhd: 0,
             sqid: 0,
             cid,
-            status: 0,
+            status: status.field() << 1,
         };
         self.post(0, 0, cqe);
     }

@@ -6,9 +6,11 @@
 
 use crate::config::SimConfig;
 
-/// Vendor ID 0x0042: absent from the PCI ID database (pci.ids of 2026-05-24), so the simulated
-/// function impersonates no real vendor. Drivers must match it by class code (NVMe 0x010802).
-pub const VENDOR_ID: u16 = 0x0042;
+/// Vendor ID 0x5A5A: both bytes non-zero, as in every vendor id PCI-SIG assigns (scripts check
+/// Identify Controller VID/SSVID byte by byte), and not a vendor id the project knows to belong
+/// to a real vendor, so the simulated function impersonates none. Drivers must match it by class
+/// code (NVMe 0x010802).
+pub const VENDOR_ID: u16 = 0x5A5A;
 /// Device ID of the simulated SSD.
 pub const DEVICE_ID: u16 = 0x5353;
 /// Offset of the power management capability.

@@ -29,6 +29,10 @@ pub const FW_SLOTS: u8 = 3;
 pub const WCTEMP: u16 = 353;
 /// Critical composite temperature threshold, kelvin.
 pub const CCTEMP: u16 = 363;
+/// Lowest thermal management temperature the host may set (HCTM), kelvin.
+pub const MNTMT: u16 = 313;
+/// Highest thermal management temperature the host may set (HCTM), kelvin.
+pub const MXTMT: u16 = 358;
 
 /// Current feature values.
 #[derive(Clone)]
@@ -54,6 +58,8 @@ pub(crate) struct Features {
     /// Host memory buffer dwords 11..15 as set.
     pub hmb: [u32; 5],
     pub keep_alive: u32,
+    /// Host Controlled Thermal Management: TMT1 (31:16) and TMT2 (15:0), kelvin; 0 disables.
+    pub hctm: u32,
 }
 
 impl Features {
@@ -76,6 +82,7 @@ impl Features {
             apst: [0; 32],
             hmb: [0; 5],
             keep_alive: 0,
+            hctm: 0,
         }
     }
 }

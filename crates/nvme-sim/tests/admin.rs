@@ -338,3 +338,64 @@ fn security_receive_protocol_list_and_unknown_opcodes() {
         .status()
         .is_success());
 }
+
+#[test]
+fn host_memory_buffer_attributes_layout() {
+    let mut r = rig();
+    let mut s = Sqe::new(admin::SET_FEATURES, 0);
+    s.cdw10 = 0x0d;
+    s.cdw11 = 1;
+    s.cdw12 = 256;
+    s.cdw13 = 0x1234_5000;
+    s.cdw14 = 0x9;
+    s.cdw15 = 3;
+    assert!(r.admin(s).status().is_success());
+    let mut g = Sqe::new(admin::GET_FEATURES, 0);
+    g.cdw10 = 0x0d;
+    let (c, d) = r.admin_data(g, None, 4096);
+    assert!(c.status().is_success());
+    assert_eq!(c.dw0 & 1, 1, "EHM");
+    let dw = |i: usize| u32::from_le_bytes(d[4 * i..4 * i + 4].try_into().unwrap());
+    // HSIZE, HMDLLA, HMDLUA, HMDLEC, then reserved.
+    assert_eq!(
+        [dw(0), dw(1), dw(2), dw(3), dw(4)],
+        [256, 0x1234_5000, 0x9, 3, 0]
+    );
+}
+
+#[test]
+fn host_controlled_thermal_management_limits() {
+    let mut r = rig();
+    let (st, d) = r.identify(1, 0);
+    assert!(st.is_success());
+    let id = nvme_spec::identify::IdentifyController::read_from_bytes(&d).unwrap();
+    let (hctma, mn, mx) = (id.hctma, id.mntmt, id.mxtmt);
+    assert_eq!(hctma & 1, 1);
+    assert!(273 < mn && mn < mx);
+    assert!(r
+        .set_features(0x10, (mn as u32) << 16 | mx as u32)
+        .status()
+        .is_success());
+    assert_eq!(
+        r.get_features(0x10, 0, 0).dw0,
+        (mn as u32) << 16 | mx as u32
+    );
+    // TMT1 above TMT2, and a threshold outside MNTMT..=MXTMT, are invalid fields.
+    for bad in [
+        (mx as u32) << 16 | mn as u32,
+        (mn as u32 - 1) << 16,
+        mx as u32 + 1,
+    ] {
+        let c = r.set_features(0x10, bad);
+        assert_eq!(
+            (c.status().sct, c.status().sc),
+            (sct::GENERIC, sc::INVALID_FIELD)
+        );
+    }
+    assert_eq!(
+        r.get_features(0x10, 0, 0).dw0,
+        (mn as u32) << 16 | mx as u32
+    );
+    assert!(r.set_features(0x10, 0).status().is_success());
+    assert_eq!(r.get_features(0x10, 1, 0).dw0, 0, "default: disabled");
+}

@@ -77,6 +77,19 @@ fn identify_controller_and_namespace() {
     assert!(st.is_success());
     let id = IdentifyController::read_from_bytes(&d).unwrap();
     assert_eq!(id.vid, nvme_sim::VENDOR_ID);
+    assert!(
+        id.vid & 0xff != 0 && id.vid >> 8 != 0,
+        "a vendor id byte is zero"
+    );
+    // Five power states: three operational, two non-operational with longer latencies.
+    assert_eq!(id.npss, 4);
+    for (i, p) in id.psd[..5].iter().enumerate() {
+        assert_eq!(p.nops(), i >= 3, "power state {i}");
+        if i > 0 {
+            assert!(p.enlat >= id.psd[i - 1].enlat && p.exlat >= id.psd[i - 1].exlat);
+            assert!(p.mp < id.psd[i - 1].mp);
+        }
+    }
     assert_eq!(id.serial(), rig.dev.config().serial);
     assert_eq!(id.mdts, 5);
     assert_eq!(id.sqes, 0x66);

@@ -257,3 +257,47 @@ fn weighted_round_robin_and_urgent_queue() {
     rig.io_pair(1, 16);
     assert!(rig.write(1, 0, &[1u8; 512]).is_success());
 }
+
+#[test]
+fn abort_completes_an_outstanding_aer_with_abort_requested() {
+    let mut rig = Rig::new();
+    rig.enable();
+    let first = aer(&mut rig);
+    let second = aer(&mut rig);
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(rig.peek(0).is_none(), "an AER completed without an event");
+    let mut s = Sqe::new(admin::ABORT, 0);
+    s.cdw10 = (second as u32) << 16;
+    let cid = rig.post(0, s);
+    rig.ring(0);
+    // Two completions: the AER with 00/07, and the Abort with dword 0 bit 0 cleared.
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(rig.reap(0));
+    }
+    let aborted = got
+        .iter()
+        .find(|c| c.cid == second)
+        .expect("aborted AER completes");
+    assert_eq!(
+        (aborted.status().sct, aborted.status().sc),
+        (0, sc::ABORTED_BY_REQUEST)
+    );
+    let abort = got.iter().find(|c| c.cid == cid).expect("abort completes");
+    assert!(abort.status().is_success());
+    assert_eq!(abort.dw0 & 1, 0);
+    // The other AER is still outstanding; a second abort of the same CID finds nothing.
+    let mut s = Sqe::new(admin::ABORT, 0);
+    s.cdw10 = (second as u32) << 16;
+    let c = rig.cmd(0, s);
+    assert!(c.status().is_success());
+    assert_eq!(c.dw0 & 1, 1);
+    let mut s = Sqe::new(admin::ABORT, 0);
+    s.cdw10 = (first as u32) << 16;
+    let cid = rig.post(0, s);
+    rig.ring(0);
+    let a = rig.reap(0);
+    assert_eq!((a.cid, a.status().sc), (first, sc::ABORTED_BY_REQUEST));
+    let c = rig.reap(0);
+    assert_eq!((c.cid, c.dw0 & 1), (cid, 0));
+}

@@ -20,6 +20,14 @@ def smart(nvme0):
 
 @pytest.mark.device
 def test_error_log_entries(nvme0, id_ctrl_buf):
+    """The Error Information log lists entries newest first.
+
+    Spec: NVMe 2.0 base spec 5.16.1.2 Error Information.
+
+    Steps:
+    1. Read ELPE+1 entries.
+    2. Check the non-zero error counts decrease.
+    """
     entries = id_ctrl_buf.data(262) + 1
     b = Buffer(64 * entries, "error log")
     nvme0.getlogpage(1, b, 64 * entries).waitdone()
@@ -31,6 +39,14 @@ def test_error_log_entries(nvme0, id_ctrl_buf):
 
 @pytest.mark.device
 def test_smart_log_temperature(nvme0):
+    """The SMART log reports a plausible composite temperature and spare values.
+
+    Spec: NVMe 2.0 base spec 5.16.1.3 SMART / Health Information.
+
+    Steps:
+    1. Read the SMART log.
+    2. Check 273-373 K, Available Spare <= 100%.
+    """
     b = smart(nvme0)
     kelvin = b.data(2, 1)
     assert 273 <= kelvin <= 373, f"composite temperature {kelvin} K is implausible"
@@ -43,6 +59,15 @@ def test_smart_log_temperature(nvme0):
 
 @pytest.mark.device
 def test_smart_log_counters_increase_after_io(nvme0, nvme0n1, qpair):
+    """Data units and host command counters grow after 1 MiB written and read.
+
+    Spec: NVMe 2.0 base spec 5.16.1.3 SMART / Health Information (bytes 32-95).
+
+    Steps:
+    1. Read the SMART log.
+    2. Write then read 1 MiB in MDTS-sized commands.
+    3. Check each counter grew by at least its expected amount.
+    """
     before = smart(nvme0)
     # 1 MiB in each direction: more than the 512,000 bytes of one data unit.
     chunk = min(nvme0.mdts, 128 * 1024)
@@ -67,12 +92,29 @@ def test_smart_log_counters_increase_after_io(nvme0, nvme0n1, qpair):
 
 @pytest.mark.device
 def test_smart_log_power_on_counters(nvme0):
+    """Power Cycles is at least 1 on a powered controller.
+
+    Spec: NVMe 2.0 base spec 5.16.1.3 SMART / Health Information (Power Cycles).
+
+    Steps:
+    1. Read the SMART log.
+    2. Check Power Cycles >= 1.
+    """
     b = smart(nvme0)
     assert b.data(127, 112) >= 1, "Power Cycles is 0 on a powered controller"
 
 
 @pytest.mark.device
 def test_firmware_slot_log(nvme0, id_ctrl_buf):
+    """The active firmware slot is within NOFS and holds the revision Identify reports.
+
+    Spec: NVMe 2.0 base spec 5.16.1.4 Firmware Slot Information.
+
+    Steps:
+    1. Read log 03h.
+    2. Check AFI names a slot 1..NOFS.
+    3. Check its revision equals Identify Controller FR.
+    """
     b = Buffer(512, "fw slot")
     nvme0.getlogpage(3, b, 512).waitdone()
     afi = b.data(0)
@@ -85,6 +127,15 @@ def test_firmware_slot_log(nvme0, id_ctrl_buf):
 
 @pytest.mark.device
 def test_commands_supported_and_effects(nvme0, id_ctrl_buf):
+    """The effects log lists the mandatory admin and IO commands; Write changes content.
+
+    Spec: NVMe 2.0 base spec 5.16.1.6 Commands Supported and Effects.
+
+    Steps:
+    1. Skip unless LPA bit 1.
+    2. Check CSUPP of the mandatory admin and IO opcodes.
+    3. Check LBCC of Write.
+    """
     if not id_ctrl_buf.data(261) & 0x2:
         pytest.skip("Commands Supported and Effects log not supported (LPA bit 1)")
     b = Buffer(4096, "effects")
@@ -103,6 +154,15 @@ def test_commands_supported_and_effects(nvme0, id_ctrl_buf):
 
 @pytest.mark.device
 def test_log_page_offset(nvme0, id_ctrl_buf):
+    """A Get Log Page at an offset returns the same bytes as a whole read.
+
+    Spec: NVMe 2.0 base spec 5.16 Get Log Page (LPOL/LPOU).
+
+    Steps:
+    1. Skip unless offsets are supported (LPA bit 2).
+    2. Read the firmware slot log whole and from offset 256.
+    3. Compare.
+    """
     if not id_ctrl_buf.data(261) & 0x4:
         pytest.skip("extended data / log page offset not supported (LPA bit 2)")
     whole = Buffer(512)
@@ -114,6 +174,14 @@ def test_log_page_offset(nvme0, id_ctrl_buf):
 
 @pytest.mark.device
 def test_unsupported_log_page(nvme0, buf):
+    """A reserved log page id fails with Invalid Log Page.
+
+    Spec: NVMe 2.0 base spec 5.16 Get Log Page (01/09).
+
+    Steps:
+    1. Read LID 7Fh.
+    2. Check status 01/09.
+    """
     # 7Fh is reserved in every revision of the base specification.
     with pytest.warns(UserWarning, match="ERROR status: 01/09"):
         nvme0.getlogpage(0x7F, buf, 512).waitdone()

@@ -23,6 +23,15 @@ def need(oncs, bit, name):
 
 @pytest.mark.device
 def test_compare_match_and_miscompare(nvme0n1, qpair, oncs):
+    """Compare succeeds on equal data and fails with 02/85 when one byte differs.
+
+    Spec: NVM command set spec 3.2.1 Compare.
+
+    Steps:
+    1. Skip unless ONCS bit 0.
+    2. Write 4 blocks, compare with the same data.
+    3. Change the last byte and compare: 02/85.
+    """
     need(oncs, 0, "Compare")
     data = written(nvme0n1, qpair, 200, 4, 0x11223344)
     nvme0n1.compare(qpair, data, 200, 4).waitdone()
@@ -34,6 +43,16 @@ def test_compare_match_and_miscompare(nvme0n1, qpair, oncs):
 
 @pytest.mark.device
 def test_write_uncorrectable_then_read(nvme0n1, qpair, oncs):
+    """A block marked uncorrectable fails reads with 02/81 until rewritten; its neighbour is intact.
+
+    Spec: NVM command set spec 3.2.7 Write Uncorrectable.
+
+    Steps:
+    1. Skip unless ONCS bit 1.
+    2. Write 2 blocks, mark the first uncorrectable.
+    3. Read it: 02/81; read the second: intact.
+    4. Write the first again and read it back.
+    """
     need(oncs, 1, "Write Uncorrectable")
     ss = nvme0n1.sector_size
     before = written(nvme0n1, qpair, 300, 2, 0x5A5A5A5A)
@@ -51,6 +70,15 @@ def test_write_uncorrectable_then_read(nvme0n1, qpair, oncs):
 
 @pytest.mark.device
 def test_write_zeroes_reads_zeroes(nvme0n1, qpair, oncs):
+    """Write Zeroes makes exactly its blocks read as zeroes.
+
+    Spec: NVM command set spec 3.2.8 Write Zeroes.
+
+    Steps:
+    1. Skip unless ONCS bit 3.
+    2. Write 8 blocks, Write Zeroes the middle 6.
+    3. Check the 6 are zero and the ends unchanged.
+    """
     need(oncs, 3, "Write Zeroes")
     ss = nvme0n1.sector_size
     before = written(nvme0n1, qpair, 400, 8, 0xFFFFFFFF)
@@ -64,6 +92,15 @@ def test_write_zeroes_reads_zeroes(nvme0n1, qpair, oncs):
 
 @pytest.mark.device
 def test_dsm_deallocate_reads_per_dlfeat(nvme0n1, qpair, oncs, id_ns_buf):
+    """Deallocated blocks read as DLFEAT says; others keep their data.
+
+    Spec: NVM command set spec 3.2.3 Dataset Management, 4.1.5.1 DLFEAT.
+
+    Steps:
+    1. Skip unless ONCS bit 2.
+    2. Write 4 blocks, deallocate 3 of them in 2 ranges.
+    3. Check the kept block; skip unless DLFEAT reports the read value; check the others.
+    """
     need(oncs, 2, "Dataset Management")
     ss = nvme0n1.sector_size
     before = written(nvme0n1, qpair, 500, 4, 0x12345678)
@@ -85,6 +122,14 @@ def test_dsm_deallocate_reads_per_dlfeat(nvme0n1, qpair, oncs, id_ns_buf):
 
 @pytest.mark.device
 def test_verify(nvme0n1, qpair, oncs):
+    """Verify of written blocks succeeds.
+
+    Spec: NVM command set spec 3.2.9 Verify.
+
+    Steps:
+    1. Skip unless ONCS bit 7.
+    2. Write 4 blocks, Verify them: status 0.
+    """
     need(oncs, 7, "Verify")
     written(nvme0n1, qpair, 600, 4, 0x600)
     got = []
@@ -94,6 +139,15 @@ def test_verify(nvme0n1, qpair, oncs):
 
 @pytest.mark.device
 def test_verify_uncorrectable(nvme0n1, qpair, oncs):
+    """Verify of an uncorrectable block fails with 02/81.
+
+    Spec: NVM command set spec 3.2.9 Verify, 3.2.7 Write Uncorrectable.
+
+    Steps:
+    1. Skip unless Verify and Write Uncorrectable are supported.
+    2. Mark a block uncorrectable; Verify it: 02/81.
+    3. Rewrite it.
+    """
     need(oncs, 7, "Verify")
     need(oncs, 1, "Write Uncorrectable")
     nvme0n1.write_uncorrectable(qpair, 610, 1).waitdone()
@@ -104,6 +158,15 @@ def test_verify_uncorrectable(nvme0n1, qpair, oncs):
 
 @pytest.mark.device
 def test_copy(nvme0n1, qpair, oncs):
+    """Copy of 3 blocks writes the same data at the destination.
+
+    Spec: NVM command set spec 3.2.1 Copy (format 0 source ranges).
+
+    Steps:
+    1. Skip unless ONCS bit 8 and MSSRL/MCL allow 3 blocks.
+    2. Write 3 blocks, copy them to LBA 800.
+    3. Read the destination and compare.
+    """
     need(oncs, 8, "Copy")
     id_ns = nvme0n1.id_ns()
     if id_ns.mssrl < 3 or id_ns.mcl < 3:

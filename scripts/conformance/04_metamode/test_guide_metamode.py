@@ -22,6 +22,15 @@ def _sgls(nvme0: Controller) -> int:
 
 @pytest.mark.device
 def test_metamode_write(nvme0):
+    """Two Flush commands with the same CID in a metamode SQ both complete.
+
+    Spec: NVMe 2.0 base spec 4.2 SQE (CID), 4.6 CQE.
+
+    Steps:
+    1. Create an IOCQ and IOSQ of 10 entries.
+    2. Write the same Flush SQE into two slots, ring the tail with 2.
+    3. Check two CQEs with that CID.
+    """
     cq = IOCQ(nvme0, 1, 10, PRP(10 * 16))
     sq = IOSQ(nvme0, 1, 10, PRP(10 * 64), cq=cq)
     sqe = SQE(1 << 16, 1)
@@ -39,6 +48,15 @@ def test_metamode_write(nvme0):
 
 @pytest.mark.device
 def test_metamode_read_command(nvme0):
+    """A read built by hand in a metamode SQ completes with status 0, CID 0, SQID 1, phase 1.
+
+    Spec: NVMe 2.0 base spec 3.3 queue mechanics, 4.6 CQE.
+
+    Steps:
+    1. Create the queues; write a Read SQE with PRP1.
+    2. Ring the tail; wait for the phase tag.
+    3. Check the CQE fields; move the head.
+    """
     # Create an IOCQ and IOSQ
     cq = IOCQ(nvme0, 1, 10, PRP(10 * 16))
     sq = IOSQ(nvme0, 1, 10, PRP(10 * 64), cq=cq)
@@ -71,6 +89,15 @@ def test_metamode_read_command(nvme0):
 
 @pytest.mark.device
 def test_metamode_example(nvme0):
+    """IOSQ.read() builds an SQE; the pointers follow the doorbells.
+
+    Spec: NVMe 2.0 base spec 3.3 queue mechanics.
+
+    Steps:
+    1. Create the queues; sq.read() at slot 0.
+    2. Ring tail 1; wait; move head 1.
+    3. Check status 0 and the write/read pointers.
+    """
     # Create an IOCQ and IOSQ
     cq = IOCQ(nvme0, 1, 10, PRP(10 * 16))
     sq = IOSQ(nvme0, 1, 10, PRP(10 * 64), cq=cq)
@@ -99,6 +126,15 @@ def test_metamode_example(nvme0):
 
 @pytest.mark.device
 def test_prp_valid_offset_in_prplist(nvme0):
+    """A read with PRP1 at offset 10h and a PRP list starting at offset 20h succeeds.
+
+    Spec: NVMe 2.0 base spec 4.1.1 PRP lists (the list pointer may have an offset).
+
+    Steps:
+    1. Build PRP1 and a PRP list of 8 entries at the offsets.
+    2. Read 2 blocks.
+    3. Check status 0 and PRP2 is the list address.
+    """
     # Create an IOCQ and IOSQ
     cq = IOCQ(nvme0, 1, 10, PRP(10 * 16))
     sq = IOSQ(nvme0, 1, 10, PRP(10 * 64), cq=cq)
@@ -143,6 +179,15 @@ def test_prp_valid_offset_in_prplist(nvme0):
 
 @pytest.mark.device
 def test_multi_sq_and_single_cq(nvme0):
+    """Several SQs completing into one CQ: every command completes.
+
+    Spec: NVMe 2.0 base spec 5.5 Create I/O Submission Queue (several SQs per CQ).
+
+    Steps:
+    1. Create one CQ and several SQs on it.
+    2. Submit commands on each SQ.
+    3. Check all completions arrive on the CQ.
+    """
     # Create 3 IOSQ, and mapping to a single IOCQ
     cq = IOCQ(nvme0, 1, 10, PRP(10 * 16))
     sq1 = IOSQ(nvme0, 1, 10, PRP(10 * 64), cq=cq)
@@ -215,6 +260,15 @@ def test_multi_sq_and_single_cq(nvme0):
 
 @pytest.mark.device
 def test_same_cid(nvme0):
+    """Two reads with the same CID in flight: the device still posts a CQE for the second.
+
+    Spec: NVMe 2.0 base spec 4.2 SQE (CID unique per SQ while outstanding; the host broke the
+    rule, the device must not hang).
+
+    Steps:
+    1. Submit two reads with CID 1 and ring the tail once with 2.
+    2. Wait for the second CQE; check it carries CID 1.
+    """
     # Create IOCQ/IOSQ with the depth of 10
     cq = IOCQ(nvme0, 1, 10, PRP(10 * 16))
     sq = IOSQ(nvme0, 1, 10, PRP(10 * 64), cq=cq)
@@ -254,6 +308,15 @@ def test_same_cid(nvme0):
 
 @pytest.mark.device
 def test_sq_doorbell_invalid(nvme0):
+    """An SQ tail of the queue size raises the Invalid Doorbell Write Value event.
+
+    Spec: NVMe 2.0 base spec 5.2 AER (0x010100).
+
+    Steps:
+    1. Create queues of 10 entries.
+    2. Write 10 to the tail doorbell.
+    3. Check the AER notification.
+    """
     cq = IOCQ(nvme0, 1, 10, PRP())
     sq = IOSQ(nvme0, 1, 10, PRP(), cq=cq)
 
@@ -267,6 +330,15 @@ def test_sq_doorbell_invalid(nvme0):
 
 @pytest.mark.device
 def test_aer_doorbell_out_of_range(nvme0, buf):
+    """An SQ tail beyond a 16-entry queue raises the event; the error log read clears it.
+
+    Spec: NVMe 2.0 base spec 5.2 AER (0x010100), 5.16.1.2.
+
+    Steps:
+    1. Send an AER; create queues of 16 entries.
+    2. Write 20 to the tail doorbell: AER notification.
+    3. Read the error log.
+    """
     # Send an AER command
     nvme0.aer()
 
@@ -288,6 +360,15 @@ def test_aer_doorbell_out_of_range(nvme0, buf):
 
 @pytest.mark.device
 def test_sgl_segment_example(nvme0, nvme0n1):
+    """A read described by chained SGL segments with a bit bucket succeeds.
+
+    Spec: NVMe 2.0 base spec 4.1.2 SGL (Segment, Last Segment, Data Block, Bit Bucket).
+
+    Steps:
+    1. Skip unless SGLs and bit buckets are supported.
+    2. Build three segments: data blocks and a bit bucket for 26 blocks.
+    3. Read; check status 0.
+    """
     sgls = _sgls(nvme0)
     if sgls & 3 == 0:
         pytest.skip("SGLs not supported for NVM commands (SGLS bits 1:0)")
@@ -319,6 +400,15 @@ def test_sgl_segment_example(nvme0, nvme0n1):
 
 @pytest.mark.device
 def test_cmb_sqs_single_cmd(nvme0):
+    """An SQ placed in the Controller Memory Buffer carries a read.
+
+    Spec: NVMe 2.0 base spec 8.2 Controller Memory Buffer (SQS).
+
+    Steps:
+    1. Enable CMB reporting; skip without a CMB or CMB buffers.
+    2. Create the SQ in the CMB; read one block.
+    3. Check status 0.
+    """
     nvme0[0x50] = nvme0[0x50] | 1  # CMBMSC.CRE: CMBLOC and CMBSZ report the CMB
     if nvme0[0x3C] == 0:
         pytest.skip("no Controller Memory Buffer (CMBSZ is 0)")
