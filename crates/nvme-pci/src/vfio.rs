@@ -71,6 +71,13 @@ pub struct VfioFunction {
     _container: Arc<dyn IommuMapper>,
     config_offset: u64,
     bars: [Option<Bar>; 6],
+    /// Offset of the PCI Power Management capability in config space (0: none).
+    pm_cap: u16,
+    /// The BARs do not decode now (memory space disabled in the command register, or a power
+    /// state other than D0): vfio-pci has unmapped them, so touching the mapping would kill the
+    /// process with SIGBUS. Reads then return all ones and writes are dropped, as a function
+    /// answers memory requests it does not decode (Unsupported Request).
+    bars_off: std::sync::atomic::AtomicBool,
 }
 
 /// A BAR: mapped if vfio allows, else read and written through the device fd.
@@ -193,10 +200,49 @@ impl VfioFunction {
             _container: container,
             config_offset,
             bars,
+            pm_cap: 0,
+            bars_off: std::sync::atomic::AtomicBool::new(false),
         };
+        let mut f = f;
+        f.pm_cap = f.find_capability(0x01);
         let cmd = f.config_read16(0x04)?;
         f.config_write16(0x04, cmd | 0x6)?;
         Ok(Arc::new(f))
+    }
+
+    /// Offset of the first capability with id `id` in the capability list (0: none).
+    fn find_capability(&self, id: u8) -> u16 {
+        let mut at = self.config_read8(0x34).unwrap_or(0) as u16 & 0xfc;
+        for _ in 0..48 {
+            if at < 0x40 {
+                return 0;
+            }
+            match self.config_read16(at) {
+                Ok(v) if v as u8 == id => return at,
+                Ok(v) => at = (v >> 8) & 0xfc,
+                Err(_) => return 0,
+            }
+        }
+        0
+    }
+
+    /// Recomputes whether the BARs decode, after a write to the command register or PMCSR.
+    fn refresh_bars_off(&self) {
+        let mem_on = self.config_read16(0x04).is_ok_and(|c| c & 0x2 != 0);
+        let d0 = self.pm_cap == 0
+            || self
+                .config_read16(self.pm_cap + 4)
+                .is_ok_and(|p| p & 3 == 0);
+        self.bars_off
+            .store(!(mem_on && d0), std::sync::atomic::Ordering::Release);
+    }
+
+    /// The BAR, when it decodes now (see `bars_off`).
+    fn live_bar(&self, bar: u8) -> Option<&Bar> {
+        if self.bars_off.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        self.bar(bar)
     }
 
     fn bar(&self, bar: u8) -> Option<&Bar> {
@@ -246,9 +292,16 @@ impl PciFunction for VfioFunction {
 
     fn config_write(&self, offset: u16, data: &[u8]) -> Result<(), PciError> {
         check_range(offset, data.len())?;
-        self.device_file()
+        let r = self
+            .device_file()
             .write_all_at(data, self.config_offset + offset as u64)
-            .map_err(os(format!("config space write at {offset:#x}")))
+            .map_err(os(format!("config space write at {offset:#x}")));
+        let end = offset as usize + data.len();
+        let touches = |reg: u16| (offset as usize) < reg as usize + 2 && end > reg as usize;
+        if touches(0x04) || (self.pm_cap != 0 && touches(self.pm_cap + 4)) {
+            self.refresh_bars_off();
+        }
+        r
     }
 
     fn bar_size(&self, bar: u8) -> u64 {
@@ -256,7 +309,7 @@ impl PciFunction for VfioFunction {
     }
 
     fn bar_read32(&self, bar: u8, offset: u64) -> u32 {
-        let Some(b) = self.bar(bar) else {
+        let Some(b) = self.live_bar(bar) else {
             return u32::MAX;
         };
         if let Some(m) = &b.mmio {
@@ -268,7 +321,7 @@ impl PciFunction for VfioFunction {
     }
 
     fn bar_write32(&self, bar: u8, offset: u64, value: u32) {
-        let Some(b) = self.bar(bar) else { return };
+        let Some(b) = self.live_bar(bar) else { return };
         match &b.mmio {
             Some(m) => m.write32(offset, value),
             None => self.bar_pwrite(b, offset, &value.to_le_bytes()),
@@ -276,7 +329,7 @@ impl PciFunction for VfioFunction {
     }
 
     fn bar_read64(&self, bar: u8, offset: u64) -> u64 {
-        let Some(b) = self.bar(bar) else {
+        let Some(b) = self.live_bar(bar) else {
             return u64::MAX;
         };
         if let Some(m) = b.mmio.as_ref().filter(|m| m.len() as u64 >= offset + 8) {
@@ -288,7 +341,7 @@ impl PciFunction for VfioFunction {
     }
 
     fn bar_write64(&self, bar: u8, offset: u64, value: u64) {
-        let Some(b) = self.bar(bar) else { return };
+        let Some(b) = self.live_bar(bar) else { return };
         match &b.mmio {
             Some(m) => m.write64(offset, value),
             None => self.bar_pwrite(b, offset, &value.to_le_bytes()),
