@@ -35,3 +35,13 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if TESTS in item.path.parents:
             item.add_marker(pytest.mark.filterwarnings(*UNEXPECTED_DEVICE_WARNINGS), append=False)
+
+
+@pytest.fixture
+def sim(pcie):
+    """The fault injection handle of the simulated SSD under test; its faults are cleared
+    after the test."""
+    s = pcie.sim
+    assert s is not None, "fault injection needs the simulated SSD"
+    yield s
+    s.clear()

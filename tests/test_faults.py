@@ -31,15 +31,6 @@ def assert_io_works(nvme0n1, qpair, lba=0):
     assert r[:] == w[:]
 
 
-@pytest.fixture
-def sim(pcie):
-    """The fault injection handle of the simulated SSD under test."""
-    s = pcie.sim
-    assert s is not None
-    yield s
-    s.clear()
-
-
 def test_a_dropped_completion_times_out_with_pynvme_warnings(nvme0, nvme0n1, qpair, buf, sim):
     nvme0.timeout = 300
     fid = sim.inject("drop", opcode=2, count=1)

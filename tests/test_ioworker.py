@@ -27,15 +27,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def sim(pcie):
-    """The fault injection handle of the simulated SSD under test."""
-    s = pcie.sim
-    assert s is not None
-    yield s
-    s.clear()
-
-
 def lbas(cmdlog):
     return [e[0] for e in cmdlog if e[1]]
 

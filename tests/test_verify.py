@@ -15,14 +15,6 @@ pytestmark = pytest.mark.skipif(not nvme.native_available(), reason="nvme._nativ
 MISCOMPARE = "ERROR status: 07/81"
 
 
-@pytest.fixture
-def sim(pcie):
-    """The fault injection handle of the simulated SSD under test."""
-    s = pcie.sim
-    yield s
-    s.clear()
-
-
 def test_write_read_verified(nvme0n1, qpair, buf, sim, verify):
     assert verify is True
     nvme0n1.write(qpair, buf, 0).waitdone()

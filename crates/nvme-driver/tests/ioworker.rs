@@ -259,13 +259,18 @@ fn corruption_under_a_worker_is_caught() {
     assert!(r.io_count_read < 50 + 63, "exit_on_error stops sending");
 }
 
-#[test]
-fn workers_survive_controller_resets() {
+/// Something that happens to the controller while workers run.
+type Event<'a> = &'a dyn Fn(&Controller<Ctx>);
+
+/// Four verified workers writing and reading 4096 LBAs for `time` while each of `events` happens
+/// (each followed by a controller reset, as a script does), 250 ms apart: every worker goes on to
+/// its end without an error, a device anomaly or a false miscompare, and the events did abort IO.
+fn workers_survive(time: Duration, events: &[Event]) {
     let (ctrl, ns) = setup("sim://");
     let workers: Vec<_> = (0..4)
         .map(|i| {
             let cfg = WorkerConfig {
-                time: Some(Duration::from_millis(1500)),
+                time: Some(time),
                 io_sizes: size(8),
                 ops: vec![(nvm::WRITE, 50), (nvm::READ, 50)],
                 region_end: 4096,
@@ -276,79 +281,16 @@ fn workers_survive_controller_resets() {
             IoWorker::start(&ns, cfg).unwrap()
         })
         .collect();
-    for _ in 0..5 {
-        std::thread::sleep(Duration::from_millis(150));
-        ctrl.reset(&mut || ctrl.init_default(None)).unwrap();
-    }
-    let mut aborted = 0;
-    for w in workers {
-        let r = w.join().unwrap();
-        aborted += r.io_count_aborted;
-        assert_eq!(r.error, 0, "{:?} {:?}", r.error_cpl, r.miscompares);
-        assert!(r.miscompares.is_empty(), "{:?}", r.miscompares);
-        assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
-        assert!(r.io_count_read + r.io_count_write > 100);
-        assert!(r.host_error.is_none());
-    }
-    assert!(
-        aborted > 0,
-        "the resets aborted no IO: they did not happen under load"
-    );
-}
-
-#[test]
-fn workers_survive_every_lifecycle_event_with_verified_data() {
-    use nvme_driver::PowerSwitch;
-    let (ctrl, ns) = setup("sim://");
-    let workers: Vec<_> = (0..4)
-        .map(|i| {
-            let cfg = WorkerConfig {
-                time: Some(Duration::from_millis(2500)),
-                io_sizes: size(8),
-                ops: vec![(nvm::WRITE, 50), (nvm::READ, 50)],
-                region_end: 4096,
-                qdepth: 16,
-                seed: 100 + i,
-                ..Default::default()
-            };
-            IoWorker::start(&ns, cfg).unwrap()
-        })
-        .collect();
-    let events: [(&str, &dyn Fn()); 5] = [
-        ("flr", &|| ctrl.flr().unwrap()),
-        ("hot reset", &|| ctrl.hot_reset().unwrap()),
-        ("subsystem reset", &|| {
-            ctrl.subsystem_reset().unwrap();
-        }),
-        ("clean power cycle", &|| {
-            ctrl.power_cycle(
-                true,
-                Some(Duration::ZERO),
-                PowerSwitch::Backend,
-                PowerSwitch::Backend,
-            )
-            .unwrap();
-        }),
-        ("dirty power cycle", &|| {
-            ctrl.power_cycle(
-                false,
-                Some(Duration::ZERO),
-                PowerSwitch::Backend,
-                PowerSwitch::Backend,
-            )
-            .unwrap();
-        }),
-    ];
-    for (_name, event) in events {
+    for event in events {
         std::thread::sleep(Duration::from_millis(250));
-        event();
+        event(&ctrl);
         ctrl.reset(&mut || ctrl.init_default(None)).unwrap();
     }
     let mut aborted = 0;
     for w in workers {
         let r = w.join().unwrap();
         aborted += r.io_count_aborted;
-        // Writes the dirty power cycle undid were not durable: no miscompare for them.
+        // Writes a dirty power cycle undid were not durable: no miscompare for them.
         assert_eq!(r.error, 0, "{:?} {:?}", r.error_cpl, r.miscompares);
         assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
         assert!(r.host_error.is_none());
@@ -357,6 +299,38 @@ fn workers_survive_every_lifecycle_event_with_verified_data() {
     assert!(
         aborted > 0,
         "the events aborted no IO: they did not happen under load"
+    );
+}
+
+#[test]
+fn workers_survive_controller_resets() {
+    let nothing: Event = &|_| {};
+    workers_survive(Duration::from_millis(1500), &[nothing; 5]);
+}
+
+#[test]
+fn workers_survive_every_lifecycle_event_with_verified_data() {
+    use nvme_driver::PowerSwitch;
+    let cycle = |clean| {
+        move |c: &Controller<Ctx>| {
+            c.power_cycle(
+                clean,
+                Some(Duration::ZERO),
+                PowerSwitch::Backend,
+                PowerSwitch::Backend,
+            )
+            .unwrap();
+        }
+    };
+    workers_survive(
+        Duration::from_millis(2500),
+        &[
+            &|c| c.flr().unwrap(),
+            &|c| c.hot_reset().unwrap(),
+            &|c| assert!(c.subsystem_reset().unwrap()),
+            &cycle(true),
+            &cycle(false),
+        ],
     );
 }
 
