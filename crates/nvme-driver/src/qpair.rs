@@ -322,10 +322,17 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
     /// `data` by a stamped copy, see [`NsVerify::submit_write`]).
     fn prepare(&self, sqe: &Sqe, data: &mut Option<DataRef>, ctx: T, stamp: bool) -> IoCtx<T> {
         let verify = self.ctrl.verifier(sqe.nsid).and_then(|ns| {
-            let list = if matches!(sqe.opc(), nvm::DSM | nvm::COPY) {
-                data.as_ref().map(|d| d.mem.to_vec(d.offset, d.len))
-            } else {
-                None
+            // A one-range DSM (an IO generator's trim) is read into the stack: no allocation.
+            let mut one = [0u8; 16];
+            let list = match (sqe.opc(), data.as_ref()) {
+                (nvm::DSM, Some(d)) if sqe.cdw10 & 0xff == 0 && d.len >= 16 => {
+                    d.mem.read(d.offset, &mut one);
+                    Some(std::borrow::Cow::Borrowed(&one[..]))
+                }
+                (nvm::DSM | nvm::COPY, Some(d)) => {
+                    Some(std::borrow::Cow::Owned(d.mem.to_vec(d.offset, d.len)))
+                }
+                _ => None,
             };
             let ranges = verify::command_ranges(sqe, list.as_deref());
             let written = (sqe.opc() == nvm::WRITE).then(|| {

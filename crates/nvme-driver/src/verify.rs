@@ -1247,6 +1247,12 @@ pub fn command_ranges(sqe: &Sqe, range_list: Option<&[u8]>) -> Ranges {
         }
         nvm::DSM => {
             let n = (sqe.cdw10 & 0xff) as usize + 1;
+            if let (1, Some(l)) = (n, range_list.filter(|l| l.len() >= 16)) {
+                return Ranges::One(LbaRange {
+                    slba: u64::from_le_bytes(l[8..16].try_into().expect("8")),
+                    nlb: u32::from_le_bytes(l[4..8].try_into().expect("4")) as u64,
+                });
+            }
             range_list.map_or_else(Vec::new, |l| {
                 l.chunks_exact(16)
                     .take(n)
