@@ -258,6 +258,13 @@ fn soak_events() -> usize {
 }
 
 /// DMA accesses the simulated SSD was refused (memory not mapped: freed, or never given).
+/// The simulator counts DMA faults for the whole process: the tests of this file take turns, so
+/// that a fault one test's teardown causes is never counted against another.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn dma_faults() -> u64 {
     nvme_pci::sim::SimBus::global().fault_count()
 }
@@ -328,21 +335,25 @@ fn stress(threads: u32, events: usize, seed: u64) {
 
 #[test]
 fn one_thread_through_every_lifecycle_event() {
+    let _serial = serial();
     stress(1, soak_events(), 1);
 }
 
 #[test]
 fn four_threads_through_every_lifecycle_event() {
+    let _serial = serial();
     stress(4, soak_events(), 4);
 }
 
 #[test]
 fn sixteen_threads_through_every_lifecycle_event() {
+    let _serial = serial();
     stress(16, soak_events(), 16);
 }
 
 #[test]
 fn every_event_starts_a_new_epoch_and_counts() {
+    let _serial = serial();
     let (ctrl, _ns) = setup();
     assert_eq!(ctrl.state(), State::Ready);
     let mut last = ctrl.epoch();
@@ -366,6 +377,7 @@ fn every_event_starts_a_new_epoch_and_counts() {
 
 #[test]
 fn outstanding_commands_complete_once_with_00_08_at_every_event() {
+    let _serial = serial();
     let (ctrl, ns) = setup();
     let faults = ctrl.pci().simulator().unwrap().faults();
     for op in OPS {
@@ -460,6 +472,7 @@ fn outstanding_commands_complete_once_with_00_08_at_every_event() {
 
 #[test]
 fn wait_ready_returns_at_ready_and_times_out_otherwise() {
+    let _serial = serial();
     let (ctrl, _ns) = setup();
     assert_eq!(ctrl.wait_ready(Duration::ZERO).unwrap(), ctrl.epoch());
     ctrl.flr().unwrap();
@@ -480,6 +493,7 @@ fn wait_ready_returns_at_ready_and_times_out_otherwise() {
 
 #[test]
 fn a_power_cycle_keeps_the_power_off_as_long_as_asked() {
+    let _serial = serial();
     let (ctrl, _ns) = setup();
     let t0 = Instant::now();
     let off = ctrl
@@ -497,6 +511,7 @@ fn a_power_cycle_keeps_the_power_off_as_long_as_asked() {
 
 #[test]
 fn a_custom_power_switch_is_the_one_used() {
+    let _serial = serial();
     let (ctrl, _ns) = setup();
     let mut calls = Vec::new();
     ctrl.power_off(
@@ -521,6 +536,7 @@ fn a_custom_power_switch_is_the_one_used() {
 
 #[test]
 fn a_surprise_removal_is_gone_and_a_reset_brings_it_back() {
+    let _serial = serial();
     let (ctrl, _ns) = setup();
     let qp = common::qpair(&ctrl, 8);
     let faults = ctrl.pci().simulator().unwrap().faults();
@@ -545,6 +561,7 @@ fn a_surprise_removal_is_gone_and_a_reset_brings_it_back() {
 
 #[test]
 fn a_late_completion_into_a_torn_down_queue_is_ignored_silently() {
+    let _serial = serial();
     let (ctrl, ns) = setup();
     let qp = common::qpair(&ctrl, 8);
     let faults = ctrl.pci().simulator().unwrap().faults();
@@ -581,6 +598,7 @@ fn a_late_completion_into_a_torn_down_queue_is_ignored_silently() {
 
 #[test]
 fn a_torn_down_qpair_is_deleted_without_the_device_and_its_id_is_free_again() {
+    let _serial = serial();
     let (ctrl, _ns) = setup();
     let qp = common::qpair(&ctrl, 8);
     let qid = qp.qid();
@@ -605,6 +623,7 @@ fn a_torn_down_qpair_is_deleted_without_the_device_and_its_id_is_free_again() {
 
 #[test]
 fn only_the_init_function_creates_queue_pairs_during_a_reset() {
+    let _serial = serial();
     let (ctrl, _ns) = setup();
     let mut inner = None;
     ctrl.reset(&mut || {
@@ -636,6 +655,7 @@ fn only_the_init_function_creates_queue_pairs_during_a_reset() {
 
 #[test]
 fn lifecycle_operations_from_several_threads_take_turns() {
+    let _serial = serial();
     let (ctrl, ns) = setup();
     let stop = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(AtomicU64::new(0));
@@ -669,6 +689,7 @@ fn lifecycle_operations_from_several_threads_take_turns() {
 
 #[test]
 fn a_qpair_dropped_with_io_in_flight_keeps_its_memory_until_the_controller_is_disabled() {
+    let _serial = serial();
     let (ctrl, ns) = setup();
     let faults0 = dma_faults();
     let qp = common::qpair(&ctrl, 8);
@@ -691,6 +712,7 @@ fn a_qpair_dropped_with_io_in_flight_keeps_its_memory_until_the_controller_is_di
 
 #[test]
 fn the_default_init_called_directly_after_an_event_brings_the_queue_pairs_back() {
+    let _serial = serial();
     let (ctrl, ns) = setup();
     let qp = common::qpair(&ctrl, 8);
     ctrl.hot_reset().unwrap();
