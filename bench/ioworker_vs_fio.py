@@ -95,7 +95,9 @@ def worker_iops(dev: Device, secs: float, **kw) -> tuple[float, float]:
 def many_workers(dev: Device, secs: float, count: int) -> tuple[float, float]:
     """Total IOPS of `count` workers and CPU ns per IO."""
     cpu = {"cpu_id": 1} if dev.pinned else {}
-    ws = [dev.ns.ioworker(io_size=8, qdepth=16, time=secs, **cpu).start() for _ in range(count)]
+    ws = nvme.IOWorker.start_together(
+        *(dev.ns.ioworker(io_size=8, qdepth=16, time=secs, **cpu) for _ in range(count))
+    )
     rs = [w.close() for w in ws]
     ios = sum(r.io_count_read for r in rs)
     wall = max(r.mseconds for r in rs) / 1000

@@ -89,7 +89,7 @@ else:
         def __init__(self, pcie: Pcie, nvme_init_func: Any = None) -> None:
             self._initialize()
 
-    from .ioworker import IOWorker, make, reseed
+    from .ioworker import IOWorker, reseed
 
     class Namespace(_native.Namespace):
         """A namespace: `Namespace(nvme, nsid=1, nlba_verify=0)`.
@@ -159,38 +159,40 @@ else:
             last N IOs as `(slba, nlb, opcode, time_sent_us, time_cplt_us, status)`, or only
             failed ones with `cmdlog_error_only`).
             """
-            return make(
+            return IOWorker(
                 self,
-                io_size=io_size,
-                lba_step=lba_step,
-                lba_align=lba_align,
-                lba_random=lba_random,
-                read_percentage=read_percentage,
-                op_percentage=op_percentage,
-                time=time,
-                qdepth=qdepth,
-                region_start=region_start,
-                region_end=region_end,
-                iops=iops,
-                io_count=io_count,
-                lba_count=lba_count,
-                lba_start=lba_start,
-                qprio=qprio,
-                distribution=distribution,
-                ptype=ptype,
-                pvalue=pvalue,
-                io_sequence=io_sequence,
-                output_io_per_second=output_io_per_second,
-                output_percentile_latency=output_percentile_latency,
-                output_percentile_latency_opcode=output_percentile_latency_opcode,
-                output_cmdlog_list=output_cmdlog_list,
-                cmdlog_error_only=cmdlog_error_only,
-                sgl_percentage=sgl_percentage,
-                io_flags=io_flags,
-                slow_latency=slow_latency,
-                exit_on_error=exit_on_error,
-                cpu_id=cpu_id,
-                seed=seed,
+                dict(
+                    io_size=io_size,
+                    lba_step=lba_step,
+                    lba_align=lba_align,
+                    lba_random=lba_random,
+                    read_percentage=read_percentage,
+                    op_percentage=op_percentage,
+                    time=time,
+                    qdepth=qdepth,
+                    region_start=region_start,
+                    region_end=region_end,
+                    iops=iops,
+                    io_count=io_count,
+                    lba_count=lba_count,
+                    lba_start=lba_start,
+                    qprio=qprio,
+                    distribution=distribution,
+                    ptype=ptype,
+                    pvalue=pvalue,
+                    io_sequence=io_sequence,
+                    output_io_per_second=output_io_per_second,
+                    output_percentile_latency=output_percentile_latency,
+                    output_percentile_latency_opcode=output_percentile_latency_opcode,
+                    output_cmdlog_list=output_cmdlog_list,
+                    cmdlog_error_only=cmdlog_error_only,
+                    sgl_percentage=sgl_percentage,
+                    io_flags=io_flags,
+                    slow_latency=slow_latency,
+                    exit_on_error=exit_on_error,
+                    cpu_id=cpu_id,
+                    seed=seed,
+                ),
             )
 
     def srand(seed: int) -> None:

@@ -993,15 +993,8 @@ def _add_quick_look(commands: Any) -> None:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     """Open the device, serve the live monitor, run the script (or wait); close the device."""
-    pciaddr = args.pciaddr
-    if not pciaddr:
-        bound = bound_for_testing()
-        pciaddr = bound[0].bdf if len(bound) == 1 else ""
-    if pciaddr and not pciaddr.startswith("sim:"):
-        bdf = normalize_bdf(pciaddr)
-        if _link_name(SYSFS_PCI_DEVICES / (bdf or "-") / "driver") == "uio_pci_generic":
-            # Without an IOMMU, DMA memory must be hugepages (as the pytest plugin does).
-            os.environ.setdefault("PYNVME_DMA_MEMORY", "hugepage")
+    pciaddr = default_device(args.pciaddr)
+    use_hugepages_for_uio(pciaddr)
     import runpy  # noqa: PLC0415
     import time  # noqa: PLC0415
 

@@ -489,8 +489,3 @@ class IOWorker:
         i = min(int(len(v) * slowest_percentage) // 100, len(v) - 1)
         mean = sum(v) / len(v)
         return v[i] / mean if mean else 0.0
-
-
-def make(namespace: Any, **kw: Any) -> IOWorker:
-    """The worker `Namespace.ioworker(**kw)` returns, not started."""
-    return IOWorker(namespace, kw)

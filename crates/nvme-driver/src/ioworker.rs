@@ -1362,6 +1362,13 @@ impl WorkerResult {
             / 1000.0
     }
 
+    /// Latency from the intended send time at percentile `p` (0 < p < 100), µs: throttled and
+    /// replayed runs only.
+    pub fn intended_percentile_us(&self, p: f64) -> Option<f64> {
+        let h = self.intended_histogram.as_ref()?;
+        Some(h.value_at_quantile(p / 100.0).min(h.max()) as f64 / 1000.0)
+    }
+
     /// The ratio of the per-second IO count at `slowest_percentage` (sorted from the highest
     /// second down) to the average per-second count: 1.0 is perfectly steady.
     pub fn iops_consistency(&self, slowest_percentage: f64) -> Option<f64> {

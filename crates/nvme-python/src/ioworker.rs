@@ -282,20 +282,19 @@ fn result_dict<'py>(
     d.set_item("notes", r.notes.clone())?;
     d.set_item("qid", r.qid)?;
     d.set_item("latency_count", r.histogram.len())?;
-    let pct = PyDict::new(py);
-    for &p in percentiles {
-        pct.set_item(p, r.percentile_us(p))?;
-    }
-    d.set_item("latency_percentiles", pct)?;
-    if let Some(h) = &r.intended_histogram {
-        let ipct = PyDict::new(py);
+    let table = |at: &dyn Fn(f64) -> Option<f64>| -> PyResult<Bound<'py, PyDict>> {
+        let t = PyDict::new(py);
         for &p in percentiles {
-            ipct.set_item(
-                p,
-                h.value_at_quantile(p / 100.0).min(h.max()) as f64 / 1000.0,
-            )?;
+            t.set_item(p, at(p))?;
         }
-        d.set_item("latency_percentiles_intended", ipct)?;
+        Ok(t)
+    };
+    d.set_item("latency_percentiles", table(&|p| Some(r.percentile_us(p)))?)?;
+    if let Some(h) = &r.intended_histogram {
+        d.set_item(
+            "latency_percentiles_intended",
+            table(&|p| r.intended_percentile_us(p))?,
+        )?;
         d.set_item("latency_max_intended_us", h.max() / 1000)?;
     }
     Ok(d)
