@@ -77,11 +77,13 @@ def test_admin_func(nvme0, nvme0n1):
     3. Any error status or ioworker error fails the test.
     """
     # reset the controller during IO
-    with nvme0n1.ioworker(io_size=1, iops=1000, time=2):
+    with nvme0n1.ioworker(io_size=1, iops=1000, time=2) as w:
         time.sleep(0.5)
         nvme0[0x14] = 0
         nvme0.wait_csts(rdy=False)
         nvme0.reset()
+    # The worker went on after the reset: its 2 s at 1000 IOPS, less what the reset cut.
+    assert w.close().io_count_read > 1500
 
 
 @pytest.mark.device
@@ -120,12 +122,12 @@ def test_ioworker_io_size(nvme0n1):
     Steps:
     1. Run with io_size [8, 16, 256], then {8: 50, 16: 25, 256: 25}.
     """
-    nvme0n1.ioworker(
-        io_size=[8, 16, 256], lba_random=True, read_percentage=100, time=1
-    ).start().close()
-    nvme0n1.ioworker(
-        io_size={8: 50, 16: 25, 256: 25}, lba_random=True, read_percentage=100, time=1
-    ).start().close()
+    for io_size in ([8, 16, 256], {8: 50, 16: 25, 256: 25}):
+        log = [None] * 300
+        nvme0n1.ioworker(
+            io_size=io_size, lba_random=True, read_percentage=100, time=1, output_cmdlog_list=log
+        ).start().close()
+        assert {e[1] for e in log if e[1]} == {8, 16, 256}
 
 
 @pytest.mark.device
@@ -180,8 +182,10 @@ def test_ioworker_lba_random(nvme0n1):
     Steps:
     1. Run with lba_random False, then 50.
     """
-    nvme0n1.ioworker(io_size=8, lba_random=False, time=1).start().close()
-    nvme0n1.ioworker(io_size=8, lba_random=50, time=1).start().close()
+    log = [None] * 100
+    nvme0n1.ioworker(io_size=8, lba_random=False, time=1, output_cmdlog_list=log).start().close()
+    assert all(e[0] % 8 == 0 for e in log), "sequential 8-block IOs from LBA 0"
+    assert nvme0n1.ioworker(io_size=8, lba_random=50, time=1).start().close().io_count_read
 
 
 @pytest.mark.device
@@ -285,7 +289,8 @@ def test_ioworker_sgl_percentage(nvme0n1):
     """
     if not nvme0n1.nvme.id_ctrl().sgls & 0x3:
         pytest.skip("the controller does not support SGLs for NVM commands (SGLS)")
-    nvme0n1.ioworker(io_size=8, sgl_percentage=50, time=1).start().close()
+    r = nvme0n1.ioworker(io_size=8, sgl_percentage=50, time=1).start().close()
+    assert r.io_count_read > 0 and r.error == 0
 
 
 @pytest.mark.device
@@ -301,7 +306,10 @@ def test_ioworker_qdepth(nvme0n1):
     """
     if nvme0n1.nvme.cap & 0xFFFF < 127:
         pytest.skip("CAP.MQES is below 127")
-    nvme0n1.ioworker(io_size=8, qdepth=127, time=1).start().close()
+    with nvme0n1.ioworker(io_size=8, qdepth=127, time=1) as w:
+        depths = {q["qid"]: q["depth"] for q in nvme0n1.nvme.qpairs_info()}
+        assert depths[w.qid] == 128, "the worker's queue has qdepth + 1 entries"
+    assert w.close().io_count_read > 0
 
 
 @pytest.mark.device
@@ -314,7 +322,7 @@ def test_ioworker_qprio(nvme0, nvme0n1):
     1. Run 1 s with qprio 0.
     """
     # only valid with weighted round robin arbitration (CC.AMS = 1)
-    nvme0n1.ioworker(io_size=8, qprio=0, time=1).start().close()
+    assert nvme0n1.ioworker(io_size=8, qprio=0, time=1).start().close().io_count_read > 0
 
 
 @pytest.mark.device
@@ -384,7 +392,8 @@ def test_ioworker_io_flags(nvme0n1):
     1. Run 1 s of FUA writes.
     """
     # write with FUA
-    nvme0n1.ioworker(io_size=8, read_percentage=0, io_flags=0x4000, time=1).start().close()
+    r = nvme0n1.ioworker(io_size=8, read_percentage=0, io_flags=0x4000, time=1).start().close()
+    assert r.io_count_write > 0 and r.error == 0
 
 
 @pytest.mark.device
@@ -440,7 +449,12 @@ def test_ioworker_pvalue(nvme0n1):
     Steps:
     1. Run 1 s of writes with the pattern.
     """
-    nvme0n1.ioworker(io_size=8, ptype=0xBEEF, pvalue=100, read_percentage=0, time=1).start().close()
+    r = (
+        nvme0n1.ioworker(io_size=8, ptype=0xBEEF, pvalue=100, read_percentage=0, time=1)
+        .start()
+        .close()
+    )
+    assert r.io_count_write > 0 and r.lba_count_write == 8 * r.io_count_write
 
 
 @pytest.mark.device
@@ -646,15 +660,23 @@ def test_ioworker_qpair(nvme0n1):
     1. Run 1 s of aligned random writes over the region; any error fails the test.
     """
     # 4K full disk random write (a region of it here)
-    nvme0n1.ioworker(
-        io_size=8,
-        lba_align=8,
-        lba_random=True,
-        qdepth=16,
-        region_end=1 << 17,
-        read_percentage=0,
-        time=1,
-    ).start().close()
+    log = [None] * 1000
+    r = (
+        nvme0n1.ioworker(
+            io_size=8,
+            lba_align=8,
+            lba_random=True,
+            qdepth=16,
+            region_end=1 << 17,
+            read_percentage=0,
+            time=1,
+            output_cmdlog_list=log,
+        )
+        .start()
+        .close()
+    )
+    assert r.io_count_write > 0
+    assert all(e[0] % 8 == 0 and e[0] + e[1] <= 1 << 17 for e in log if e[1])
 
 
 @pytest.mark.device
@@ -669,9 +691,11 @@ def test_reset_controller_reset_ioworker(nvme0, nvme0n1):
     2. Any error fails the test.
     """
     # issue controller reset while ioworker is running
-    with nvme0n1.ioworker(io_size=8, time=2):
+    with nvme0n1.ioworker(io_size=8, time=2) as w:
         time.sleep(1)
         nvme0.reset()
+    # IO went on in the second after the reset.
+    assert w.close().io_count_per_second[-1] > 0
 
 
 @pytest.mark.device
