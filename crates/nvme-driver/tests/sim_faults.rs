@@ -130,6 +130,11 @@ fn controller_fatal_status_times_commands_out_and_a_reset_recovers() {
     let d = dut();
     d.ctrl.timeouts().set_default_ms(200);
     faults(&d).controller_fatal();
+    // The device thread takes the fault on its next turn: a read sent before would complete.
+    let t = Instant::now();
+    while d.ctrl.csts() & nvme_spec::regs::csts::CFS == 0 && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let got = read_one(&d, 1);
     assert!(got[0].timed_out);
     assert!(d.ctrl.csts() & nvme_spec::regs::csts::CFS != 0);
