@@ -185,6 +185,32 @@ def test_outstanding_io_completes_once_aborted_and_the_qpair_works_again(dut, na
     q.delete()
 
 
+@pytest.mark.parametrize("name", EVENT_NAMES)
+def test_outstanding_admin_command_completes_once_aborted_and_aers_end_silently(dut, name):
+    pcie, nvme0, _ns, subsystem = dut
+    # The device takes this Get Features (Number of Queues) and never answers it.
+    pcie.sim.inject("drop", admin=True, opcode=0x0A, count=1)
+    got = []
+    nvme0.getfeatures(7, cb=lambda cdw0, status1: got.append(status1 >> 1))
+    nvme0.ring_doorbell()
+    time.sleep(0.05)
+    # The controller reset that brings the controller back completes it, exactly once, with
+    # 00/08, after its init function (whose own admin commands it does not disturb); the AER
+    # the event also ended gives no callback and no warning.
+    with pytest.warns(UserWarning) as caught:
+        if name == "reset":
+            nvme0.reset()
+        else:
+            event(pcie, nvme0, subsystem, name)
+    assert [str(w.message) for w in caught] == ["ERROR status: 00/08"]
+    assert got == [0x08]
+    with pytest.raises(AssertionError, match="none is outstanding"):
+        nvme0.waitdone()
+    # The controller is usable: a new admin command completes normally, the old one stays done.
+    assert nvme0.getfeatures(7).waitdone() != 0
+    assert got == [0x08]
+
+
 def test_a_torn_down_queue_refuses_io_with_its_epoch(dut):
     pcie, nvme0, ns, _subsystem = dut
     q = Qpair(nvme0, 8)

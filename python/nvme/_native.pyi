@@ -526,9 +526,9 @@ class Controller:
         """Ring the admin SQ doorbell (with lazy doorbells)."""
     def reset(self) -> None:
         """Controller reset: outstanding IO commands complete once with 00/08 (through their own
-        queue's next `waitdone()`), outstanding admin commands are dropped, the init function runs
-        again, IO queue pairs are re-created in place, timeouts return to their defaults, the
-        epoch grows.
+        queue's next `waitdone()`), the init function runs again, then the script's admin
+        commands an event ended complete with 00/08 (callbacks run, AERs end silently), IO
+        queue pairs are re-created in place, timeouts return to their defaults, the epoch grows.
 
         Also the step after `Pcie.reset()`, `Pcie.flr()`, `Subsystem.reset()` and
         `Subsystem.poweron()`.

@@ -18,7 +18,7 @@
 //! 2. `Controller::qpairs` (the registry; released before any queue is touched);
 //! 3. a queue pair's `Qpair::inner`, then its `leftover`, then its `findings`;
 //! 4. `Controller::admin` (the admin queue);
-//! 5. leaves, held alone and briefly: `deferred`, `sync_done`, `aer_ctx`, `irq`, `id_ctrl`,
+//! 5. leaves, held alone and briefly: `deferred`, `aborted`, `sync_done`, `aer_ctx`, `irq`, `id_ctrl`,
 //!    `qid_used`, `meta_qids`, `parked`, `retired_io`, `iostat_last`, `events`, and the
 //!    lifecycle's `state` and `init_thread`.
 //!
@@ -120,6 +120,9 @@ pub struct Controller<C: Clone + Send + 'static> {
     timeouts: Arc<Timeouts>,
     admin: Mutex<Option<QueuePair<AdminCtx<C>>>>,
     deferred: Mutex<Vec<Completion<AdminCtx<C>>>>,
+    /// A script's admin commands a lifecycle event ended with 00/08, delivered by
+    /// [`Controller::deliver_aborted`] (a controller reset, after its init function).
+    aborted: Mutex<Vec<Completion<AdminCtx<C>>>>,
     sync_done: Mutex<std::collections::HashMap<u64, Cqe>>,
     next_ticket: std::sync::atomic::AtomicU64,
     in_wait: AtomicBool,
@@ -162,6 +165,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
             timeouts: Arc::new(Timeouts::default()),
             admin: Mutex::new(None),
             deferred: Mutex::new(Vec::new()),
+            aborted: Mutex::new(Vec::new()),
             sync_done: Mutex::new(std::collections::HashMap::new()),
             next_ticket: std::sync::atomic::AtomicU64::new(1),
             in_wait: AtomicBool::new(false),
@@ -261,8 +265,8 @@ impl<C: Clone + Send + 'static> Controller<C> {
     }
 
     /// Programs the admin queue (AQA, ASQ, ACQ) with fresh queues of [`ADMIN_QUEUE_ENTRIES`]
-    /// entries and enables MSI-X; the controller must be disabled. A script's commands left on an
-    /// earlier admin queue are dropped (the driver's own end with 00/08 for their waiters).
+    /// entries and enables MSI-X; the controller must be disabled. Commands left on an earlier
+    /// admin queue end with 00/08 as in a teardown.
     pub fn init_adminq(&self, lazy_doorbell: bool) -> Result<()> {
         let params = QueueParams {
             qid: 0,
@@ -281,12 +285,14 @@ impl<C: Clone + Send + 'static> Controller<C> {
         self.pci.bar_write64(0, regs::ASQ as u64, q.sq_addr());
         self.pci.bar_write64(0, regs::ACQ as u64, q.cq_addr());
         let old = self.admin.lock().replace(q);
+        self.deferred
+            .lock()
+            .retain(|c| c.sqe.opc() != admin::ASYNC_EVENT_REQUEST);
         if let Some(mut old) = old {
             // Normally disabled by now; if not, the device may still use the old queue.
             let held = self.abandon_admin(&mut old);
             self.park_until_reset(held.into_iter().chain(old.memory_in_use()));
         }
-        self.deferred.lock().clear();
         self.aer_outstanding.store(0, Ordering::Relaxed);
         // Programmed every time: a function level, hot or subsystem reset or a power cycle
         // clears the device's MSI-X table and enable bit.
@@ -472,11 +478,12 @@ impl<C: Clone + Send + 'static> Controller<C> {
 
     /// Tears every queue down on the host side, for a lifecycle event: each IO queue pair ends
     /// its outstanding commands with 00/08 (each through its own queue's next `waitdone`/`poll`);
-    /// on the admin queue, the driver's own commands end with 00/08 for their waiters and a
-    /// script's commands (AERs included) are dropped with the admin completions not yet
-    /// reaped, as pynvme's reset does (a script's next admin `waitdone` sees only what it sends
-    /// afterwards). Queue ids are freed and timeouts return to their defaults. Nothing is sent
-    /// to the device.
+    /// on the admin queue, the driver's own commands end with 00/08 for their waiters, a
+    /// script's commands end with 00/08, delivered by the controller reset that follows
+    /// ([`Controller::deliver_aborted`]; never counted by a `waitdone`, so an init function's
+    /// own waits are not fooled), and its AERs end silently (as an AER aborted by SQ deletion does in pynvme:
+    /// no callback, no warning; the init function sends new ones). Queue ids are freed and
+    /// timeouts return to their defaults. Nothing is sent to the device.
     ///
     /// The memory the device may still reach (the data of the commands it was processing) is
     /// kept until the controller is disabled: the caller disables it, then [`Self::clear_parked`].
@@ -485,28 +492,35 @@ impl<C: Clone + Send + 'static> Controller<C> {
             let held = qp.abandon();
             self.park_until_reset(held);
         }
+        // AERs reaped but not delivered belong to the torn-down queue (a new one is sent by the
+        // init function): delivering one would re-arm it on top of those.
+        self.deferred
+            .lock()
+            .retain(|c| c.sqe.opc() != admin::ASYNC_EVENT_REQUEST);
         let mut g = self.admin.lock();
         if let Some(q) = g.as_mut() {
             let held = self.abandon_admin(q);
             self.park_until_reset(held);
         }
         drop(g);
-        self.deferred.lock().clear();
         self.aer_outstanding.store(0, Ordering::Relaxed);
         self.timeouts.restore();
         self.qid_used.lock().clear();
         self.meta_qids.lock().clear();
     }
 
-    /// Ends the commands of admin queue `q` with 00/08: the driver's own go to their waiters,
-    /// a script's are dropped. Returns the memory the device may still reach.
+    /// Ends the commands of admin queue `q` with 00/08: the driver's own go to their waiters, a
+    /// script's wait for [`Controller::deliver_aborted`], AERs end silently. Returns the memory the
+    /// device may still reach.
     fn abandon_admin(&self, q: &mut QueuePair<AdminCtx<C>>) -> Vec<DmaMemory> {
         q.abandon(
             Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
-            &mut |c| {
-                if let AdminCtx::Sync(t) = c.ctx {
+            &mut |c| match c.ctx {
+                AdminCtx::Sync(t) => {
                     self.sync_done.lock().insert(t, c.cqe);
                 }
+                AdminCtx::User(_) if c.sqe.opc() == admin::ASYNC_EVENT_REQUEST => {}
+                AdminCtx::User(_) => self.aborted.lock().push(c),
             },
         )
     }

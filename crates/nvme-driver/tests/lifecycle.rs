@@ -396,6 +396,12 @@ fn outstanding_commands_complete_once_with_00_08_at_every_event() {
             ns.read(&qp, &b, i * 8, 8, 0, 0, 0, 0, Some(i as u32))
                 .unwrap();
         }
+        // A script's admin command the device holds too, and an AER.
+        faults.add(FaultRule::new(FaultMatch::admin(0x0a), FaultAction::DropCompletion).times(1));
+        let gf = nvme_driver::commands::get_features(7, 0, 0, 0, 0, 0, 0, 0).unwrap();
+        ctrl.submit(gf, None, false, Some(100)).unwrap();
+        ctrl.aer(Some(200)).unwrap();
+        ctrl.ring_doorbell();
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(qp.outstanding(), 4);
         match op {
@@ -453,6 +459,16 @@ fn outstanding_commands_complete_once_with_00_08_at_every_event() {
             reinit(&ctrl);
         }
         faults.clear();
+        // The script's admin command completes once, 00/08, when delivered after the init
+        // function; the AER ends silently.
+        let mut admin = Vec::new();
+        let mut take = |c: nvme_driver::Completion<common::Ctx>| {
+            admin.push((c.ctx, c.cqe.status()));
+            Ok(())
+        };
+        assert_eq!(ctrl.deliver_aborted(&mut take).unwrap(), 1, "{op:?}");
+        assert_eq!(ctrl.deliver_aborted(&mut take).unwrap(), 0, "{op:?}");
+        assert_eq!(admin, vec![(Some(100), aborted())], "{op:?}");
         // The same queue pair works again, in the new epoch, and no warning was raised.
         assert!(qp.is_alive());
         assert_eq!(qp.epoch(), ctrl.epoch());
