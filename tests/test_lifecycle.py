@@ -21,6 +21,8 @@ from nvme import *
 # A volatile write cache would lose completed writes at a power loss: a true miscompare.
 URI = "sim://?vwc=off&capacity=1G"
 EVENTS = int(os.environ.get("PYNVME_SOAK", "8"))
+# `make soak` gives each round another seed.
+SEED = int(os.environ.get("PYNVME_SOAK_SEED", "0")) * 1000
 
 pytestmark = [
     pytest.mark.sim_only,
@@ -106,7 +108,7 @@ class Worker(threading.Thread):
             self.error = e
 
     def loop(self):
-        rng = random.Random(self.t)
+        rng = random.Random(SEED + self.t)
         while True:
             try:
                 q = Qpair(self.nvme0, 8)
@@ -144,7 +146,7 @@ def test_threads_survive_every_lifecycle_event(dut, threads):
     workers = [Worker(t, nvme0, ns, stop) for t in range(threads)]
     for w in workers:
         w.start()
-    rng = random.Random(threads)
+    rng = random.Random(SEED + threads)
     epoch = nvme0.epoch
     for _ in range(EVENTS):
         time.sleep(rng.uniform(0, 0.02))

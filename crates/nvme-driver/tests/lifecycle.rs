@@ -250,6 +250,17 @@ fn io_thread(
     tally
 }
 
+/// The stress tests' random seed: `PYNVME_SOAK_SEED` (`make soak` gives each round a new
+/// one) plus the number of threads.
+fn seed(threads: u64) -> u64 {
+    std::env::var("PYNVME_SOAK_SEED")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        .wrapping_mul(1000)
+        + threads
+}
+
 fn soak_events() -> usize {
     std::env::var("PYNVME_SOAK")
         .ok()
@@ -336,19 +347,19 @@ fn stress(threads: u32, events: usize, seed: u64) {
 #[test]
 fn one_thread_through_every_lifecycle_event() {
     let _serial = serial();
-    stress(1, soak_events(), 1);
+    stress(1, soak_events(), seed(1));
 }
 
 #[test]
 fn four_threads_through_every_lifecycle_event() {
     let _serial = serial();
-    stress(4, soak_events(), 4);
+    stress(4, soak_events(), seed(4));
 }
 
 #[test]
 fn sixteen_threads_through_every_lifecycle_event() {
     let _serial = serial();
-    stress(16, soak_events(), 16);
+    stress(16, soak_events(), seed(16));
 }
 
 #[test]
