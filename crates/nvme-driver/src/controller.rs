@@ -585,3 +585,109 @@ impl<C: Clone + Send + 'static> Controller<C> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqe(opc: u8) -> Sqe {
+        Sqe {
+            cdw0: opc as u32,
+            ..Default::default()
+        }
+    }
+
+    fn cqe(sct: u8, sc: u8, dw0: u32) -> Cqe {
+        Cqe {
+            dw0,
+            status: Status::new(sct, sc).status1(true),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn warnings_follow_pynvme_texts_and_order() {
+        let ok = completion_warnings(1, &sqe(2), &cqe(0, 0, 0), false);
+        assert_eq!(ok, Warnings::default());
+        let err = completion_warnings(1, &sqe(2), &cqe(0, 0x80, 0), false);
+        assert_eq!(err.after, vec!["ERROR status: 00/80".to_string()]);
+        // A timeout warns before the callback, its all-ones status after.
+        let to = completion_warnings(3, &sqe(2), &cqe(7, 0xff, u32::MAX), true);
+        assert_eq!(to.before.len(), 1);
+        assert!(
+            to.before[0].starts_with("drive timeout: qpair: 3, cid: "),
+            "{to:?}"
+        );
+        assert_eq!(to.after, vec!["ERROR status: 07/ff".to_string()]);
+        // An AER: a notification when it succeeds, nothing when the host aborted it.
+        let aer = sqe(admin::ASYNC_EVENT_REQUEST);
+        let note = completion_warnings(0, &aer, &cqe(0, 0, 0x10002), false);
+        assert_eq!(
+            note.after,
+            vec!["AER notification is triggered: 0x10002".to_string()]
+        );
+        let aborted = completion_warnings(0, &aer, &cqe(0, 8, 0), false);
+        assert_eq!(aborted, Warnings::default());
+        // The same status on another admin command is an error.
+        let other = completion_warnings(0, &sqe(0x0a), &cqe(0, 8, 0), false);
+        assert_eq!(other.after, vec!["ERROR status: 00/08".to_string()]);
+    }
+
+    fn controller() -> Arc<Controller<Option<u32>>> {
+        let ctrl = Controller::new(nvme_pci::open("sim://").unwrap()).unwrap();
+        ctrl.init_default(None).unwrap();
+        ctrl
+    }
+
+    #[test]
+    fn queue_ids_are_taken_once_and_free_again() {
+        let ctrl = controller();
+        let max = ctrl.num_io_queues();
+        assert!(max >= 2);
+        assert_eq!(ctrl.alloc_qid(Some(2)).unwrap(), 2);
+        assert!(matches!(
+            ctrl.alloc_qid(Some(2)),
+            Err(DriverError::QueueIdUnavailable { want: Some(2), .. })
+        ));
+        assert!(matches!(
+            ctrl.alloc_qid(Some(max + 1)),
+            Err(DriverError::QueueIdUnavailable { .. })
+        ));
+        // Without a wish, the lowest free id.
+        assert_eq!(ctrl.alloc_qid(None).unwrap(), 1);
+        ctrl.free_qid(2);
+        assert_eq!(ctrl.alloc_qid(None).unwrap(), 2);
+        for _ in 3..=max {
+            ctrl.alloc_qid(None).unwrap();
+        }
+        assert!(matches!(
+            ctrl.alloc_qid(None),
+            Err(DriverError::QueueIdUnavailable { want: None, .. })
+        ));
+        // A teardown frees them all.
+        ctrl.teardown();
+        assert_eq!(ctrl.alloc_qid(None).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_teardown_keeps_a_scripts_admin_command_for_delivery_and_ends_aers_silently() {
+        let ctrl = controller();
+        // Never rung: the device does not see them, the host still owns them.
+        ctrl.submit(sqe(0x0a), None, false, Some(1)).unwrap();
+        ctrl.aer(Some(2)).unwrap();
+        ctrl.teardown();
+        let mut got = Vec::new();
+        let mut take = |c: Completion<Option<u32>>| {
+            got.push((c.ctx, c.cqe.status()));
+            Ok(())
+        };
+        assert_eq!(ctrl.deliver_aborted(&mut take).unwrap(), 1);
+        assert_eq!(ctrl.deliver_aborted(&mut take).unwrap(), 0);
+        assert_eq!(got, vec![(Some(1), Status::new(0, 8))]);
+        // Nothing of them is left for a waitdone.
+        assert!(matches!(
+            ctrl.waitdone(1, false, &mut |_| Ok(())),
+            Err(DriverError::NothingOutstanding { reaped: 0, .. })
+        ));
+    }
+}
