@@ -392,10 +392,11 @@ def test_qdepth_bounds_the_outstanding_commands(nvme0n1, sim):
 
 @pytest.mark.sim_only
 def test_slow_latency_warns(nvme0n1, sim):
-    sim.inject("delay", 30, opcode=2, count=3)
-    with pytest.warns(UserWarning, match="ioworker: 3 IOs slower than 10000 us"):
-        r = nvme0n1.ioworker(io_size=1, io_count=100, slow_latency=10000).start().close()
-    assert r.latency_max_us >= 30000
+    # Far apart, so that a loaded machine does not make another IO count as slow.
+    sim.inject("delay", 300, opcode=2, count=3)
+    with pytest.warns(UserWarning, match="ioworker: 3 IOs slower than 100000 us"):
+        r = nvme0n1.ioworker(io_size=1, io_count=100, slow_latency=100000).start().close()
+    assert r.latency_max_us >= 300000
 
 
 # ---- outputs -------------------------------------------------------------------------------------

@@ -155,8 +155,9 @@ impl<C: Clone + Send + 'static> Controller<C> {
     pub fn new(pci: Arc<dyn PciFunction>) -> Result<Arc<Self>> {
         let cap = Cap(pci.bar_read64(0, regs::CAP as u64));
         if cap.0 == u64::MAX {
-            return Err(DriverError::Enumerate(
-                "fail to create the controller: CAP reads all ones".into(),
+            return Err(DriverError::enumerate(
+                "fail to create the controller: CAP reads all ones",
+                None,
             ));
         }
         Ok(Arc::new(Controller {
@@ -311,14 +312,18 @@ impl<C: Clone + Send + 'static> Controller<C> {
     pub fn init_ns(&self) -> Result<()> {
         let (cqe, _) = self.admin_read(commands::identify(0, 1, 0, 0, 0, 0, 0)?, 4096)?;
         if !cqe.status().is_success() {
-            return Err(DriverError::Enumerate(format!(
-                "identify controller failed: {}",
-                cqe.status()
-            )));
+            return Err(DriverError::enumerate(
+                "init namespaces",
+                Some(DriverError::CommandFailed {
+                    what: "identify controller",
+                    status: cqe.status(),
+                }),
+            ));
         }
         if self.nn() == 0 {
-            return Err(DriverError::Enumerate(
-                "the controller reports no namespace (NN is 0)".into(),
+            return Err(DriverError::enumerate(
+                "the controller reports no namespace (NN is 0)",
+                None,
             ));
         }
         Ok(())
@@ -385,34 +390,38 @@ impl<C: Clone + Send + 'static> Controller<C> {
     pub fn init_default(&self, ctx_for_aer: C) -> Result<()> {
         self.pci.bar_write32(0, regs::CC as u64, 0);
         if !self.wait_csts(false, None) {
-            return Err(DriverError::Enumerate(
-                "csts.rdy timeout after clearing cc.en".into(),
+            return Err(DriverError::enumerate(
+                "csts.rdy timeout after clearing cc.en",
+                None,
             ));
         }
         self.init_adminq(false)
-            .map_err(|e| DriverError::Enumerate(format!("fail to init admin queue: {e}")))?;
+            .map_err(|e| DriverError::enumerate("fail to init admin queue", Some(e)))?;
         self.pci.bar_write32(0, regs::CC as u64, regs::cc::DEFAULT);
         self.pci
             .bar_write32(0, regs::CC as u64, regs::cc::DEFAULT | regs::cc::EN);
         if !self.wait_csts(true, None) {
-            return Err(DriverError::Enumerate(
-                "csts.rdy timeout after setting cc.en".into(),
+            return Err(DriverError::enumerate(
+                "csts.rdy timeout after setting cc.en",
+                None,
             ));
         }
         if self.init_ns().is_err() {
             std::thread::sleep(Duration::from_secs(1));
-            self.init_ns().map_err(|e| {
-                DriverError::Enumerate(format!("retry init namespaces failed: {e}"))
-            })?;
+            self.init_ns()
+                .map_err(|e| DriverError::enumerate("retry init namespaces failed", Some(e)))?;
         }
         let set = commands::set_features(7, 0, 0, 0xfffe_fffe, 0, 0, 0, 0)?;
         self.admin_sync(set, None)?;
         let cqe = self.admin_sync(commands::get_features(7, 0, 0, 0, 0, 0, 0, 0)?, None)?;
         if !cqe.status().is_success() {
-            return Err(DriverError::Enumerate(format!(
-                "get features number of queues failed: {}",
-                cqe.status()
-            )));
+            return Err(DriverError::enumerate(
+                "init queues",
+                Some(DriverError::CommandFailed {
+                    what: "get features number of queues",
+                    status: cqe.status(),
+                }),
+            ));
         }
         self.aer(ctx_for_aer)?;
         if self.state() == State::NeedsInit {

@@ -496,13 +496,13 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// The error of a step that failed during a lifecycle operation: the device is gone if its
     /// registers read all ones (the controller becomes [`State::Gone`]), else the controller
     /// needs a controller reset.
-    fn failed(&self, what: &str) -> DriverError {
+    fn failed(&self, what: &'static str) -> DriverError {
         if self.csts() == u32::MAX {
             self.life().set(State::Gone);
             DriverError::DeviceGone(what.to_string())
         } else {
             self.life().set(State::NeedsInit);
-            DriverError::Enumerate(what.to_string())
+            DriverError::enumerate(what, None)
         }
     }
 }

@@ -719,16 +719,17 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         self.ctrl.free_qid(self.qid);
         drop(held);
         for (what, r) in [("SQ", sq), ("CQ", cq)] {
-            let st = r
-                .map_err(|e| {
-                    DriverError::QpairDeletion(format!("delete I/O {what} {}: {e}", self.qid))
-                })?
-                .status();
-            if !st.is_success() {
-                return Err(DriverError::QpairDeletion(format!(
-                    "delete I/O {what} {} completed with status {st}",
-                    self.qid
-                )));
+            let failed = |source| DriverError::QpairDeletion {
+                qid: self.qid,
+                what,
+                source: Box::new(source),
+            };
+            let status = r.map_err(failed)?.status();
+            if !status.is_success() {
+                return Err(failed(DriverError::CommandFailed {
+                    what: "delete I/O queue",
+                    status,
+                }));
             }
         }
         Ok(())

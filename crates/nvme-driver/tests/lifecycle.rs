@@ -221,7 +221,7 @@ fn io_thread(
                     match qp.delete() {
                         Ok(()) => {}
                         // A reset may have torn it down again meanwhile; it is gone either way.
-                        Err(DriverError::QpairDeletion(_)) => {}
+                        Err(DriverError::QpairDeletion { .. }) => {}
                         Err(e) => panic!("thread {t}: delete: {e}"),
                     }
                     qp = new_qpair(&ctrl, cfg);

@@ -64,9 +64,10 @@ impl PyPcie {
             ));
         }
         let dev = nvme_pci::open(addr).map_err(|e| {
-            crate::errors::to_py(nvme_driver::DriverError::Enumerate(format!(
-                "fail to create the controller: {e}"
-            )))
+            crate::errors::to_py(nvme_driver::DriverError::enumerate(
+                "fail to create the controller",
+                Some(e.into()),
+            ))
         })?;
         Ok(PyPcie {
             addr: dev.address().to_string(),
