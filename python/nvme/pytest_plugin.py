@@ -29,6 +29,7 @@ import argparse
 import ast
 import inspect
 import logging
+import os
 import random
 import re
 import textwrap
@@ -143,6 +144,17 @@ def _add_options(parser: pytest.Parser) -> None:
                 "metavar": "PORT",
                 "help": "serve the live monitor in the browser during the run, on PORT "
                 f"(default {monitor.DEFAULT_PORT}; 0: any free port, shown at the start)",
+            },
+        ),
+        (
+            "--lab-wait",
+            {
+                "action": "store",
+                "type": float,
+                "default": 300.0,
+                "metavar": "SECONDS",
+                "help": "with labgrid's --lg-env: how long the session waits for its place to be "
+                "reserved (default 300)",
             },
         ),
         (
@@ -318,7 +330,12 @@ def pytest_configure(config: pytest.Config) -> None:
     Runs before pytest's junitxml plugin reads `--junitxml`, so that, when the user gave none,
     pytest writes its JUnit XML into the results folder.
     """
-    _choose_device(config)
+    lab = _register_lab(config)
+    given = config.getoption("pciaddr", default="")
+    if lab is None or any(given if isinstance(given, list) else [given]):
+        _choose_device(config)
+    elif hasattr(config.option, "pciaddr"):
+        config.option.pciaddr = ""  # the place's NVMe function, at session start
     config.addinivalue_line(
         "markers", "device: runs on any device, no simulator-only feature is needed"
     )
@@ -351,7 +368,8 @@ def pytest_configure(config: pytest.Config) -> None:
             )
             results.drive = drive
         else:
-            results = ResultsLog(Path(folder), device_tag(pciaddr), worker, _describe(config))
+            tag = f"lab_{lab.place}" if lab is not None and not pciaddr else device_tag(pciaddr)
+            results = ResultsLog(Path(folder), tag, worker, _describe(config))
         results.pciaddr = pciaddr
         results.nsid = config.getoption("nsid", default=1)
         if worker is None and getattr(config.option, "xmlpath", "unset") is None:
@@ -359,6 +377,26 @@ def pytest_configure(config: pytest.Config) -> None:
             results.junit = True
         results.config = config
         config.pluginmanager.register(results, _RESULTS_PLUGIN_NAME)
+
+
+def _register_lab(config: pytest.Config) -> Any:
+    """With labgrid's `--lg-env` (or `LG_ENV`) naming an environment with a place, hold the
+    place for the session (`nvme.lab.LabSession`); returns it, or None without one."""
+    env_file = config.getoption("lg_env", default=None) or os.environ.get("LG_ENV")
+    if not env_file or not config.pluginmanager.hasplugin("labgrid"):
+        return None
+    from nvme import lab  # noqa: PLC0415 - needs labgrid, imported only for a lab session
+
+    session = lab.LabSession(config, env_file)
+    if session.place is None:
+        return None
+    config.pluginmanager.register(session, lab.PLUGIN_NAME)
+    return session
+
+
+def _lab(config: pytest.Config) -> Any:
+    """The session's `nvme.lab.LabSession`, None outside a labgrid lab."""
+    return config.pluginmanager.get_plugin("nvme-lab")
 
 
 def _register_monitor(config: pytest.Config) -> None:
@@ -416,6 +454,9 @@ def _describe(config: pytest.Config) -> str:
     device = pciaddr if pciaddr else "sim:// (simulated SSD)"
     if devices and getattr(config, "workerinput", None) is None:
         device = f"{len(devices)} devices, one per xdist worker ({', '.join(devices)})"
+    lab = _lab(config)
+    if lab is not None and not pciaddr:
+        device = f"the NVMe function of labgrid place {lab.place}"
     version = getattr(nvme._native, "__version__", "unknown") if nvme._native else "not built"
     return f"device {device}, nsid {config.getoption('nsid', default=1)}, driver {version}"
 
@@ -762,10 +803,21 @@ def nsid(request: pytest.FixtureRequest) -> int:
 
 
 @pytest.fixture
-def pcie(pciaddr: str) -> Iterator[nvme.Pcie]:
-    """The PCIe function of the device under test, closed after the test."""
+def pcie(pciaddr: str, request: pytest.FixtureRequest) -> Iterator[nvme.Pcie]:
+    """The PCIe function of the device under test, closed after the test.
+
+    In a labgrid lab whose power port is the session's relay (`nvme.lab.SimPowerRelay`), the
+    relay switches this simulated SSD's power while the test runs.
+    """
     ret = nvme.Pcie(pciaddr)
+    lab = _lab(request.config)
+    relay = getattr(lab, "relay", None)
+    sim = ret.sim if relay is not None else None
+    if sim is not None:
+        relay.attach(sim)
     yield ret
+    if sim is not None:
+        relay.detach(sim)
     ret.close()
 
 
@@ -782,9 +834,17 @@ def nvme0(pcie: nvme.Pcie) -> nvme.Controller:
 
 
 @pytest.fixture
-def subsystem(nvme0: nvme.Controller) -> nvme.Subsystem:
-    """The NVM subsystem of `nvme0`: power cycles, subsystem reset, shutdown notification."""
-    return nvme.Subsystem(nvme0)
+def subsystem(nvme0: nvme.Controller, request: pytest.FixtureRequest) -> nvme.Subsystem:
+    """The NVM subsystem of `nvme0`: power cycles, subsystem reset, shutdown notification.
+
+    In a labgrid lab (`--lg-env`, `nvme.lab`) whose target has a power driver, power off and on
+    go through that driver (`PowerProtocol.off()` / `on()`) inside the driver's lifecycle.
+    """
+    lab = _lab(request.config)
+    power = lab.power() if lab is not None else None
+    if power is None:
+        return nvme.Subsystem(nvme0)
+    return nvme.Subsystem(nvme0, poweron_cb=power.on, poweroff_cb=power.off)
 
 
 @pytest.fixture
