@@ -67,6 +67,13 @@ class NVMeFunction(Resource):
     pciaddr = attr.ib(validator=attr.validators.instance_of(str))
 
 
+def lab_user() -> str:
+    """Who this session is to labgrid: `host/user` (`LG_HOSTNAME`, `LG_USERNAME` override them,
+    as for labgrid-client)."""
+    host = os.environ.get("LG_HOSTNAME") or socket.gethostname()
+    return f"{host}/{os.environ.get('LG_USERNAME') or getpass.getuser()}"
+
+
 def this_host(host: str) -> bool:
     """Tell whether `host` names this machine."""
     return host in LOOPBACK or host in (socket.gethostname(), socket.getfqdn())
@@ -216,9 +223,7 @@ class LabSession:
 
     # -- the place ----------------------------------------------------------------------------
 
-    def client(
-        self, *args: str, timeout: float = 60.0, env: Mapping[str, str] | None = None
-    ) -> str:
+    def client(self, *args: str, timeout: float = 60.0) -> str:
         """Run `labgrid-client` with the session's coordinator; returns its output, raises
         `RuntimeError` with its error output if it fails or takes longer than `timeout` s."""
         command = [labgrid_client()]
@@ -231,7 +236,6 @@ class LabSession:
                 capture_output=True,
                 text=True,
                 timeout=timeout,
-                env={**os.environ, **(env or {})},
                 check=False,
             )
         except subprocess.TimeoutExpired as e:
@@ -250,7 +254,7 @@ class LabSession:
 
     def hold(self) -> None:
         """Reserve and acquire the place, unless this user already holds it on this host."""
-        me = f"{socket.gethostname()}/{getpass.getuser()}"
+        me = lab_user()
         holder = self.holder()
         if holder == me:
             logger.info("labgrid place %s: already acquired by %s, used as it is", self.place, me)

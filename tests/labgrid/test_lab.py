@@ -11,9 +11,6 @@ volatile write cache held (and verification knows it).
 
 from __future__ import annotations
 
-import getpass
-import socket
-
 import pytest
 
 from nvme import *
@@ -52,7 +49,7 @@ def unsafe_shutdowns(nvme0):
 
 def test_the_session_reserved_and_acquired_the_place(lab):
     assert lab.acquired, "the place was free: the session must have acquired it"
-    assert lab.holder() == f"{socket.gethostname()}/{getpass.getuser()}"
+    assert lab.holder() == lab_module.lab_user()
     reservations = lab.client("reservations")
     block = reservations.split(f"Reservation '{lab.token}':", 1)[1].split("Reservation '")[0]
     assert "state: acquired" in block
@@ -103,3 +100,18 @@ def test_power_loss_loses_the_write_cache(lab, nvme0, nvme0n1, subsystem, verify
     # The unflushed write went with the power; verification knows it and raises nothing.
     assert read(nvme0, nvme0n1, 20) == 0xF1A5F1A5
     assert unsafe_shutdowns(nvme0) == before + 1
+
+
+def test_another_user_waits_for_the_place_then_gives_up(lab, pytester, monkeypatch):
+    # A second session of another user, while this one holds the place: it reserves the place,
+    # waits --lab-wait seconds, then stops with a usage error and cancels its reservation.
+    me = lab_module.lab_user()
+    monkeypatch.setenv("LG_USERNAME", "someone-else")
+    pytester.makepyfile("def test_x(pciaddr): assert pciaddr")
+    result = pytester.runpytest_subprocess(
+        "--lg-env", lab.env_file, "--lab-wait", "3", "-p", "no:cacheprovider", timeout=120
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*place {lab.place} not reserved within --lab-wait=3 s*"])
+    assert "someone-else" not in lab.client("reservations")
+    assert lab.holder() == me
