@@ -155,3 +155,21 @@ def test_two_simulated_drives_in_two_workers(run_subprocess, pytester):
         assert f"[drive {drive}, gw{drive}] PASSED" in log
     assert "[drive 1, gw1] FAILED" in log and "[drive 0, gw0] FAILED" not in log
     assert "junit.xml" in combined["files"].values()
+
+
+@needs_native
+def test_each_worker_takes_its_own_drive_without_results(run_subprocess, pytester):
+    pytester.makepyfile(
+        """
+        def test_own_drive(nvme0, pciaddr):
+            assert pciaddr == "sim://?serial=" + nvme0.id_ctrl().sn.strip()
+
+        def test_drives_differ(pciaddr, worker_id):
+            assert pciaddr.endswith(worker_id.replace("gw", "D"))
+        """
+    )
+    result = run_subprocess(
+        "-n", "2", "--dist", "each", "--results=", "--pciaddr", "sim://?serial=D0,sim://?serial=D1"
+    )
+    result.assert_outcomes(passed=4)
+    assert not (pytester.path / "results").exists()

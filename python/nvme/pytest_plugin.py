@@ -355,7 +355,6 @@ def pytest_configure(config: pytest.Config) -> None:
             # The run folder of a run on several drives: the combined summary.
             results = ResultsLog(Path(folder), f"{len(devices)}drives", None, _describe(config))
             results.devices = devices
-            config.pluginmanager.register(_DriveAssigner(results), "nvme-drives")
         elif devices and workerinput.get("nvme_run_folder"):
             # One drive's subfolder in the controller's run folder.
             drive = _worker_drive(config) or 0
@@ -377,6 +376,9 @@ def pytest_configure(config: pytest.Config) -> None:
             results.junit = True
         results.config = config
         config.pluginmanager.register(results, _RESULTS_PLUGIN_NAME)
+    if devices and getattr(config, "workerinput", None) is None:
+        results = config.pluginmanager.get_plugin(_RESULTS_PLUGIN_NAME)
+        config.pluginmanager.register(_DriveAssigner(devices, results), "nvme-drives")
 
 
 def _register_lab(config: pytest.Config) -> Any:
@@ -417,11 +419,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 class _DriveAssigner:
-    """In the xdist controller of a run on several drives: gives each worker its device and
-    the run folder, and tells the combined summary when a worker ends."""
+    """In the xdist controller of a run on several drives: gives each worker its device (and
+    the run folder, when results are written), and tells the combined summary when a worker
+    ends."""
 
-    def __init__(self, results: ResultsLog) -> None:
-        """Assign the devices of `results.devices` to the workers as they start."""
+    def __init__(self, devices: list[str], results: ResultsLog | None) -> None:
+        """Assign `devices` to the workers as they start; `results`: the run's results log."""
+        self.devices = devices
         self.results = results
         self.busy: dict[str, int] = {}
 
@@ -429,17 +433,18 @@ class _DriveAssigner:
     def pytest_configure_node(self, node: Any) -> None:
         """A worker starts: it takes the first device no running worker has (a worker that
         replaces a crashed one takes its device)."""
-        free = [i for i in range(len(self.results.devices)) if i not in self.busy.values()]
+        free = [i for i in range(len(self.devices)) if i not in self.busy.values()]
         drive = free[0] if free else len(self.busy)
         self.busy[node.gateway.id] = drive
         node.workerinput["nvme_drive"] = drive
-        node.workerinput["nvme_run_folder"] = str(self.results.run_folder.absolute())
+        if self.results is not None:
+            node.workerinput["nvme_run_folder"] = str(self.results.run_folder.absolute())
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """A worker ended (or crashed: `error`); its device is free again."""
         drive = self.busy.pop(node.gateway.id, None)
-        if drive is None:
+        if drive is None or self.results is None:
             return
         output = getattr(node, "workeroutput", None) or {}
         self.results.drive_finished(

@@ -15,7 +15,13 @@ import pytest
 
 from nvme import *
 
-lab_module = pytest.importorskip("nvme.lab")
+
+@pytest.fixture
+def lab_module(lab):
+    """`nvme.lab`, imported once labgrid is known to be there."""
+    import nvme.lab  # noqa: PLC0415
+
+    return nvme.lab
 
 
 def write(nvme0, nvme0n1, lba, value, flush=False):
@@ -47,7 +53,7 @@ def unsafe_shutdowns(nvme0):
     return b.data(159, 144)
 
 
-def test_the_session_reserved_and_acquired_the_place(lab):
+def test_the_session_reserved_and_acquired_the_place(lab, lab_module):
     assert lab.acquired, "the place was free: the session must have acquired it"
     assert lab.holder() == lab_module.lab_user()
     reservations = lab.client("reservations")
@@ -56,7 +62,7 @@ def test_the_session_reserved_and_acquired_the_place(lab):
     assert f"name={lab.place}" in block
 
 
-def test_the_device_is_the_places_nvme_function(lab, pciaddr, nvme0):
+def test_the_device_is_the_places_nvme_function(lab, lab_module, pciaddr, nvme0):
     function = lab.target().get_resource(lab_module.NVMeFunction)
     assert pciaddr == function.pciaddr
     assert pciaddr.startswith("sim://?serial=")
@@ -102,7 +108,7 @@ def test_power_loss_loses_the_write_cache(lab, nvme0, nvme0n1, subsystem, verify
     assert unsafe_shutdowns(nvme0) == before + 1
 
 
-def test_another_user_waits_for_the_place_then_gives_up(lab, pytester, monkeypatch):
+def test_another_user_waits_for_the_place_then_gives_up(lab, lab_module, pytester, monkeypatch):
     # A second session of another user, while this one holds the place: it reserves the place,
     # waits --lab-wait seconds, then stops with a usage error and cancels its reservation.
     me = lab_module.lab_user()
