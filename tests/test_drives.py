@@ -173,3 +173,33 @@ def test_each_worker_takes_its_own_drive_without_results(run_subprocess, pyteste
     )
     result.assert_outcomes(passed=4)
     assert not (pytester.path / "results").exists()
+
+
+def test_a_crashed_worker_is_named_in_the_combined_summary(run_subprocess, pytester):
+    pytester.makepyfile(
+        """
+        import os
+
+        def test_first(pciaddr):
+            assert pciaddr.startswith("sim://?serial=")
+
+        def test_crash_on_b(pciaddr):
+            if pciaddr.endswith("=B"):
+                os._exit(3)
+        """
+    )
+    result = run_subprocess(
+        "-n", "2", "--dist", "each", "--max-worker-restart=0",
+        "--pciaddr", "sim://?serial=A,sim://?serial=B",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    (run_folder,) = (pytester.path / "results").iterdir()
+    combined = json.loads((run_folder / "results.json").read_text())
+    a, b = combined["drives"]
+    assert a["complete"] and a["error"] is None and a["summary"] == {"passed": 2}
+    assert b["folder"] == "drive1_sim_serial=B", "the crashed drive's folder is still linked"
+    assert b["complete"] is False and b["error"], b
+    assert b["summary"] == {"passed": 1}, "what the worker checkpointed before it crashed"
+    assert combined["exitstatus"] == 1
+    assert "drive 1 (gw1) crashed" in (run_folder / "run.log").read_text()
+    assert "drive1_sim_serial=B/index.html" in (run_folder / "index.html").read_text()

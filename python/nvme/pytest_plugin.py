@@ -251,6 +251,11 @@ def split_devices(value: str | list[str]) -> list[str]:
     return devices
 
 
+def drive_folder_name(drive: int, pciaddr: str) -> str:
+    """The name of drive `drive`'s subfolder in the run folder of a run on several drives."""
+    return f"drive{drive}_{device_tag(pciaddr)}"
+
+
 def _xdist_workers(config: pytest.Config) -> int:
     """How many pytest-xdist workers this session starts (0 without xdist)."""
     if getattr(config.option, "dist", "no") == "no":
@@ -360,7 +365,7 @@ def pytest_configure(config: pytest.Config) -> None:
             drive = _worker_drive(config) or 0
             results = ResultsLog(
                 Path(workerinput["nvme_run_folder"]),
-                f"drive{drive}_{device_tag(pciaddr)}",
+                drive_folder_name(drive, pciaddr),
                 None,
                 _describe(config),
                 stamp=False,
@@ -447,9 +452,11 @@ class _DriveAssigner:
         if drive is None or self.results is None:
             return
         output = getattr(node, "workeroutput", None) or {}
-        self.results.drive_finished(
-            drive, node.gateway.id, output.get("nvme_results_folder"), error
+        # A worker that crashed told nothing: its folder is the one it was to make.
+        folder = output.get("nvme_results_folder") or str(
+            self.results.run_folder.absolute() / drive_folder_name(drive, self.devices[drive])
         )
+        self.results.drive_finished(drive, node.gateway.id, folder, error)
 
 
 def _describe(config: pytest.Config) -> str:

@@ -1184,6 +1184,7 @@ class CombinedReport:
         except (OSError, ValueError) as e:
             entry["error"] = entry["error"] or f"results.json not read: {e}"
             return entry, tests
+        # A worker that crashed left the results.json of its last checkpoint, if any.
         entry.update(
             complete=bool(doc.get("complete")),
             exitstatus=doc.get("exitstatus"),
