@@ -203,3 +203,37 @@ def test_a_crashed_worker_is_named_in_the_combined_summary(run_subprocess, pytes
     assert combined["exitstatus"] == 1
     assert "drive 1 (gw1) crashed" in (run_folder / "run.log").read_text()
     assert "drive1_sim_serial=B/index.html" in (run_folder / "index.html").read_text()
+
+
+def test_a_replacement_worker_takes_the_crashed_workers_drive(run_subprocess, pytester):
+    marker = pytester.path / "crashed"
+    pytester.makepyfile(
+        f"""
+        import os
+
+        def test_crash_once_on_b(pciaddr):
+            if pciaddr.endswith("=B") and not os.path.exists({str(marker)!r}):
+                open({str(marker)!r}, "w").close()
+                os._exit(3)
+
+        def test_after(pciaddr):
+            assert pciaddr
+        """
+    )
+    result = run_subprocess(
+        "-n", "2", "--dist", "each", "--max-worker-restart=1",
+        "--pciaddr", "sim://?serial=A,sim://?serial=B",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    (run_folder,) = (pytester.path / "results").iterdir()
+    combined = json.loads((run_folder / "results.json").read_text())
+    a, b = combined["drives"]
+    assert a["worker"] == "gw0" and a["summary"] == {"passed": 2} and a["error"] is None
+    # gw1 crashed on drive 1; the worker that replaced it tested drive 1 and wrote its report
+    # beside the crashed one's.
+    assert b["worker"] not in ("gw0", "gw1")
+    assert b["pciaddr"] == "sim://?serial=B" and b["complete"] is True
+    assert b["folder"] == "drive1_sim_serial=B_1"
+    assert b["summary"] == {"passed": 1}
+    assert b["error"].startswith("gw1: ")
+    assert (run_folder / "drive1_sim_serial=B" / "run.log").is_file()

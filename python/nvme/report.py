@@ -1127,7 +1127,8 @@ class CombinedReport:
 
     * `results.json`: `"format"`, `"combined": true`, start, end, duration, exit status,
       `drives` (per drive: `drive` index, `worker`, `pciaddr`, `folder`, `complete`,
-      `exitstatus`, `identity`, `summary`, `error`), `summary` (outcomes over all drives)
+      `exitstatus`, `identity`, `summary`, `error`: the crashes of its workers, if any),
+      `summary` (outcomes over all drives)
       and `tests` (per drive and test: `drive`, `nodeid`, `outcome`, `duration`, counts of
       `warnings` and `ioworkers`);
     * `index.html`: the drives with links to their own pages, and a table of the tests with
@@ -1151,8 +1152,12 @@ class CombinedReport:
         self, drive: int, worker: str, folder: str | None, error: str | None = None
     ) -> None:
         """Drive `drive`'s worker ended; `folder` is its results subfolder (None if it made
-        none), `error` what went wrong if the worker crashed."""
-        self.drives[drive] = {"worker": worker, "folder": folder, "error": error}
+        none), `error` what went wrong if the worker crashed. A worker that replaced a crashed
+        one ends later: the drive's entry is then its, and keeps the crash in its `error`."""
+        told = self.drives.setdefault(drive, {"errors": []})
+        told.update(worker=worker, folder=folder)
+        if error:
+            told["errors"].append(f"{worker}: {error}")
 
     def _drive(self, index: int, pciaddr: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The entry of one drive and its tests, from its results.json."""
@@ -1166,7 +1171,7 @@ class CombinedReport:
             "exitstatus": None,
             "identity": None,
             "summary": {},
-            "error": told.get("error"),
+            "error": "; ".join(told.get("errors", [])) or None,
         }
         tests: list[dict[str, Any]] = []
         folder = told.get("folder")
