@@ -433,12 +433,14 @@ class _DriveAssigner:
         self.devices = devices
         self.results = results
         self.busy: dict[str, int] = {}
+        self.done: set[int] = set()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """A worker starts: it takes the first device no running worker has (a worker that
-        replaces a crashed one takes its device)."""
-        free = [i for i in range(len(self.devices)) if i not in self.busy.values()]
+        """A worker starts: it takes the first device that no running worker has and no
+        worker finished (a worker that replaces a crashed one takes its device)."""
+        taken = set(self.busy.values()) | self.done
+        free = [i for i in range(len(self.devices)) if i not in taken]
         drive = free[0] if free else len(self.busy)
         self.busy[node.gateway.id] = drive
         node.workerinput["nvme_drive"] = drive
@@ -447,8 +449,10 @@ class _DriveAssigner:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """A worker ended (or crashed: `error`); its device is free again."""
+        """A worker ended (or crashed: `error`, and its device is free for its replacement)."""
         drive = self.busy.pop(node.gateway.id, None)
+        if drive is not None and not error:
+            self.done.add(drive)
         if drive is None or self.results is None:
             return
         output = getattr(node, "workeroutput", None) or {}
