@@ -7,6 +7,7 @@
 #   make setup pciaddr=0000:01:00.0   hand a real SSD to the test driver (root); make reset gives it back
 #   make qemu                 the QEMU lane: device tests on QEMU's NVMe controller, vfio and uio (CI)
 #   make browser              the browser lane: the live monitor's page in headless chromium (CI)
+#   make labgrid              the labgrid lane: a place with the simulated SSD and its power port (CI)
 #   make catalogue            docs/conformance.md from the docstrings of scripts/conformance
 #
 # pciaddr: device under test; empty = the simulated SSD, or sim://?capacity=1T&namespaces=2
@@ -26,7 +27,7 @@ PYTEST_ARGS ?=
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
-.PHONY: all install system-deps test check soak setup reset list bench qemu browser catalogue clean distclean
+.PHONY: all install system-deps test check soak setup reset list bench qemu browser labgrid catalogue clean distclean
 
 PY_DIRS := $(wildcard python tests scripts bench tools)
 # Everything the native module is built from; Python sources are installed editable.
@@ -112,6 +113,11 @@ qemu:
 # Installs chromium (apt-get, as root) and the pinned Playwright if missing; tools/browser/run.
 browser:
 	tools/browser/run
+
+# Installs the pinned labgrid into the venv, starts a labgrid coordinator and exporter on
+# localhost and runs tests/labgrid through a place; tools/labgrid/run.
+labgrid:
+	tools/labgrid/run
 
 # docs/conformance.md: the suite's catalogue (folder, file, test, purpose, spec section, steps)
 # generated from the docstrings of scripts/conformance.

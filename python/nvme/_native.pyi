@@ -1538,6 +1538,22 @@ class Simulator:
         Then call `Controller.reset()` to initialise the controller again.
         """
 
+    def power_off(self) -> None:
+        """Remove the simulated SSD's power, as a lab's power switch does.
+
+        What the volatile write cache held is lost, and an unsafe shutdown is counted unless a
+        shutdown notification completed. The driver is not told: this is the switch a
+        `Subsystem` power callback (or a lab relay, `nvme.lab`) flips while
+        `Subsystem.poweroff()` runs.
+        """
+
+    def power_on(self) -> None:
+        """Restore the simulated SSD's power: it comes up as from a cold boot."""
+
+    @property
+    def powered(self) -> bool:
+        """Whether the simulated SSD has power."""
+
 # ---- completions and Identify data ------------------------------------------------------------
 
 @final

@@ -232,6 +232,11 @@ impl SimDevice {
         self.sh.layout
     }
 
+    /// Whether the device has power ([`SimDevice::power_off`] / [`SimDevice::power_on`]).
+    pub fn powered(&self) -> bool {
+        self.sh.powered.load(SeqCst)
+    }
+
     fn present(&self) -> bool {
         self.sh.powered.load(Relaxed) && !self.sh.removed.load(Relaxed)
     }
