@@ -166,6 +166,8 @@ pub(crate) struct Controller {
     in_command: bool,
     /// The fault set of the command being executed.
     pub fx: FaultSet,
+    /// The benchmark profile's timeline and write cache (`profile=bench`).
+    pub perf: Option<crate::perf::PerfModel>,
 }
 
 impl Controller {
@@ -207,6 +209,9 @@ impl Controller {
             fx: FaultSet::default(),
             events_after: false,
             in_command: false,
+            perf: cfg
+                .perf
+                .map(|p| crate::perf::PerfModel::new(p, Instant::now())),
             cfg,
         })
     }
