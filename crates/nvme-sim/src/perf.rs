@@ -29,6 +29,9 @@ pub struct PerfProfile {
     pub sustained_write_bw: u64,
     /// Background flush of the cache while the drive is idle, bytes per second (default 250 MB/s).
     pub flush_bw: u64,
+    /// Idle time before the background flush starts (default 50 ms): the gaps of a busy host
+    /// between commands do not count.
+    pub flush_delay: Duration,
     /// Read bandwidth, bytes per second (default 2 GB/s).
     pub read_bw: u64,
     /// Most reads per second (default 200,000).
@@ -53,6 +56,7 @@ impl PerfProfile {
             cache_write_bw: 1_000_000_000,
             sustained_write_bw: 200_000_000,
             flush_bw: 250_000_000,
+            flush_delay: Duration::from_millis(50),
             read_bw: 2_000_000_000,
             read_iops: 200_000,
             write_iops: 150_000,
@@ -158,9 +162,12 @@ impl PerfModel {
         self.cache_used = 0;
     }
 
-    /// Turns the idle time up to `now` into background flush.
+    /// Turns the idle time up to `now` (after the first `flush_delay` of it) into background
+    /// flush.
     fn idle_flush(&mut self, now: Instant) {
-        let from = self.flushed_to.max(self.busy_until);
+        let from = self
+            .flushed_to
+            .max(self.busy_until + self.profile.flush_delay);
         if now > from {
             let idle = now - from;
             let bytes = (idle.as_nanos() * self.profile.flush_bw as u128 / 1_000_000_000) as u64;
@@ -252,8 +259,13 @@ mod tests {
         let mut at = t0;
         write_bw(&mut m, &mut at, 120, MB);
         assert_eq!(m.cache_used(), 100 * MB);
+        // A short gap (below flush_delay) flushes nothing.
+        at += Duration::from_millis(40);
+        m.command(at, PerfOp::Read(4096), TYPICAL);
+        assert_eq!(m.cache_used(), 100 * MB);
+        at = m.busy_until;
         // One second idle at 50 MB/s: 50 MB of room again, so 50 fast writes then slow ones.
-        at += Duration::from_secs(1);
+        at += Duration::from_secs(1) + m.profile().flush_delay;
         m.command(at, PerfOp::Read(4096), TYPICAL);
         assert_eq!(m.cache_used(), 50 * MB);
         at = m.busy_until;
