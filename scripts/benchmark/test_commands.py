@@ -1,12 +1,11 @@
 """Command latency: trim (one range, many ranges, the whole drive) and format; time to ready
 after clean and dirty power cycles."""
 
-import os
 import statistics
 import time
 
 import pytest
-from benchlib import blocks, verdict
+from benchlib import blocks, power_control, verdict
 
 from nvme import *
 from nvme.report import log_series
@@ -69,8 +68,8 @@ def test_trim_latency(nvme0, nvme0n1, qpair, id_ctrl, bench, lbas):
         "whole drive": [(i * whole, min(whole, lbas - i * whole)) for i in range(256)],
     }
     medians = {}
-    for name, ranges in cases.items():
-        ranges = [(s, n) for s, n in ranges if n > 0 and s + n <= lbas]
+    for name, wanted in cases.items():
+        ranges = [(s, n) for s, n in wanted if n > 0 and s + n <= lbas]
         if not ranges:
             continue
         times = []
@@ -107,14 +106,6 @@ def test_format_latency(nvme0, nvme0n1, id_ctrl, bench):
     verdict(
         None, f"format latency: median {statistics.median(times):.1f} ms, max {max(times):.1f} ms"
     )
-
-
-def power_control(pcie):
-    """Skip unless the power can be switched: the simulated SSD, or PYNVME_POWER_OFF/ON."""
-    if pcie.sim is None and not (
-        os.environ.get("PYNVME_POWER_OFF") and os.environ.get("PYNVME_POWER_ON")
-    ):
-        pytest.skip("no power control: set PYNVME_POWER_OFF and PYNVME_POWER_ON")
 
 
 @pytest.mark.parametrize("kind", ["clean", "dirty"])
