@@ -34,3 +34,11 @@ def lbas(nvme0n1: Namespace, bench: BenchParams) -> int:
 def sim(pcie: Pcie) -> Any:
     """The simulated SSD's handle, or None on a real drive."""
     return pcie.sim
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse a wrong `--bench KEY=VALUE` before any test runs (a usage error naming it)."""
+    make_params(
+        bool(config.getoption("quick", default=False)),
+        list(config.getoption("bench", default=None) or []),
+    )
