@@ -198,7 +198,7 @@ def test_dirty_power_cycle_loop_verified_io(pcie, nvme0, nvme0n1, subsystem, ver
        `loop_io_seconds` cut the power without shutdown notification, power on, initialise
        the controller, close the worker.
     3. Read the region back with verification; the unsafe shutdown count grew by
-       `loop_count`.
+       `loop_count`; the volatile write cache is turned on again.
     4. Verdict PASS: no error, no miscompare.
 
     Parameters: loop_count (100), loop_io_seconds (5), ready_off_seconds (10), fresh_region.
@@ -208,21 +208,25 @@ def test_dirty_power_cycle_loop_verified_io(pcie, nvme0, nvme0n1, subsystem, ver
     vwc = nvme0.id_ctrl().vwc & 1
     _, unsafe_before = smart(nvme0)
     times = []
-    for i in range(bench.loop_count):
+    try:
+        for i in range(bench.loop_count):
+            if vwc:
+                nvme0.setfeatures(6, cdw11=0).waitdone()
+            w = loop_worker(nvme0, nvme0n1, region, bench.loop_io_seconds)
+            try:
+                time.sleep(bench.loop_io_seconds)
+                subsystem.poweroff()
+                time.sleep(bench.ready_off_seconds)
+                subsystem.poweron()
+                t = time.perf_counter()
+                nvme0.reset()
+                times.append((time.perf_counter() - t) * 1e3)
+            finally:
+                r = w.close()
+            assert r.error == 0, f"iteration {i}: error {r.error:#06x}"
+    finally:
         if vwc:
-            nvme0.setfeatures(6, cdw11=0).waitdone()
-        w = loop_worker(nvme0, nvme0n1, region, bench.loop_io_seconds)
-        try:
-            time.sleep(bench.loop_io_seconds)
-            subsystem.poweroff()
-            time.sleep(bench.ready_off_seconds)
-            subsystem.poweron()
-            t = time.perf_counter()
-            nvme0.reset()
-            times.append((time.perf_counter() - t) * 1e3)
-        finally:
-            r = w.close()
-        assert r.error == 0, f"iteration {i}: error {r.error:#06x}"
+            nvme0.setfeatures(6, cdw11=1).waitdone()
     _, unsafe_after = smart(nvme0)
     read_back(nvme0n1, region, f"{bench.loop_count} power losses")
     log_series("power on time", times, unit="ms")
