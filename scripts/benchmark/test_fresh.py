@@ -50,7 +50,7 @@ def test_fresh_random_4k(nvme0, nvme0n1, bench, lbas, rw):
     )
     assert r.error == 0, f"4k random {rw}: error {r.error:#06x}"
     assert r.io_count_read + r.io_count_nonread > 0
-    verdict(None, f"4k random {rw} QD64 {human(iops(r))} IOPS, p99.9 {pct[99.9]} us")
+    verdict(None, f"4k random {rw} QD64 {human(iops(r))} IOPS, p99.9 {pct[99.9]:.0f} us")
 
 
 @pytest.mark.parametrize("rw", ["read", "write"])
