@@ -46,6 +46,14 @@ pub struct PerfProfile {
     pub trim_latency: Duration,
     /// ... plus the deallocated bytes at this rate, bytes per second (default 100 GB/s).
     pub trim_bw: u64,
+    /// CC.EN to CSTS.RDY at the first enable after power on that followed a clean shutdown
+    /// (default 30 ms) ...
+    pub ready_clean: Duration,
+    /// ... after a power loss without shutdown notification: the mapping table is rebuilt
+    /// (default 300 ms) ...
+    pub ready_dirty: Duration,
+    /// ... and at any other enable, after a controller reset (default 5 ms).
+    pub ready_reset: Duration,
 }
 
 impl PerfProfile {
@@ -64,6 +72,9 @@ impl PerfProfile {
             write_latency: Duration::from_micros(20),
             trim_latency: Duration::from_micros(100),
             trim_bw: 100_000_000_000,
+            ready_clean: Duration::from_millis(30),
+            ready_dirty: Duration::from_millis(300),
+            ready_reset: Duration::from_millis(5),
         }
     }
 

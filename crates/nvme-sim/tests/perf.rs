@@ -58,3 +58,44 @@ fn plain_profile_has_no_model() {
     r.io_pair(1, 64);
     assert!(writes(&mut r, 0, 32) < Duration::from_secs(2));
 }
+
+/// Time from CC.EN to CSTS.RDY of one enable.
+fn time_to_ready(r: &mut Rig) -> Duration {
+    let t = Instant::now();
+    r.enable();
+    t.elapsed()
+}
+
+fn power_cycle(r: &mut Rig) {
+    r.dev.power_off();
+    r.dev.power_on();
+    r.pci_setup();
+}
+
+#[test]
+fn ready_comes_after_the_start_up_time_longest_after_a_power_loss() {
+    let cfg = SimConfig::from_uri("sim://?profile=bench&capacity=64M").unwrap();
+    let p = cfg.perf.unwrap();
+    let mut r = Rig::with(cfg);
+    // Out of the box: a clean start.
+    let first = time_to_ready(&mut r);
+    assert!(first >= p.ready_clean, "{first:?}");
+    // A controller reset.
+    let reset = time_to_ready(&mut r);
+    assert!(reset >= p.ready_reset, "{reset:?}");
+    // Power loss without shutdown notification.
+    power_cycle(&mut r);
+    let dirty = time_to_ready(&mut r);
+    assert!(dirty >= p.ready_dirty, "{dirty:?}");
+    // Normal shutdown, then power cycle.
+    let cc = r.reg32(nvme_spec::regs::CC);
+    r.set_reg32(nvme_spec::regs::CC, cc | 1 << 14);
+    assert!(r.wait_csts(0xc, nvme_spec::regs::csts::SHST_COMPLETE));
+    power_cycle(&mut r);
+    let clean = time_to_ready(&mut r);
+    assert!(clean >= p.ready_clean, "{clean:?}");
+    assert!(clean < dirty, "clean {clean:?}, dirty {dirty:?}");
+    // The device works once ready.
+    r.io_pair(1, 16);
+    assert!(r.write(1, 0, &[5u8; 512]).is_success());
+}
