@@ -11,6 +11,10 @@
 //! is flushed in the background at `flush_bw`, so the fast phase comes back after a rest, in
 //! proportion to its length. Nothing sleeps: the model only computes when each command
 //! completes, and the controller's completion queue of timed commands does the waiting.
+//!
+//! The profile also gives the controller a start-up time: CSTS.RDY follows CC.EN after
+//! `ready_clean`, `ready_dirty` (after a power loss without shutdown notification) or
+//! `ready_reset` (the controller applies them; see `Controller::enable`).
 
 use std::time::{Duration, Instant};
 
