@@ -318,7 +318,7 @@ class Pcie:
 
     `Pcie(addr="")`: an empty address or `sim://?key=value&...` opens a simulated SSD (keys:
     capacity, lba, namespaces, mdts, queues, mqes, dstrd, cmb, latency, null, serial, model, fw,
-    backing); a PCI address opens a device bound for testing.
+    backing, profile=bench and its keys); a PCI address opens a device bound for testing.
 
     Indexing reads and writes config space bytes: `pcie[0x10]` is an int, `pcie[0:4]` a list of
     ints, `pcie[0x04] = 0x06` writes one byte (offsets 0..4095). Call `close()` when done (the

@@ -7,7 +7,8 @@ what pynvme's and PyNVMe3's conftest.py give:
   simulated SSD: empty, `sim://` or `sim://?capacity=1T&lba=4096&namespaces=2`) and `--nsid`
   (namespace of the `nvme0n1` fixture, default 1); `--results=DIR` (default `results`, empty to
   disable) names the folder of the runs' reports; `--monitor[=PORT]` (`--monitor-host=ADDR`)
-  serves the live monitor (`nvme.monitor`) in the browser during the run;
+  serves the live monitor (`nvme.monitor`) in the browser during the run; `--quick` and
+  `--bench KEY=VALUE` shorten or set the parameters of the benchmark suite (scripts/benchmark);
 * fixtures `pciaddr`, `nsid` (session scope), `pcie`, `nvme0`, `subsystem`, `nvme0n1`, `qpair`,
   `buf`, `verify`, `id_ctrl`, `id_ns`, `aer` (function scope) and the autouse `script`;
 * markers `device` and `sim_only`; a `sim_only` test is skipped on a real device;
@@ -131,6 +132,24 @@ def _add_options(parser: pytest.Parser) -> None:
                 "help": "plot the first N ioworkers of the run (default: "
                 f"{report.MAX_PLOTTED_IOWORKERS}; 0: none); every ioworker still gets its "
                 "CSV files and its results.json entry",
+            },
+        ),
+        (
+            "--quick",
+            {
+                "action": "store_true",
+                "default": False,
+                "help": "benchmarks (scripts/benchmark): shorten every benchmark to seconds",
+            },
+        ),
+        (
+            "--bench",
+            {
+                "action": "append",
+                "default": [],
+                "metavar": "KEY=VALUE",
+                "help": "benchmarks (scripts/benchmark): set one parameter (repeatable), e.g. "
+                "--bench fresh_seconds=30",
             },
         ),
         (

@@ -12,7 +12,7 @@ use std::sync::Arc;
 ///
 /// `Pcie(addr="")`: an empty address or `sim://?key=value&...` opens a simulated SSD (keys:
 /// capacity, lba, namespaces, mdts, queues, mqes, dstrd, cmb, latency, null, serial, model, fw,
-/// backing); a PCI address opens a device bound for testing.
+/// backing, profile=bench and its keys); a PCI address opens a device bound for testing.
 #[pyclass(module = "nvme._native", name = "Pcie", subclass)]
 pub struct PyPcie {
     pub(crate) dev: Mutex<Option<Arc<dyn PciFunction>>>,

@@ -32,6 +32,7 @@ pub mod faults;
 mod io;
 mod media;
 pub mod pcicfg;
+pub mod perf;
 mod shared;
 mod state;
 
@@ -46,6 +47,7 @@ use parking_lot::Mutex;
 pub use config::{Latency, LatencySpec, LbaFormat, SimConfig};
 pub use faults::{FaultAction, FaultId, FaultMatch, FaultRule, Faults};
 pub use pcicfg::{Bar0Layout, DEVICE_ID, VENDOR_ID};
+pub use perf::{PerfModel, PerfOp, PerfProfile};
 
 use ctrl::Controller;
 use pcicfg::ConfigSpace;
