@@ -174,14 +174,20 @@ fn io_thread(
             })
             .unwrap()
         };
+    // A hang is a thread that completes nothing for this long (however long the whole run
+    // takes on a loaded machine).
     let deadline = |since: Instant| since.elapsed() < READY_TIMEOUT * 3;
-    let started = Instant::now();
+    let mut progress_at = Instant::now();
+    let mut completed = 0;
     loop {
         let stopped = stop.load(Ordering::Acquire);
         if stopped && ok_after_stop >= 32 {
             break;
         }
-        assert!(deadline(started), "thread {t} makes no progress");
+        if tally.completed != completed {
+            (completed, progress_at) = (tally.completed, Instant::now());
+        }
+        assert!(deadline(progress_at), "thread {t} makes no progress");
         // A buffer of its own per command: the device may read or write it until it completes.
         let b: Buffer = if rng.bool() {
             common::random_buffer(8 * ss)
@@ -210,10 +216,11 @@ fn io_thread(
                 ctrl.wait_ready(READY_TIMEOUT).unwrap();
                 if t % 2 == 1 {
                     // Finish what the old queue pair holds, then take a new one.
+                    let drain_at = Instant::now();
                     while qp.outstanding() > 0
                         || reap(&qp, &mut tally, &mut ok_after_stop, stopped) > 0
                     {
-                        assert!(deadline(started), "thread {t} cannot drain its queue");
+                        assert!(deadline(drain_at), "thread {t} cannot drain its queue");
                         std::thread::yield_now();
                     }
                     tally.anomalies.extend(qp.take_anomalies());
