@@ -988,6 +988,28 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def _run_rows(doc: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The summary rows every run page shows: times, exit status, outcome counts."""
+    return [
+        ("start", doc["start"]),
+        ("end", doc["end"]),
+        ("duration", f"{doc['duration']:.2f} s"),
+        ("exit status", doc.get("exitstatus")),
+        ("summary", ", ".join(f"{n} {k}" for k, n in doc["summary"].items()) or "no tests"),
+    ]
+
+
+def _summary_table(rows: list[tuple[str, Any]], doc: Mapping[str, Any]) -> list[str]:
+    """The rows of an open summary table, closed, then the links to the run's files."""
+    e = html.escape
+    parts = [f"<tr><th>{e(label)}</th><td>{e(_fmt(value))}</td></tr>" for label, value in rows]
+    files = " ".join(
+        f'<a href="{e(name)}">{e(name)}</a>'
+        for name in [*doc.get("files", {}).values(), "results.json"]
+    )
+    return [*parts, "</table>", f"<p>Files: {files}</p>"]
+
+
 def render_html(doc: Mapping[str, Any]) -> str:
     """The summary page of a run (from its results.json document): device, tests with outcome,
     duration and warnings, ioworker results with their plots (`<img>` of the PNG files beside
@@ -1010,19 +1032,10 @@ def render_html(doc: Mapping[str, Any]) -> str:
         ("firmware revision", identity.get("firmware_revision")),
         ("namespace", device.get("nsid")),
         ("driver", device.get("driver_version")),
-        ("start", doc["start"]),
-        ("end", doc["end"]),
-        ("duration", f"{doc['duration']:.2f} s"),
-        ("exit status", doc.get("exitstatus")),
-        ("summary", ", ".join(f"{n} {k}" for k, n in doc["summary"].items()) or "no tests"),
+        *_run_rows(doc),
     ]
-    for label, value in rows:
-        parts.append(f"<tr><th>{e(label)}</th><td>{e(_fmt(value))}</td></tr>")
-    files = " ".join(
-        f'<a href="{e(name)}">{e(name)}</a>'
-        for name in [*doc.get("files", {}).values(), "results.json"]
-    )
-    parts += ["</table>", f"<p>Files: {files}</p>", "<h2>Tests</h2>", "<table>"]
+    parts += _summary_table(rows, doc)
+    parts += ["<h2>Tests</h2>", "<table>"]
     parts.append(
         "<tr><th>test</th><th>outcome</th><th>duration (s)</th><th>warnings</th>"
         "<th>ioworkers</th></tr>"
@@ -1262,20 +1275,8 @@ def render_combined_html(doc: Mapping[str, Any]) -> str:
         f"<h1>Test run {e(doc['start'])} on {len(doc['drives'])} drives</h1>",
         "<table>",
     ]
-    rows = [
-        ("start", doc["start"]),
-        ("end", doc["end"]),
-        ("duration", f"{doc['duration']:.2f} s"),
-        ("exit status", doc.get("exitstatus")),
-        ("summary", ", ".join(f"{n} {k}" for k, n in doc["summary"].items()) or "no tests"),
-    ]
-    for label, value in rows:
-        parts.append(f"<tr><th>{e(label)}</th><td>{e(_fmt(value))}</td></tr>")
-    files = " ".join(
-        f'<a href="{e(name)}">{e(name)}</a>'
-        for name in [*doc.get("files", {}).values(), "results.json"]
-    )
-    parts += ["</table>", f"<p>Files: {files}</p>", "<h2>Drives</h2>", "<table>"]
+    parts += _summary_table(_run_rows(doc), doc)
+    parts += ["<h2>Drives</h2>", "<table>"]
     parts.append(
         "<tr><th>drive</th><th>device</th><th>model number</th><th>serial number</th>"
         "<th>summary</th><th>exit status</th><th>results</th></tr>"

@@ -263,18 +263,10 @@ impl<C: Clone + Send + 'static> Controller<C> {
                 }
                 a.remove(0)
             };
-            let AdminCtx::User(ctx) = c.ctx else {
-                continue;
-            };
-            n += 1;
-            deliver(Completion {
-                cqe: c.cqe,
-                sqe: c.sqe,
-                ctx,
-                data: c.data,
-                latency_us: c.latency_us,
-                timed_out: c.timed_out,
-            })?;
+            if let Some(user) = script_completion(c) {
+                n += 1;
+                deliver(user)?;
+            }
         }
     }
 
@@ -309,16 +301,8 @@ impl<C: Clone + Send + 'static> Controller<C> {
         rest: &mut std::collections::VecDeque<Completion<AdminCtx<C>>>,
         deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
     ) -> Result<()> {
-        let AdminCtx::User(ctx) = c.ctx else {
+        let Some(user) = script_completion(c) else {
             return Ok(());
-        };
-        let user = Completion {
-            cqe: c.cqe,
-            sqe: c.sqe,
-            ctx,
-            data: c.data,
-            latency_us: c.latency_us,
-            timed_out: c.timed_out,
         };
         if let Err(e) = deliver(user) {
             self.deferred.lock().extend(rest.drain(..));
@@ -387,4 +371,20 @@ impl<C: Clone + Send + 'static> Controller<C> {
             backoff(&mut spins)?;
         }
     }
+}
+
+/// The script's view of an admin completion: its own context (`None` for the driver's own
+/// synchronous commands, which go to their waiters instead).
+fn script_completion<C>(c: Completion<AdminCtx<C>>) -> Option<Completion<C>> {
+    let AdminCtx::User(ctx) = c.ctx else {
+        return None;
+    };
+    Some(Completion {
+        cqe: c.cqe,
+        sqe: c.sqe,
+        ctx,
+        data: c.data,
+        latency_us: c.latency_us,
+        timed_out: c.timed_out,
+    })
 }
