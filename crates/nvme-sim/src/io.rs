@@ -204,6 +204,9 @@ impl Controller {
             self.st.smart.media_errors += 1;
             return Done::media(media::UNRECOVERED_READ_ERROR);
         }
+        if self.fx.no_data {
+            return Done::ok();
+        }
         if !stale && flip == 0 && ms == 0 {
             // Straight from the store to host memory: no staging copy.
             let mut cursor = self.map.cursor();
@@ -286,6 +289,17 @@ impl Controller {
             }
             None => slba,
         };
+        if !ns.torn.is_empty() {
+            let (s, e) = (target * bs, (target + nlb) * bs);
+            ns.torn
+                .retain(|(p, old)| *p + old.len() as u64 <= s || e <= *p);
+        }
+        if self.fx.torn && target + nlb <= ns.nsze {
+            let keep = if nlb > 1 { nlb / 2 * bs } else { bs / 2 };
+            let mut old = vec![0u8; (nlb * bs - keep) as usize].into_boxed_slice();
+            ns.data.read(target * bs + keep, &mut old);
+            ns.torn.push((target * bs + keep, old));
+        }
         if keep {
             for i in 0..nlb {
                 let mut old = vec![0u8; bs as usize].into_boxed_slice();
