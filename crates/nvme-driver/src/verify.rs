@@ -1057,9 +1057,16 @@ impl NsVerify {
         std::mem::size_of::<NsVerify>()
             + self.crc.memory()
             + self.locks.memory()
-            + self.volatile.lock().ranges.capacity()
-                * std::mem::size_of::<(std::time::Instant, LbaRange)>()
+            + self.volatile_memory()
             + self.findings.lock().capacity() * std::mem::size_of::<Miscompare>()
+    }
+
+    /// Bytes of [`NsVerify::memory`] that the list of writes a dirty power loss may undo takes
+    /// (a range per completed write not yet made durable by a flush or FUA; a flush empties
+    /// the list but keeps its capacity).
+    pub fn volatile_memory(&self) -> usize {
+        self.volatile.lock().ranges.capacity()
+            * std::mem::size_of::<(std::time::Instant, LbaRange)>()
     }
 
     /// Bytes of [`NsVerify::memory`] that stamp tags take (2 per LBA of the dense chunks

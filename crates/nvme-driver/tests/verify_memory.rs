@@ -1,6 +1,7 @@
 //! The memory of the verification state, counted by the allocator itself: what
 //! `NsVerify::memory` reports is what was allocated, and it follows the LBAs written (random
-//! writes over a huge namespace, dense writes at `crc_size` bytes per LBA).
+//! writes over a huge namespace, dense writes at `crc_size` bytes per LBA); and the simulated
+//! SSD's store counts what it allocated.
 //!
 //! One test in this binary, so no other test allocates while it counts.
 
@@ -90,4 +91,53 @@ fn the_state_counts_what_was_allocated_and_follows_the_lbas_written() {
         }
     }
     let _ = next_tokens(0);
+    store_counts_what_was_allocated();
+}
+
+/// The simulated SSD's store, counted by `SimDevice::media_memory`, against the allocator:
+/// random 4 KiB writes through a queue pair (no `Namespace`, so no verification state grows).
+fn store_counts_what_was_allocated() {
+    use nvme_driver::{commands, Controller, DataRef, Qpair, QpairConfig};
+    let pci = nvme_pci::open("sim://?capacity=32T").unwrap();
+    let ctrl = Controller::<()>::new(pci).unwrap();
+    ctrl.init_default(()).unwrap();
+    let qp = Qpair::new(&ctrl, QpairConfig::default()).unwrap();
+    let mem = nvme_pci::dma_alloc(4096).unwrap();
+    let sim = || ctrl.pci().simulator().unwrap();
+    let mut rng = fastrand::Rng::with_seed(9);
+    let write = |lba: u64| {
+        let sqe = commands::rw(nvme_spec::cmd::nvm::WRITE, 1, lba, 8, 0, 0, 0, 0).unwrap();
+        let d = DataRef {
+            mem: mem.clone(),
+            offset: 0,
+            len: 4096,
+            sgl: false,
+        };
+        qp.submit(sqe, Some(d), false, (), false).unwrap();
+        qp.waitdone(1, &mut |c| {
+            assert!(c.cqe.status().is_success());
+            Ok(())
+        })
+        .unwrap();
+    };
+    // Warm up whatever the queue pair and the command log allocate once.
+    for _ in 0..64 {
+        write(rng.u64(0..1 << 20) * 8);
+    }
+    let (store0, live0) = (sim().media_memory(), live());
+    let n = 4000u64;
+    for _ in 0..n {
+        write(rng.u64(0..1 << 33) * 8);
+    }
+    let counted = sim().media_memory() - store0;
+    let measured = live() - live0;
+    assert!(
+        measured.abs_diff(counted) <= counted / 50,
+        "store: counted {counted}, allocated {measured}"
+    );
+    assert!(
+        counted as f64 <= 1.25 * (n * 4096) as f64,
+        "random 4 KiB writes cost {counted} bytes for {} written",
+        n * 4096
+    );
 }
