@@ -4,10 +4,12 @@
 //! **The table.** One value per LBA, 1 byte wide by default (2 or 4 with `crc_size`): 0 = nothing
 //! known (never written, deallocated, formatted), all ones = written uncorrectable (a read must
 //! fail), anything else = a digest of the LBA's data ([`digest`]: the CRC-32C folded into the
-//! width, with the data's parity in bit 0). Pages of the table exist only where LBAs were
-//! written, so a namespace of any size costs memory only for what was written: one byte per
-//! written LBA plus a small index (a 32 TiB namespace with 1 GiB written in 512-byte LBAs: about
-//! 2 MiB), the width more for wider digests, 2 bytes more for stamped LBAs (their token tags).
+//! width, with the data's parity in bit 0). Chunks of the table (16,384 LBAs each) exist only
+//! where LBAs were written, so a namespace of any size costs memory only for what was written: a
+//! chunk is a sorted list of 8-byte entries (offset, stamp tag, digest) while few of its LBAs are
+//! known, and an array of `crc_size` bytes per LBA (plus 2 per LBA for stamp tags, once any LBA
+//! of the chunk was stamped) once that is smaller. [`NsVerify::memory`] counts what each
+//! structure allocated.
 //!
 //! **The command, not the buffer.** The table follows the LBAs a command's SQE addresses (SLBA and
 //! NLB from CDW10-12): a write records, and a read checks, exactly those LBAs, from the first
@@ -62,15 +64,17 @@ pub const MAX_VERIFIED_LBAS: u64 = 1 << 44;
 /// The parity comes for free from the CRC: the CRC-32C polynomial has an even number of terms, so
 /// x + 1 divides it and the CRC's bit parity equals the data's (its initial value and final XOR
 /// are 32 ones each, which keeps parity). So every odd number of flipped bits is caught, always;
-/// any other change escapes with probability about 1/252.
+/// an even number escapes with probability about 1/126 (the hash part alone must tell), other
+/// data (a stale or misplaced block) about 1/252.
 #[inline]
 pub fn lba_digest(data: &[u8]) -> u8 {
     digest(data, 1) as u8
 }
 
 /// The digest of one LBA's data in a table of `crc_size` bytes per LBA (1, 2 or 4): bit 0 the
-/// parity of the data's bits, the bits above a hash of the CRC-32C, never 0 or all ones. Any
-/// change of an even number of bits escapes with probability about 1/252, 1/65532 or 1/2^32.
+/// parity of the data's bits, the bits above a hash of the CRC-32C, never 0 or all ones. A
+/// change of an even number of bits escapes with probability about 1/126, 1/32766 or 1/2^31
+/// (the parity bit cannot tell), other data about 1/252, 1/65532 or 1/2^32.
 #[inline]
 pub fn digest(data: &[u8], crc_size: usize) -> u32 {
     let c = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32;
