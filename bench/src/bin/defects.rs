@@ -85,15 +85,18 @@ const KINDS: [Kind; 9] = [
 const MISDIRECT: u64 = 32;
 /// LBAs between the regions of two injections (room for the misdirected target).
 const STRIDE: u64 = 64;
+/// Injections done together: their IOs are in flight at the same time (distinct LBAs).
+const BATCH: usize = 64;
 /// Torn writes between two power losses.
-const TORN_BATCH: usize = 500;
+const TORN_BATCH: usize = 512;
 
 struct Rig {
     ctrl: Arc<Controller<()>>,
     ns: Namespace<()>,
     qp: Arc<Qpair<(), ()>>,
-    w: Buffer,
-    r: Buffer,
+    /// A write buffer and a read buffer per IO in flight.
+    w: Vec<Buffer>,
+    r: Vec<Buffer>,
     rng: fastrand::Rng,
     next: u64,
     nsze: u64,
@@ -106,24 +109,29 @@ impl Rig {
         ctrl.init_default(()).expect("init");
         let ns = Namespace::with_crc_size(&ctrl, 1, 0, Some(crc_size)).expect("namespace 1");
         ns.verifier().set_enabled(true);
-        let qp = Qpair::new(&ctrl, QpairConfig::default()).expect("qpair");
-        let buf = |name| {
-            Buffer::new(
-                nvme_pci::dma_alloc(8 * 512).expect("dma"),
-                8 * 512,
-                name,
-                100,
-                0xbeef,
-            )
-            .expect("buffer")
+        let qp = Qpair::new(
+            &ctrl,
+            QpairConfig {
+                depth: BATCH as u16 + 1,
+                ..Default::default()
+            },
+        )
+        .expect("qpair");
+        let bufs = |name| -> Vec<Buffer> {
+            (0..BATCH)
+                .map(|_| {
+                    let mem = nvme_pci::dma_alloc(8 * 512).expect("dma");
+                    Buffer::new(mem, 8 * 512, name, 100, 0xbeef).expect("buffer")
+                })
+                .collect()
         };
         let nsze = ns.nsze();
         Rig {
             ctrl,
             ns,
             qp,
-            w: buf("w"),
-            r: buf("r"),
+            w: bufs("w"),
+            r: bufs("r"),
             rng: fastrand::Rng::with_seed(seed),
             next: 0,
             nsze,
@@ -134,58 +142,67 @@ impl Rig {
         self.ctrl.pci().simulator().expect("simulated SSD").faults()
     }
 
-    /// The first LBA of a fresh region for one injection.
-    fn region(&mut self) -> u64 {
-        let lba = self.next * STRIDE % (self.nsze - STRIDE);
-        self.next += 1;
-        lba
+    /// The first LBAs of `n` fresh regions, one per injection.
+    fn regions(&mut self, n: usize) -> Vec<u64> {
+        (0..n)
+            .map(|_| {
+                let lba = self.next * STRIDE % (self.nsze - STRIDE);
+                self.next += 1;
+                lba
+            })
+            .collect()
     }
 
-    fn wait(&self) -> Status {
-        let mut st = None;
+    /// Waits for `n` completions; returns their statuses.
+    fn wait(&self, n: usize) -> Vec<Status> {
+        let mut st = Vec::with_capacity(n);
         self.qp
-            .waitdone(1, &mut |c| {
-                st = Some(c.cqe.status());
+            .waitdone(n, &mut |c| {
+                st.push(c.cqe.status());
                 Ok(())
             })
             .expect("waitdone");
-        st.expect("one completion")
-    }
-
-    /// Writes `nlb` blocks of fresh random data at `lba`.
-    fn write(&mut self, mode: Mode, lba: u64, nlb: u32, fua: bool) -> Status {
-        let mut data = vec![0u8; nlb as usize * 512];
-        self.rng.fill(&mut data);
-        self.w.memory().write(0, &data);
-        let flags = if fua { io_flags::FUA } else { 0 };
-        match mode {
-            Mode::Stamped => {
-                self.ns
-                    .write(&self.qp, &self.w, lba, nlb, flags, 0, 0, 0, ())
-                    .expect("write");
-            }
-            Mode::Raw => {
-                let (sqe, d) = self
-                    .ns
-                    .rw_command(nvm::WRITE, &self.w, lba, nlb, flags, 0, 0, 0)
-                    .expect("command");
-                self.ns
-                    .submit(&self.qp, sqe, Some(d), (), false)
-                    .expect("submit");
-            }
-        }
-        let st = self.wait();
-        assert!(st.is_success(), "write {lba}: {st:?}");
-        st
-    }
-
-    fn read(&mut self, lba: u64, nlb: u32) -> Status {
-        self.ns
-            .read(&self.qp, &self.r, lba, nlb, 0, 0, 0, 0, ())
-            .expect("read");
-        let st = self.wait();
         self.qp.take_findings();
         st
+    }
+
+    /// Writes `nlb` blocks of fresh random data at each of `lbas` (at most [`BATCH`]), all in
+    /// flight together.
+    fn write(&mut self, mode: Mode, lbas: &[u64], nlb: u32, fua: bool) {
+        let flags = if fua { io_flags::FUA } else { 0 };
+        let mut data = vec![0u8; nlb as usize * 512];
+        for (&lba, b) in lbas.iter().zip(&self.w) {
+            self.rng.fill(&mut data);
+            b.memory().write(0, &data);
+            match mode {
+                Mode::Stamped => {
+                    self.ns
+                        .write(&self.qp, b, lba, nlb, flags, 0, 0, 0, ())
+                        .expect("write");
+                }
+                Mode::Raw => {
+                    let (sqe, d) = self
+                        .ns
+                        .rw_command(nvm::WRITE, b, lba, nlb, flags, 0, 0, 0)
+                        .expect("command");
+                    self.ns
+                        .submit(&self.qp, sqe, Some(d), (), false)
+                        .expect("submit");
+                }
+            }
+        }
+        let st = self.wait(lbas.len());
+        assert!(st.iter().all(|s| s.is_success()), "a write failed: {st:?}");
+    }
+
+    /// Reads `nlb` blocks at each of `lbas`, all in flight together; returns the statuses.
+    fn read(&mut self, lbas: &[u64], nlb: u32) -> Vec<Status> {
+        for (&lba, b) in lbas.iter().zip(&self.r) {
+            self.ns
+                .read(&self.qp, b, lba, nlb, 0, 0, 0, 0, ())
+                .expect("read");
+        }
+        self.wait(lbas.len())
     }
 
     fn flush(&self) {
@@ -193,7 +210,7 @@ impl Rig {
         self.ns
             .submit(&self.qp, sqe, None, (), false)
             .expect("flush");
-        assert!(self.wait().is_success());
+        assert!(self.wait(1)[0].is_success());
     }
 
     /// A dirty power loss, and the controller back.
@@ -211,94 +228,99 @@ impl Rig {
             .expect("controller reset");
     }
 
-    fn once(&self, on: FaultMatch, action: FaultAction) {
-        self.faults().add(FaultRule::new(on, action).times(1));
+    /// A rule for the next `n` matching commands.
+    fn inject(&self, on: FaultMatch, action: FaultAction, n: usize) {
+        self.faults()
+            .add(FaultRule::new(on, action).times(n as u64));
     }
 
     /// Injects `kind` `n` times; returns how many reads verification (or the status) caught.
     fn campaign(&mut self, kind: Kind, mode: Mode, nlb: u32, n: usize) -> usize {
-        let caught = |st: Status| st == MISCOMPARE;
+        let caught = |st: Vec<Status>| st.iter().filter(|&&s| s == MISCOMPARE).count();
         let mut hits = 0;
+        let mut left = n;
         if kind == Kind::Torn {
-            let mut left = n;
             while left > 0 {
-                let batch = left.min(TORN_BATCH);
-                let lbas: Vec<u64> = (0..batch).map(|_| self.region()).collect();
-                for &l in &lbas {
-                    self.write(mode, l, nlb, false);
+                let group = self.regions(left.min(TORN_BATCH));
+                for b in group.chunks(BATCH) {
+                    self.write(mode, b, nlb, false);
                 }
                 self.flush();
-                self.faults().add(
-                    FaultRule::new(FaultMatch::io(nvm::WRITE), FaultAction::TornWrite)
-                        .times(batch as u64),
+                self.inject(
+                    FaultMatch::io(nvm::WRITE),
+                    FaultAction::TornWrite,
+                    group.len(),
                 );
-                for &l in &lbas {
-                    self.write(mode, l, nlb, true);
+                for b in group.chunks(BATCH) {
+                    self.write(mode, b, nlb, true);
                 }
                 self.power_loss();
-                for &l in &lbas {
-                    hits += caught(self.read(l, nlb)) as usize;
+                for b in group.chunks(BATCH) {
+                    hits += caught(self.read(b, nlb));
                 }
-                left -= batch;
+                left -= group.len();
             }
             return hits;
         }
-        for _ in 0..n {
-            let s = self.region();
-            let end = s + nlb as u64;
+        while left > 0 {
+            let b = self.regions(left.min(BATCH));
+            let k = b.len();
+            left -= k;
             let st = match kind {
                 Kind::Flip(bits) => {
-                    self.write(mode, s, nlb, false);
-                    self.once(FaultMatch::io(nvm::READ), FaultAction::FlipBits(bits));
-                    self.read(s, nlb)
+                    self.write(mode, &b, nlb, false);
+                    self.inject(FaultMatch::io(nvm::READ), FaultAction::FlipBits(bits), k);
+                    self.read(&b, nlb)
                 }
                 Kind::LostWrite => {
-                    self.write(mode, s, nlb, false);
-                    self.once(FaultMatch::io(nvm::WRITE), FaultAction::LostWrite);
-                    self.write(mode, s, nlb, false);
-                    self.read(s, nlb)
+                    self.write(mode, &b, nlb, false);
+                    self.inject(FaultMatch::io(nvm::WRITE), FaultAction::LostWrite, k);
+                    self.write(mode, &b, nlb, false);
+                    self.read(&b, nlb)
                 }
                 Kind::StaleRead => {
-                    self.write(mode, s, nlb, false);
-                    self.once(
-                        FaultMatch::io(nvm::READ).lbas(s, end),
-                        FaultAction::StaleData,
-                    );
-                    self.write(mode, s, nlb, false);
-                    self.read(s, nlb)
+                    self.write(mode, &b, nlb, false);
+                    // The simulator keeps old versions of what is written while the rule waits.
+                    self.inject(FaultMatch::io(nvm::READ), FaultAction::StaleData, k);
+                    self.write(mode, &b, nlb, false);
+                    self.read(&b, nlb)
                 }
                 Kind::MisdirectedTarget | Kind::MisdirectedSource => {
-                    self.write(mode, s + MISDIRECT, nlb, false);
-                    self.write(mode, s, nlb, false);
-                    self.once(
+                    let targets: Vec<u64> = b.iter().map(|s| s + MISDIRECT).collect();
+                    self.write(mode, &targets, nlb, false);
+                    self.write(mode, &b, nlb, false);
+                    self.inject(
                         FaultMatch::io(nvm::WRITE),
                         FaultAction::MisdirectedWrite(MISDIRECT as i64),
+                        k,
                     );
-                    self.write(mode, s, nlb, false);
+                    self.write(mode, &b, nlb, false);
                     if kind == Kind::MisdirectedTarget {
-                        self.read(s + MISDIRECT, nlb)
+                        self.read(&targets, nlb)
                     } else {
-                        self.read(s, nlb)
+                        self.read(&b, nlb)
                     }
                 }
                 Kind::NoData => {
-                    self.write(mode, s, nlb, false);
-                    self.once(FaultMatch::io(nvm::READ), FaultAction::ReadWithoutData);
-                    self.read(s, nlb)
+                    // The read buffers hold the previous batch's data (other LBAs).
+                    self.write(mode, &b, nlb, false);
+                    self.inject(FaultMatch::io(nvm::READ), FaultAction::ReadWithoutData, k);
+                    self.read(&b, nlb)
                 }
                 Kind::ErrorStatus => {
-                    self.write(mode, s, nlb, false);
-                    self.once(
+                    self.write(mode, &b, nlb, false);
+                    self.inject(
                         FaultMatch::io(nvm::READ),
                         FaultAction::Status(Status::new(2, 0x81)),
+                        k,
                     );
-                    let st = self.read(s, nlb);
-                    hits += !st.is_success() as usize;
+                    let st = self.read(&b, nlb);
+                    hits += st.iter().filter(|s| !s.is_success()).count();
                     continue;
                 }
                 Kind::Torn => unreachable!("handled above"),
             };
-            hits += caught(st) as usize;
+            hits += caught(st);
         }
         hits
     }
