@@ -2132,7 +2132,7 @@ mod tests {
             let ones = v.crc.ones();
             let mut model = std::collections::HashMap::<u64, (u32, u16)>::new();
             let mut rng = fastrand::Rng::with_seed(w as u64);
-            for step in 0..3000 {
+            for _ in 0..3000 {
                 let slba = rng.u64(0..nlba);
                 let max = if rng.u8(..) < 10 {
                     3 * CHUNK_LBAS as u64
