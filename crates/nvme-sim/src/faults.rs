@@ -76,7 +76,7 @@ pub enum FaultAction {
     DropCompletion,
     /// Complete with this status instead of executing the command.
     Status(Status),
-    /// Flip this many random bits in the data a read returns.
+    /// Flip this many distinct random bits in the data a read returns.
     FlipBits(u32),
     /// A write completes successfully but stores nothing.
     LostWrite,

@@ -25,13 +25,18 @@ pub(crate) fn lba_range(sqe: &Sqe) -> Option<(u64, u64)> {
     }
 }
 
+/// Flips `n` distinct random bits of `data` (all of them if it has fewer), so the data read
+/// differs from what was stored in exactly `n` bits.
 fn flip_bits(rng: &mut fastrand::Rng, data: &mut [u8], n: u32) {
-    if data.is_empty() {
-        return;
-    }
-    for _ in 0..n {
-        let i = rng.usize(..data.len());
-        data[i] ^= 1 << rng.u8(..8);
+    let bits = data.len() * 8;
+    let n = (n as usize).min(bits);
+    let mut flipped = Vec::with_capacity(n);
+    while flipped.len() < n {
+        let bit = rng.usize(..bits);
+        if !flipped.contains(&bit) {
+            flipped.push(bit);
+            data[bit / 8] ^= 1 << (bit % 8);
+        }
     }
 }
 

@@ -76,6 +76,17 @@ fn bit_flips_lost_and_misdirected_writes() {
     let (_, got) = r.read(1, 0, 1);
     let diff: u32 = got.iter().zip(&d).map(|(a, b)| (a ^ b).count_ones()).sum();
     assert_eq!(diff, 1);
+    // n flips are n distinct bits: never one bit flipped twice (no change at all).
+    for n in [2u32, 3] {
+        r.dev
+            .faults()
+            .add(FaultRule::new(FaultMatch::io(nvm::READ), FaultAction::FlipBits(n)).times(3000));
+        for _ in 0..3000 {
+            let (_, got) = r.read(1, 0, 1);
+            let diff: u32 = got.iter().zip(&d).map(|(a, b)| (a ^ b).count_ones()).sum();
+            assert_eq!(diff, n);
+        }
+    }
     r.dev
         .faults()
         .add(FaultRule::new(FaultMatch::io(nvm::WRITE), FaultAction::LostWrite).times(1));
