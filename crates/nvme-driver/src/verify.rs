@@ -668,7 +668,12 @@ impl Table {
 
     /// Sets `slba..slba + nlb` to one value with no tag.
     fn fill(&self, slba: u64, nlb: u64, v: u32) {
-        if v == UNKNOWN && nlb / CHUNK_LBAS as u64 > self.chunks() as u64 {
+        if nlb == 0 {
+            return;
+        }
+        let span = nlb / CHUNK_LBAS as u64;
+        // (Counting the chunks locks every shard: only for ranges that may be worth it.)
+        if v == UNKNOWN && span > TABLE_SHARDS as u64 && span > self.chunks() as u64 {
             // A huge range to forget: visit the chunks that exist, not the range.
             let end = slba.saturating_add(nlb);
             for s in self.shards.iter() {
@@ -1231,7 +1236,7 @@ impl NsVerify {
     pub fn check_into(&self, data: &[u8], slba: u64, out: &mut Vec<Miscompare>) {
         let ss = self.sector_size();
         // The table's values, looked up a group of LBAs at a time (one shard lock per chunk).
-        const GROUP: usize = 64;
+        const GROUP: usize = 16;
         let mut known = [(UNKNOWN, 0u16); GROUP];
         for (i, block) in data.chunks_exact(self.block_size()).enumerate() {
             let lba = slba + i as u64;
@@ -1239,7 +1244,7 @@ impl NsVerify {
                 let n = (data.len() / self.block_size() - i)
                     .min(GROUP)
                     .min(self.nlba.saturating_sub(lba) as usize);
-                known.fill((UNKNOWN, 0));
+                known[n..].fill((UNKNOWN, 0));
                 self.crc.get_run(lba, &mut known[..n]);
             }
             let (expected, tag) = known[i % GROUP];
