@@ -660,6 +660,27 @@ impl Table {
                 Some(shard.get_or_insert(chunk))
             };
             if let Some(c) = c {
+                if all_unknown && (n == CHUNK_LBAS || matches!(c, Chunk::Sparse(v) if v.len() <= n))
+                {
+                    // Nothing left in the chunk, or the whole chunk forgotten: give its memory
+                    // back (a sparse chunk forgetting fewer LBAs than it holds keeps its list).
+                    let emptied = match c {
+                        Chunk::Sparse(v) => {
+                            let lo = v.partition_point(|e| (e.off as usize) < off);
+                            v[lo..]
+                                .iter()
+                                .take_while(|e| (e.off as usize) < off + n)
+                                .count()
+                                == v.len()
+                        }
+                        Chunk::Dense { .. } => n == CHUNK_LBAS,
+                    };
+                    if emptied {
+                        *c = Chunk::Sparse(Vec::new());
+                        vals.nth(n.wrapping_sub(1));
+                        return;
+                    }
+                }
                 c.set_run(self.w, off, n, vals.clone());
             }
             vals.nth(n.wrapping_sub(1));
@@ -1038,6 +1059,11 @@ impl NsVerify {
         let mut v = self.volatile.lock();
         let n = v.ranges.partition_point(|(t, _)| *t < since);
         v.ranges.drain(..n);
+        // Follow the writes still volatile: give back most of a list that emptied.
+        let keep = v.ranges.len().max(1024);
+        if v.ranges.capacity() > 4 * keep {
+            v.ranges.shrink_to(keep);
+        }
         if v.overflow.is_some_and(|t| t < since) {
             v.overflow = None;
         }
@@ -2189,6 +2215,24 @@ mod tests {
             assert_eq!(v.crc.chunks(), 0);
             assert_eq!(v.get(5), UNKNOWN);
         }
+        // A sparse chunk whose every LBA is forgotten gives its list back.
+        let v = NsVerify::new(1, 1 << 30, 512);
+        let base = v.memory();
+        v.fill(LbaRange { slba: 100, nlb: 8 }, 0x42);
+        let one = v.memory();
+        v.fill(LbaRange { slba: 104, nlb: 2 }, UNKNOWN);
+        assert_eq!(
+            v.memory(),
+            one,
+            "a list keeps its capacity while it holds entries"
+        );
+        v.fill(LbaRange { slba: 90, nlb: 30 }, UNKNOWN);
+        assert!(
+            v.memory() < one && v.memory() > base,
+            "{base} {one} {}",
+            v.memory()
+        );
+        assert_eq!(v.get(100), UNKNOWN);
         // Forgetting a range of far more chunks than exist visits the chunks, not the range.
         let v = NsVerify::new(1, 1 << 44, 512);
         for lba in [5u64, 1 << 30, (1 << 44) - 1] {

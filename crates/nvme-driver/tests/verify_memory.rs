@@ -53,10 +53,26 @@ fn the_state_counts_what_was_allocated_and_follows_the_lbas_written() {
     let m = v.memory();
     assert_eq!(live() - before, m, "random writes: counted = allocated");
     assert!(m <= 64 << 20, "1 GiB of random 4 KiB writes: {m} bytes");
+    // The list of unflushed writes follows the writes still volatile: a flush gives it back.
+    let volatile = v.volatile_memory();
+    for i in 0..100_000 {
+        v.note_volatile(LbaRange {
+            slba: i * 8,
+            nlb: 8,
+        });
+    }
+    assert!(v.volatile_memory() >= 100_000 * 32);
+    v.flushed_before(std::time::Instant::now());
+    assert!(v.volatile_memory() <= volatile.max(1024 * 32));
+    assert_eq!(live() - before, v.memory(), "after a flush");
     // Forgetting gives the memory back.
     v.clear();
     assert_eq!(live() - before, v.memory());
-    assert!(v.memory() < 160 << 10, "cleared: {}", v.memory());
+    assert!(
+        v.memory() - v.volatile_memory() < 160 << 10,
+        "cleared: {}",
+        v.memory()
+    );
     drop(v);
 
     // Dense writes: at most crc_size bytes per LBA plus 1 %, the stamp tags (2 bytes per LBA)
@@ -78,7 +94,7 @@ fn the_state_counts_what_was_allocated_and_follows_the_lbas_written() {
                 per_lba <= w as f64 * 1.01,
                 "width {w}, stamped {stamped}: {per_lba} bytes per LBA"
             );
-            // Trimmed: the chunks stay, empty of data.
+            // Deallocated: whole chunks give their memory back (an empty entry each stays).
             v.fill(
                 LbaRange {
                     slba: 1 << 30,
@@ -88,6 +104,7 @@ fn the_state_counts_what_was_allocated_and_follows_the_lbas_written() {
             );
             assert_eq!(v.get((1 << 30) + 5), nvme_driver::verify::UNKNOWN);
             assert_eq!(live() - before, v.memory());
+            assert!(v.memory() - empty < 16 << 10, "{}", v.memory() - empty);
         }
     }
     let _ = next_tokens(0);
