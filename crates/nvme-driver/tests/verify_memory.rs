@@ -3,7 +3,7 @@
 //! writes over a huge namespace, dense writes at `crc_size` bytes per LBA); and the simulated
 //! SSD's store counts what it allocated.
 //!
-//! One test in this binary, so no other test allocates while it counts.
+//! A binary without the test harness, so no other thread allocates while it counts.
 
 use nvme_driver::verify::{next_tokens, LbaRange, NsVerify, CRC_SIZES};
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -39,7 +39,13 @@ fn write(v: &NsVerify, slba: u64, n: u64, stamped: bool) {
     v.record_written(&v.written(&data, slba, n, token));
 }
 
-#[test]
+/// Runs without the test harness (`harness = false`): no other thread of the harness allocates
+/// while the heap is counted.
+fn main() {
+    the_state_counts_what_was_allocated_and_follows_the_lbas_written();
+    println!("verify_memory: ok");
+}
+
 fn the_state_counts_what_was_allocated_and_follows_the_lbas_written() {
     // 32 TiB of 512-byte LBAs: 1 GiB of random 4 KiB writes (262,144 of them), stamped.
     let nlba = (32u64 << 40) / 512;
