@@ -9,6 +9,7 @@
 #   make browser              the browser lane: the live monitor's page in headless chromium (CI)
 #   make labgrid              the labgrid lane: a place with the simulated SSD and its power port (CI)
 #   make catalogue            docs/conformance.md from the docstrings of scripts/conformance
+#   make bench                the benchmarks (bench/run); DEFECT_INJECTIONS=10000 for the full defect campaign
 #
 # pciaddr: device under test; empty = the simulated SSD, or sim://?capacity=1T&namespaces=2
 # nsid:    namespace of the nvme0n1 fixture

@@ -4,10 +4,12 @@
 //! **The table.** One value per LBA, 1 byte wide by default (2 or 4 with `crc_size`): 0 = nothing
 //! known (never written, deallocated, formatted), all ones = written uncorrectable (a read must
 //! fail), anything else = a digest of the LBA's data ([`digest`]: the CRC-32C folded into the
-//! width, with the data's parity in bit 0). Pages of the table exist only where LBAs were
-//! written, so a namespace of any size costs memory only for what was written: one byte per
-//! written LBA plus a small index (a 32 TiB namespace with 1 GiB written in 512-byte LBAs: about
-//! 2 MiB), the width more for wider digests, 2 bytes more for stamped LBAs (their token tags).
+//! width, with the data's parity in bit 0). Chunks of the table (16,384 LBAs each) exist only
+//! where LBAs were written, so a namespace of any size costs memory only for what was written: a
+//! chunk is a sorted list of 8-byte entries (offset, stamp tag, digest) while few of its LBAs are
+//! known, and an array of `crc_size` bytes per LBA (plus 2 per LBA for stamp tags, once any LBA
+//! of the chunk was stamped) once that is smaller. [`NsVerify::memory`] counts what each
+//! structure allocated.
 //!
 //! **The command, not the buffer.** The table follows the LBAs a command's SQE addresses (SLBA and
 //! NLB from CDW10-12): a write records, and a read checks, exactly those LBAs, from the first
@@ -40,8 +42,7 @@ use nvme_spec::cmd::{admin, nvm};
 use nvme_spec::{Cqe, Sqe, Status};
 use parking_lot::Mutex;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Table value: nothing is known about the LBA; reads are not checked.
 pub const UNKNOWN: u32 = 0;
@@ -63,15 +64,17 @@ pub const MAX_VERIFIED_LBAS: u64 = 1 << 44;
 /// The parity comes for free from the CRC: the CRC-32C polynomial has an even number of terms, so
 /// x + 1 divides it and the CRC's bit parity equals the data's (its initial value and final XOR
 /// are 32 ones each, which keeps parity). So every odd number of flipped bits is caught, always;
-/// any other change escapes with probability about 1/252.
+/// an even number escapes with probability about 1/126 (the hash part alone must tell), other
+/// data (a stale or misplaced block) about 1/252.
 #[inline]
 pub fn lba_digest(data: &[u8]) -> u8 {
     digest(data, 1) as u8
 }
 
 /// The digest of one LBA's data in a table of `crc_size` bytes per LBA (1, 2 or 4): bit 0 the
-/// parity of the data's bits, the bits above a hash of the CRC-32C, never 0 or all ones. Any
-/// change of an even number of bits escapes with probability about 1/252, 1/65532 or 1/2^32.
+/// parity of the data's bits, the bits above a hash of the CRC-32C, never 0 or all ones. A
+/// change of an even number of bits escapes with probability about 1/126, 1/32766 or 1/2^31
+/// (the parity bit cannot tell), other data about 1/252, 1/65532 or 1/2^32.
 #[inline]
 pub fn digest(data: &[u8], crc_size: usize) -> u32 {
     let c = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32;
@@ -221,87 +224,6 @@ impl Written {
     }
 }
 
-const PAGE: usize = 4096;
-const GROUP: usize = 4096;
-
-/// A lazily allocated page of a sparse array.
-type Page<A> = OnceLock<Box<[A]>>;
-/// A lazily allocated group of pages.
-type Group<A> = OnceLock<Box<[Page<A>]>>;
-
-/// A sparse array of atomics: two levels of lazily allocated pages.
-struct Sparse<A> {
-    groups: Box<[Group<A>]>,
-    len: u64,
-}
-
-impl<A: Default> Sparse<A> {
-    fn new(len: u64) -> Self {
-        let ngroups = len.div_ceil((PAGE * GROUP) as u64) as usize;
-        Sparse {
-            groups: (0..ngroups).map(|_| OnceLock::new()).collect(),
-            len,
-        }
-    }
-
-    #[inline]
-    fn split(i: u64) -> (usize, usize, usize) {
-        let page = i / PAGE as u64;
-        (
-            (page / GROUP as u64) as usize,
-            (page % GROUP as u64) as usize,
-            (i % PAGE as u64) as usize,
-        )
-    }
-
-    /// The element if its page exists.
-    #[inline]
-    fn get(&self, i: u64) -> Option<&A> {
-        if i >= self.len {
-            return None;
-        }
-        let (g, p, o) = Self::split(i);
-        self.groups[g].get()?[p].get().map(|page| &page[o])
-    }
-
-    /// The element, allocating its page.
-    #[inline]
-    fn get_or_alloc(&self, i: u64) -> Option<&A> {
-        if i >= self.len {
-            return None;
-        }
-        let (g, p, o) = Self::split(i);
-        let group = self.groups[g].get_or_init(|| (0..GROUP).map(|_| OnceLock::new()).collect());
-        Some(&group[p].get_or_init(|| (0..PAGE).map(|_| A::default()).collect())[o])
-    }
-
-    /// Existing pages: (first index, page).
-    fn pages(&self) -> impl Iterator<Item = (u64, &[A])> {
-        self.groups
-            .iter()
-            .enumerate()
-            .filter_map(|(g, gr)| gr.get().map(|gr| (g, gr)))
-            .flat_map(|(g, gr)| {
-                gr.iter().enumerate().filter_map(move |(p, pg)| {
-                    pg.get()
-                        .map(|pg| (((g * GROUP + p) * PAGE) as u64, &pg[..]))
-                })
-            })
-    }
-
-    /// Bytes allocated for pages and index.
-    fn memory(&self) -> usize {
-        let mut total =
-            self.groups.len() * std::mem::size_of::<OnceLock<Box<[OnceLock<Box<[A]>>]>>>();
-        for gr in self.groups.iter().filter_map(|g| g.get()) {
-            total += GROUP * std::mem::size_of::<Page<A>>();
-            total +=
-                gr.iter().filter(|p| p.get().is_some()).count() * PAGE * std::mem::size_of::<A>();
-        }
-        total
-    }
-}
-
 /// Words of the LBA lock table: 2^14 words of 64 bits (128 KiB per namespace).
 const LOCK_WORD_BITS: u32 = 14;
 /// Largest number of lock words one command takes word by word; a command spanning more
@@ -432,105 +354,419 @@ impl LockTable {
     }
 }
 
-/// The digest table: one value of 1, 2 or 4 bytes per LBA.
-enum Table {
-    B1(Sparse<AtomicU8>),
-    B2(Sparse<AtomicU16>),
-    B4(Sparse<AtomicU32>),
+/// LBAs per record of a saved table ([`NsVerify::save`]).
+const PAGE: usize = 4096;
+
+/// LBAs per chunk of the digest table (8 MiB of 512-byte LBAs).
+const CHUNK_LBAS: usize = 1 << 14;
+/// Shards of the chunk index: a command locks the shard of each chunk it touches, so commands on
+/// different chunks rarely wait for each other.
+const TABLE_SHARDS: usize = 64;
+
+/// What the table knows of one LBA of a sparse chunk: its offset in the chunk, the tag of its
+/// stamp token (0: unstamped) and its value (digest, or all ones of the width: uncorrectable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    off: u16,
+    tag: u16,
+    d: u32,
+}
+
+/// The table values of [`CHUNK_LBAS`] consecutive LBAs.
+enum Chunk {
+    /// Only the LBAs that hold something, sorted by offset: 8 bytes per LBA. A chunk is sparse
+    /// while its entries take less room than its dense form would.
+    Sparse(Vec<Entry>),
+    /// Every LBA: `crc_size` bytes each (little endian, 0 = unknown), and a tag per LBA once any
+    /// LBA of the chunk was written stamped.
+    Dense {
+        d: Box<[u8]>,
+        tags: Option<Box<[u16]>>,
+    },
+}
+
+impl Chunk {
+    /// Heap bytes of the chunk.
+    fn heap(&self) -> usize {
+        match self {
+            Chunk::Sparse(v) => v.capacity() * std::mem::size_of::<Entry>(),
+            Chunk::Dense { d, tags } => d.len() + tags.as_ref().map_or(0, |t| t.len() * 2),
+        }
+    }
+
+    /// Writes the (value, tag) of `off..off + out.len()` into `out`; unknown LBAs get (0, 0).
+    fn get_run(&self, w: usize, off: usize, out: &mut [(u32, u16)]) {
+        match self {
+            Chunk::Sparse(v) => {
+                out.fill((UNKNOWN, 0));
+                let end = off + out.len();
+                let lo = v.partition_point(|e| (e.off as usize) < off);
+                for e in v[lo..].iter().take_while(|e| (e.off as usize) < end) {
+                    out[e.off as usize - off] = (e.d, e.tag);
+                }
+            }
+            Chunk::Dense { d, tags } => {
+                for (i, o) in out.iter_mut().enumerate() {
+                    let at = (off + i) * w;
+                    let mut b = [0u8; 4];
+                    b[..w].copy_from_slice(&d[at..at + w]);
+                    *o = (
+                        u32::from_le_bytes(b),
+                        tags.as_ref().map_or(0, |t| t[off + i]),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Sets the LBAs `off..off + n` to the (value, tag) pairs `vals` gives (value 0: unknown,
+    /// which a sparse chunk does not keep). Turns a sparse chunk dense once that is smaller.
+    fn set_run(
+        &mut self,
+        w: usize,
+        off: usize,
+        n: usize,
+        vals: impl Iterator<Item = (u32, u16)> + Clone,
+    ) {
+        match self {
+            Chunk::Sparse(v) => {
+                let lo = v.partition_point(|e| (e.off as usize) < off);
+                let hi = lo + v[lo..].partition_point(|e| (e.off as usize) < off + n);
+                let new = vals
+                    .take(n)
+                    .enumerate()
+                    .filter(|(_, (d, _))| *d != UNKNOWN)
+                    .map(|(i, (d, tag))| Entry {
+                        off: (off + i) as u16,
+                        tag,
+                        d,
+                    });
+                if lo == v.len() {
+                    v.extend(new);
+                } else {
+                    v.splice(lo..hi, new);
+                }
+                if v.len() * std::mem::size_of::<Entry>() >= CHUNK_LBAS * w {
+                    self.make_dense(w);
+                }
+            }
+            Chunk::Dense { d, tags } => {
+                for (i, (v, tag)) in vals.take(n).enumerate() {
+                    let at = (off + i) * w;
+                    d[at..at + w].copy_from_slice(&v.to_le_bytes()[..w]);
+                    if tag != 0 && tags.is_none() {
+                        *tags = Some(vec![0u16; CHUNK_LBAS].into_boxed_slice());
+                    }
+                    if let Some(t) = tags {
+                        t[off + i] = tag;
+                    }
+                }
+            }
+        }
+    }
+
+    fn make_dense(&mut self, w: usize) {
+        let Chunk::Sparse(v) = self else { return };
+        let mut d = vec![0u8; CHUNK_LBAS * w].into_boxed_slice();
+        let mut tags = v
+            .iter()
+            .any(|e| e.tag != 0)
+            .then(|| vec![0u16; CHUNK_LBAS].into_boxed_slice());
+        for e in v.iter() {
+            let at = e.off as usize * w;
+            d[at..at + w].copy_from_slice(&e.d.to_le_bytes()[..w]);
+            if let Some(t) = tags.as_mut() {
+                t[e.off as usize] = e.tag;
+            }
+        }
+        *self = Chunk::Dense { d, tags };
+    }
+
+    /// Whether no LBA of the chunk holds anything.
+    fn is_empty(&self) -> bool {
+        match self {
+            Chunk::Sparse(v) => v.is_empty(),
+            Chunk::Dense { d, .. } => d.iter().all(|&b| b == 0),
+        }
+    }
+}
+
+/// One shard of the chunk index: an open-addressing hash table (linear probing) from chunk
+/// number to a chunk of `chunks`. Chunks are never removed one by one: an emptied chunk stays,
+/// sparse and without heap, until the table is cleared.
+#[derive(Default)]
+struct Shard {
+    /// Chunk number + 1 per slot (0: free); a power of two long.
+    keys: Vec<u32>,
+    /// Index into `chunks` per slot.
+    slots: Vec<u32>,
+    chunks: Vec<Chunk>,
+}
+
+impl Shard {
+    #[inline]
+    fn home(chunk: u64, len: usize) -> usize {
+        (chunk.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) as usize & (len - 1)
+    }
+
+    /// Where `chunk` is in `chunks`.
+    #[inline]
+    fn find(&self, chunk: u64) -> Option<usize> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        let key = chunk as u32 + 1;
+        let mut i = Self::home(chunk, self.keys.len());
+        loop {
+            match self.keys[i] {
+                0 => return None,
+                k if k == key => return Some(self.slots[i] as usize),
+                _ => i = (i + 1) & (self.keys.len() - 1),
+            }
+        }
+    }
+
+    fn get(&self, chunk: u64) -> Option<&Chunk> {
+        self.find(chunk).map(|i| &self.chunks[i])
+    }
+
+    fn get_mut(&mut self, chunk: u64) -> Option<&mut Chunk> {
+        self.find(chunk).map(|i| &mut self.chunks[i])
+    }
+
+    fn get_or_insert(&mut self, chunk: u64) -> &mut Chunk {
+        if let Some(i) = self.find(chunk) {
+            return &mut self.chunks[i];
+        }
+        if (self.chunks.len() + 1) * 4 > self.keys.len() * 3 {
+            self.grow();
+        }
+        let mut i = Self::home(chunk, self.keys.len());
+        while self.keys[i] != 0 {
+            i = (i + 1) & (self.keys.len() - 1);
+        }
+        self.keys[i] = chunk as u32 + 1;
+        self.slots[i] = self.chunks.len() as u32;
+        self.chunks.push(Chunk::Sparse(Vec::new()));
+        self.chunks.last_mut().expect("pushed")
+    }
+
+    fn grow(&mut self) {
+        let len = (self.keys.len() * 2).max(8);
+        let old = std::mem::replace(&mut self.keys, vec![0; len]);
+        let old_slots = std::mem::replace(&mut self.slots, vec![0; len]);
+        for (k, s) in old.into_iter().zip(old_slots).filter(|(k, _)| *k != 0) {
+            let mut i = Self::home(k as u64 - 1, len);
+            while self.keys[i] != 0 {
+                i = (i + 1) & (len - 1);
+            }
+            self.keys[i] = k;
+            self.slots[i] = s;
+        }
+    }
+
+    /// (chunk number, chunk) of every chunk of the shard.
+    fn iter(&self) -> impl Iterator<Item = (u64, &Chunk)> {
+        self.keys
+            .iter()
+            .zip(&self.slots)
+            .filter(|(k, _)| **k != 0)
+            .map(|(k, s)| (*k as u64 - 1, &self.chunks[*s as usize]))
+    }
+
+    /// Heap bytes of the shard: its index, its chunk list and every chunk's own heap.
+    fn heap(&self) -> usize {
+        self.keys.capacity() * 4
+            + self.slots.capacity() * 4
+            + self.chunks.capacity() * std::mem::size_of::<Chunk>()
+            + self.chunks.iter().map(Chunk::heap).sum::<usize>()
+    }
+}
+
+/// The digest table: one value of `crc_size` bytes per LBA that holds something, in chunks of
+/// [`CHUNK_LBAS`] LBAs that exist only where LBAs were written. A chunk is a sorted list of
+/// (offset, tag, digest) while few of its LBAs hold something (8 bytes per LBA), and an array
+/// of `crc_size` bytes per LBA (plus 2 per LBA for stamp tags, once any LBA of the chunk was
+/// stamped) once that is smaller. Chunks are found through a sharded hash index, so the memory
+/// follows the LBAs written, whatever the namespace's size.
+struct Table {
+    w: usize,
+    shards: Box<[Mutex<Shard>]>,
 }
 
 impl Table {
-    fn new(crc_size: usize, nlba: u64) -> Table {
-        match crc_size {
-            1 => Table::B1(Sparse::new(nlba)),
-            2 => Table::B2(Sparse::new(nlba)),
-            _ => Table::B4(Sparse::new(nlba)),
+    fn new(crc_size: usize) -> Table {
+        Table {
+            w: crc_size,
+            shards: (0..TABLE_SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
 
     /// All ones of the width: how [`UNCORRECTABLE`] is stored.
     fn ones(&self) -> u32 {
-        match self {
-            Table::B1(_) => 0xff,
-            Table::B2(_) => 0xffff,
-            Table::B4(_) => u32::MAX,
+        match self.w {
+            1 => 0xff,
+            2 => 0xffff,
+            _ => u32::MAX,
         }
     }
 
     #[inline]
-    fn get(&self, lba: u64) -> u32 {
-        let raw = match self {
-            Table::B1(t) => t.get(lba).map(|v| v.load(Ordering::Relaxed) as u32),
-            Table::B2(t) => t.get(lba).map(|v| v.load(Ordering::Relaxed) as u32),
-            Table::B4(t) => t.get(lba).map(|v| v.load(Ordering::Relaxed)),
-        };
-        match raw {
-            None => UNKNOWN,
-            Some(v) if v == self.ones() => UNCORRECTABLE,
-            Some(v) => v,
+    fn shard(&self, chunk: u64) -> &Mutex<Shard> {
+        &self.shards[(chunk.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % TABLE_SHARDS]
+    }
+
+    /// Calls `f(first LBA, chunk number, offset, n)` for each piece of `slba..slba + nlb`
+    /// inside one chunk.
+    fn pieces(slba: u64, nlb: u64, mut f: impl FnMut(u64, u64, usize, usize)) {
+        let end = slba.saturating_add(nlb);
+        let mut lba = slba;
+        while lba < end {
+            let chunk = lba / CHUNK_LBAS as u64;
+            let off = (lba % CHUNK_LBAS as u64) as usize;
+            let n = ((CHUNK_LBAS - off) as u64).min(end - lba) as usize;
+            f(lba, chunk, off, n);
+            lba += n as u64;
         }
     }
 
-    /// Stores `v` (a digest of the table's width, [`UNKNOWN`] or [`UNCORRECTABLE`]); unknown
-    /// allocates no page.
-    #[inline]
-    fn set(&self, lba: u64, v: u32) {
-        let v = v.min(self.ones());
-        match self {
-            Table::B1(t) => match v {
-                UNKNOWN => t.get(lba).map(|e| e.store(0, Ordering::Relaxed)),
-                _ => t
-                    .get_or_alloc(lba)
-                    .map(|e| e.store(v as u8, Ordering::Relaxed)),
-            },
-            Table::B2(t) => match v {
-                UNKNOWN => t.get(lba).map(|e| e.store(0, Ordering::Relaxed)),
-                _ => t
-                    .get_or_alloc(lba)
-                    .map(|e| e.store(v as u16, Ordering::Relaxed)),
-            },
-            Table::B4(t) => match v {
-                UNKNOWN => t.get(lba).map(|e| e.store(0, Ordering::Relaxed)),
-                _ => t.get_or_alloc(lba).map(|e| e.store(v, Ordering::Relaxed)),
-            },
-        };
-    }
-
-    /// First LBAs of the pages that exist.
-    fn pages(&self) -> Vec<u64> {
-        match self {
-            Table::B1(t) => t.pages().map(|(first, _)| first).collect(),
-            Table::B2(t) => t.pages().map(|(first, _)| first).collect(),
-            Table::B4(t) => t.pages().map(|(first, _)| first).collect(),
+    /// The (value, tag) of the LBAs from `slba` on, one per element of `out`.
+    fn get_run(&self, slba: u64, out: &mut [(u32, u16)]) {
+        Self::pieces(slba, out.len() as u64, |lba, chunk, off, n| {
+            let at = (lba - slba) as usize;
+            let piece = &mut out[at..at + n];
+            match self.shard(chunk).lock().get(chunk) {
+                Some(c) => c.get_run(self.w, off, piece),
+                None => piece.fill((UNKNOWN, 0)),
+            }
+        });
+        let ones = self.ones();
+        for o in out.iter_mut().filter(|o| o.0 == ones) {
+            o.0 = UNCORRECTABLE;
         }
     }
 
+    /// Sets `slba..slba + nlb` to the (value, tag) pairs `vals` gives, in order: values of the
+    /// table's width, [`UNKNOWN`] or [`UNCORRECTABLE`]. Unknown values allocate nothing.
+    fn set_run(&self, slba: u64, nlb: u64, vals: impl Iterator<Item = (u32, u16)> + Clone) {
+        let ones = self.ones();
+        let mut vals = vals.map(move |(d, t)| (d.min(ones), if d == UNKNOWN { 0 } else { t }));
+        Self::pieces(slba, nlb, |_, chunk, off, n| {
+            let mut shard = self.shard(chunk).lock();
+            let all_unknown = vals.clone().take(n).all(|(d, _)| d == UNKNOWN);
+            let c = if all_unknown {
+                shard.get_mut(chunk)
+            } else {
+                Some(shard.get_or_insert(chunk))
+            };
+            if let Some(c) = c {
+                if all_unknown && (n == CHUNK_LBAS || matches!(c, Chunk::Sparse(v) if v.len() <= n))
+                {
+                    // Nothing left in the chunk, or the whole chunk forgotten: give its memory
+                    // back (a sparse chunk forgetting fewer LBAs than it holds keeps its list).
+                    let emptied = match c {
+                        Chunk::Sparse(v) => {
+                            let lo = v.partition_point(|e| (e.off as usize) < off);
+                            v[lo..]
+                                .iter()
+                                .take_while(|e| (e.off as usize) < off + n)
+                                .count()
+                                == v.len()
+                        }
+                        Chunk::Dense { .. } => n == CHUNK_LBAS,
+                    };
+                    if emptied {
+                        *c = Chunk::Sparse(Vec::new());
+                        vals.nth(n.wrapping_sub(1));
+                        return;
+                    }
+                }
+                c.set_run(self.w, off, n, vals.clone());
+            }
+            vals.nth(n.wrapping_sub(1));
+        });
+    }
+
+    /// Sets `slba..slba + nlb` to one value with no tag.
+    fn fill(&self, slba: u64, nlb: u64, v: u32) {
+        if nlb == 0 {
+            return;
+        }
+        let span = nlb / CHUNK_LBAS as u64;
+        // (Counting the chunks locks every shard: only for ranges that may be worth it.)
+        if v == UNKNOWN && span > TABLE_SHARDS as u64 && span > self.chunks() as u64 {
+            // A huge range to forget: visit the chunks that exist, not the range.
+            let end = slba.saturating_add(nlb);
+            for s in self.shards.iter() {
+                let mut s = s.lock();
+                let chunks: Vec<u64> = s.iter().map(|(c, _)| c).collect();
+                for chunk in chunks {
+                    let first = chunk * CHUNK_LBAS as u64;
+                    let (from, to) = (first.max(slba), (first + CHUNK_LBAS as u64).min(end));
+                    if from < to {
+                        let c = s.get_mut(chunk).expect("listed");
+                        let off = (from - first) as usize;
+                        c.set_run(self.w, off, (to - from) as usize, std::iter::repeat((0, 0)));
+                    }
+                }
+            }
+            return;
+        }
+        self.set_run(slba, nlb, std::iter::repeat((v, 0)));
+    }
+
+    /// Number of chunks.
+    fn chunks(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().chunks.len()).sum()
+    }
+
+    /// The first LBAs of the chunks that hold something, in order.
+    fn chunk_starts(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .shards
+            .iter()
+            .flat_map(|s| {
+                s.lock()
+                    .iter()
+                    .filter(|(_, c)| !c.is_empty())
+                    .map(|(n, _)| n * CHUNK_LBAS as u64)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Forgets everything and gives the memory back.
     fn clear(&self) {
-        match self {
-            Table::B1(t) => t
-                .pages()
-                .flat_map(|(_, p)| p)
-                .for_each(|e| e.store(0, Ordering::Relaxed)),
-            Table::B2(t) => t
-                .pages()
-                .flat_map(|(_, p)| p)
-                .for_each(|e| e.store(0, Ordering::Relaxed)),
-            Table::B4(t) => t
-                .pages()
-                .flat_map(|(_, p)| p)
-                .for_each(|e| e.store(0, Ordering::Relaxed)),
+        for s in self.shards.iter() {
+            *s.lock() = Shard::default();
         }
     }
 
+    /// Bytes the stamp tag arrays of dense chunks take.
+    fn tag_memory(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.lock()
+                    .chunks
+                    .iter()
+                    .map(|c| match c {
+                        Chunk::Dense { tags: Some(t), .. } => t.len() * 2,
+                        _ => 0,
+                    })
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Bytes the table takes: its shards and everything they allocated.
     fn memory(&self) -> usize {
-        match self {
-            Table::B1(t) => t.memory(),
-            Table::B2(t) => t.memory(),
-            Table::B4(t) => t.memory(),
-        }
+        self.shards.len() * std::mem::size_of::<Mutex<Shard>>()
+            + self.shards.iter().map(|s| s.lock().heap()).sum::<usize>()
     }
 }
-
 /// A contiguous LBA range `[slba, slba + nlb)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LbaRange {
@@ -621,8 +857,6 @@ pub struct NsVerify {
     nlba: u64,
     crc_size: usize,
     crc: Table,
-    /// Per LBA: the tag of the stamp token of its latest write ([`token_tag`]), 0 if unstamped.
-    tags: Sparse<AtomicU16>,
     locks: LockTable,
     enabled: AtomicBool,
     stamp: AtomicBool,
@@ -668,8 +902,7 @@ impl NsVerify {
             inline_meta: AtomicU64::new(0),
             nlba,
             crc_size,
-            crc: Table::new(crc_size, nlba),
-            tags: Sparse::new(nlba),
+            crc: Table::new(crc_size),
             locks: LockTable::new(),
             enabled: AtomicBool::new(false),
             stamp: AtomicBool::new(true),
@@ -765,12 +998,21 @@ impl NsVerify {
 
     /// The table value of `lba` (0 beyond the table).
     pub fn get(&self, lba: u64) -> u32 {
-        self.crc.get(lba)
+        self.lookup(lba).0
+    }
+
+    /// The table value and stamp tag of `lba`.
+    fn lookup(&self, lba: u64) -> (u32, u16) {
+        let mut v = [(UNKNOWN, 0)];
+        if lba < self.nlba {
+            self.crc.get_run(lba, &mut v);
+        }
+        v[0]
     }
 
     /// The tag of the stamp token the latest write of `lba` carried (0: not stamped).
     pub fn tag(&self, lba: u64) -> u16 {
-        self.tags.get(lba).map_or(0, |v| v.load(Ordering::Relaxed))
+        self.lookup(lba).1
     }
 
     fn set(&self, lba: u64, v: u32) {
@@ -778,32 +1020,21 @@ impl NsVerify {
     }
 
     fn set_tagged(&self, lba: u64, v: u32, tag: u16) {
-        self.crc.set(lba, v);
-        if tag != 0 {
-            if let Some(t) = self.tags.get_or_alloc(lba) {
-                t.store(tag, Ordering::Relaxed);
-            }
-        } else if let Some(t) = self.tags.get(lba) {
-            t.store(0, Ordering::Relaxed);
+        if lba < self.nlba {
+            self.crc.set_run(lba, 1, std::iter::once((v, tag)));
         }
     }
 
     /// Sets `range` to one value.
     pub fn fill(&self, r: LbaRange, v: u32) {
         let end = (r.slba.saturating_add(r.nlb)).min(self.nlba);
-        for lba in r.slba.min(end)..end {
-            self.set(lba, v);
-        }
+        let start = r.slba.min(end);
+        self.crc.fill(start, end - start, v);
     }
 
     /// Forgets everything (format, sanitize).
     pub fn clear(&self) {
         self.crc.clear();
-        for (_, page) in self.tags.pages() {
-            for e in page {
-                e.store(0, Ordering::Relaxed);
-            }
-        }
     }
 
     /// Notes a completed media change that is not durable yet (a write without FUA, while a
@@ -828,6 +1059,11 @@ impl NsVerify {
         let mut v = self.volatile.lock();
         let n = v.ranges.partition_point(|(t, _)| *t < since);
         v.ranges.drain(..n);
+        // Follow the writes still volatile: give back most of a list that emptied.
+        let keep = v.ranges.len().max(1024);
+        if v.ranges.capacity() > 4 * keep {
+            v.ranges.shrink_to(keep);
+        }
         if v.overflow.is_some_and(|t| t < since) {
             v.overflow = None;
         }
@@ -848,9 +1084,30 @@ impl NsVerify {
         v.ranges.iter().map(|(_, r)| r.nlb).sum()
     }
 
-    /// Memory used by the table and the locks, bytes.
+    /// Bytes of host memory the verification state of the namespace takes: the digest table
+    /// (chunks, their index, stamp tags), the LBA locks, the list of writes a dirty power loss
+    /// may undo and the findings kept. Counted from what each structure allocated (capacities,
+    /// not lengths), so it is what the allocator handed out, not an estimate.
     pub fn memory(&self) -> usize {
-        self.crc.memory() + self.tags.memory() + self.locks.memory()
+        std::mem::size_of::<NsVerify>()
+            + self.crc.memory()
+            + self.locks.memory()
+            + self.volatile_memory()
+            + self.findings.lock().capacity() * std::mem::size_of::<Miscompare>()
+    }
+
+    /// Bytes of [`NsVerify::memory`] that the list of writes a dirty power loss may undo takes
+    /// (a range per completed write not yet made durable by a flush or FUA; a flush empties
+    /// the list but keeps its capacity).
+    pub fn volatile_memory(&self) -> usize {
+        self.volatile.lock().ranges.capacity()
+            * std::mem::size_of::<(std::time::Instant, LbaRange)>()
+    }
+
+    /// Bytes of [`NsVerify::memory`] that stamp tags take (2 per LBA of the dense chunks
+    /// holding stamped LBAs; sparse chunks keep the tag in their 8-byte entries).
+    pub fn tag_memory(&self) -> usize {
+        self.crc.tag_memory()
     }
 
     /// Takes the miscompares found since the last call (the first [`MAX_FINDINGS`] of them).
@@ -946,14 +1203,20 @@ impl NsVerify {
     /// its stamps; LBAs of the command its buffer did not hold become unknown.
     pub fn record_written(&self, w: &Written) {
         let digests = w.digests();
-        for (i, &d) in digests.iter().enumerate() {
-            let tag = if w.token != 0 {
-                token_tag(w.token + i as u64)
-            } else {
-                0
-            };
-            self.set_tagged(w.slba + i as u64, d, tag);
-        }
+        let n = (digests.len() as u64).min(self.nlba.saturating_sub(w.slba));
+        let token = w.token;
+        self.crc.set_run(
+            w.slba,
+            n,
+            digests.iter().enumerate().map(move |(i, &d)| {
+                let tag = if token != 0 {
+                    token_tag(token + i as u64)
+                } else {
+                    0
+                };
+                (d, tag)
+            }),
+        );
         let n = digests.len() as u64;
         self.fill(
             LbaRange {
@@ -966,9 +1229,12 @@ impl NsVerify {
 
     /// Records the digests of written data (whole blocks starting at `slba`), unstamped.
     pub fn record(&self, data: &[u8], slba: u64) {
-        for (i, lba) in data.chunks_exact(self.block_size()).enumerate() {
-            self.set(slba + i as u64, self.digest(lba));
-        }
+        let digests: Vec<u32> = data
+            .chunks_exact(self.block_size())
+            .map(|b| self.digest(b))
+            .collect();
+        let n = (digests.len() as u64).min(self.nlba.saturating_sub(slba));
+        self.crc.set_run(slba, n, digests.iter().map(|&d| (d, 0)));
     }
 
     /// Checks the data a read of `nlb` LBAs at `slba` brought into `d`: only its first `nlb`
@@ -995,13 +1261,22 @@ impl NsVerify {
     /// version, whatever the digest says. Then the digest.
     pub fn check_into(&self, data: &[u8], slba: u64, out: &mut Vec<Miscompare>) {
         let ss = self.sector_size();
+        // The table's values, looked up a group of LBAs at a time (one shard lock per chunk).
+        const GROUP: usize = 16;
+        let mut known = [(UNKNOWN, 0u16); GROUP];
         for (i, block) in data.chunks_exact(self.block_size()).enumerate() {
             let lba = slba + i as u64;
-            let expected = self.get(lba);
+            if i % GROUP == 0 {
+                let n = (data.len() / self.block_size() - i)
+                    .min(GROUP)
+                    .min(self.nlba.saturating_sub(lba) as usize);
+                known[n..].fill((UNKNOWN, 0));
+                self.crc.get_run(lba, &mut known[..n]);
+            }
+            let (expected, tag) = known[i % GROUP];
             if expected == UNKNOWN {
                 continue;
             }
-            let tag = self.tag(lba);
             let stamp = u64::from_le_bytes(block[..8].try_into().expect("8 bytes"));
             let claims = ((stamp >> 48) as u32, stamp & 0xffff_ffff_ffff);
             let token = if ss >= 16 {
@@ -1127,19 +1402,27 @@ impl NsVerify {
             f.write_all(&v.to_le_bytes()).map_err(io)?;
         }
         let ones = self.crc.ones();
-        for first in self.crc.pages() {
-            let lbas = first..first + PAGE as u64;
-            if lbas.clone().all(|lba| self.get(lba) == UNKNOWN) {
-                continue;
+        let mut page = vec![(UNKNOWN, 0u16); PAGE];
+        for chunk in self.crc.chunk_starts() {
+            for first in (chunk..chunk + CHUNK_LBAS as u64).step_by(PAGE) {
+                if first >= self.nlba {
+                    break;
+                }
+                page.fill((UNKNOWN, 0));
+                let n = (self.nlba - first).min(PAGE as u64) as usize;
+                self.crc.get_run(first, &mut page[..n]);
+                if page.iter().all(|&(d, _)| d == UNKNOWN) {
+                    continue;
+                }
+                f.write_all(&first.to_le_bytes()).map_err(io)?;
+                let digests: Vec<u8> = page
+                    .iter()
+                    .flat_map(|&(d, _)| d.min(ones).to_le_bytes()[..self.crc_size].to_vec())
+                    .collect();
+                f.write_all(&digests).map_err(io)?;
+                let tags: Vec<u8> = page.iter().flat_map(|&(_, t)| t.to_le_bytes()).collect();
+                f.write_all(&tags).map_err(io)?;
             }
-            f.write_all(&first.to_le_bytes()).map_err(io)?;
-            let digests: Vec<u8> = lbas
-                .clone()
-                .flat_map(|lba| self.get(lba).min(ones).to_le_bytes()[..self.crc_size].to_vec())
-                .collect();
-            f.write_all(&digests).map_err(io)?;
-            let tags: Vec<u8> = lbas.flat_map(|lba| self.tag(lba).to_le_bytes()).collect();
-            f.write_all(&tags).map_err(io)?;
         }
         f.flush().map_err(io)
     }
@@ -1868,6 +2151,104 @@ mod tests {
         for lba in [100, 163, 164, 2000, 4195, 4196] {
             assert!(v.try_lock(&[LbaRange { slba: lba, nlb: 1 }]), "{lba}");
         }
+    }
+
+    #[test]
+    fn the_table_holds_what_a_simple_map_holds_through_sparse_and_dense_chunks() {
+        // Random runs, fills and huge forgets against a map of LBA -> (value, tag), over a few
+        // chunks, dense enough that chunks go from sparse lists to arrays.
+        for w in CRC_SIZES {
+            let nlba = 5 * CHUNK_LBAS as u64 + 77;
+            let v = NsVerify::with_crc_size(1, nlba, 512, w).unwrap();
+            let ones = v.crc.ones();
+            let mut model = std::collections::HashMap::<u64, (u32, u16)>::new();
+            let mut rng = fastrand::Rng::with_seed(w as u64);
+            for _ in 0..3000 {
+                let slba = rng.u64(0..nlba);
+                let max = if rng.u8(..) < 10 {
+                    3 * CHUNK_LBAS as u64
+                } else {
+                    40
+                };
+                let nlb = rng.u64(1..=max);
+                let end = (slba + nlb).min(nlba);
+                match rng.u8(0..10) {
+                    0 => {
+                        let x = [UNKNOWN, UNCORRECTABLE, 2][rng.usize(0..3)];
+                        v.fill(LbaRange { slba, nlb }, x);
+                        for l in slba..end {
+                            model.insert(l, (x, 0));
+                        }
+                    }
+                    _ => {
+                        let vals: Vec<(u32, u16)> = (slba..end)
+                            .map(|_| (rng.u32(1..ones.min(0x7fff_ffff)), rng.u16(..)))
+                            .collect();
+                        v.crc.set_run(slba, end - slba, vals.iter().copied());
+                        for (i, x) in vals.into_iter().enumerate() {
+                            model.insert(slba + i as u64, x);
+                        }
+                    }
+                }
+            }
+            let mut dense = 0;
+            for s in v.crc.shards.iter() {
+                dense += s
+                    .lock()
+                    .chunks
+                    .iter()
+                    .filter(|c| matches!(c, Chunk::Dense { .. }))
+                    .count();
+            }
+            assert!(dense > 0, "width {w}: some chunks became arrays");
+            let mut all = vec![(0u32, 0u16); nlba as usize];
+            v.crc.get_run(0, &mut all);
+            for (lba, got) in all.into_iter().enumerate() {
+                let want = match model.get(&(lba as u64)) {
+                    None | Some((UNKNOWN, _)) => (UNKNOWN, 0),
+                    Some(&x) => x,
+                };
+                assert_eq!(got, want, "width {w} lba {lba}");
+                assert_eq!((v.get(lba as u64), v.tag(lba as u64)), want);
+            }
+            v.clear();
+            assert_eq!(v.crc.chunks(), 0);
+            assert_eq!(v.get(5), UNKNOWN);
+        }
+        // A sparse chunk whose every LBA is forgotten gives its list back.
+        let v = NsVerify::new(1, 1 << 30, 512);
+        let base = v.memory();
+        v.fill(LbaRange { slba: 100, nlb: 8 }, 0x42);
+        let one = v.memory();
+        v.fill(LbaRange { slba: 104, nlb: 2 }, UNKNOWN);
+        assert_eq!(
+            v.memory(),
+            one,
+            "a list keeps its capacity while it holds entries"
+        );
+        v.fill(LbaRange { slba: 90, nlb: 30 }, UNKNOWN);
+        assert!(
+            v.memory() < one && v.memory() > base,
+            "{base} {one} {}",
+            v.memory()
+        );
+        assert_eq!(v.get(100), UNKNOWN);
+        // Forgetting a range of far more chunks than exist visits the chunks, not the range.
+        let v = NsVerify::new(1, 1 << 44, 512);
+        for lba in [5u64, 1 << 30, (1 << 44) - 1] {
+            v.fill(LbaRange { slba: lba, nlb: 1 }, 0x42);
+        }
+        v.fill(
+            LbaRange {
+                slba: 6,
+                nlb: (1 << 44) - 7,
+            },
+            UNKNOWN,
+        );
+        assert_eq!(
+            (v.get(5), v.get(1 << 30), v.get((1 << 44) - 1)),
+            (0x42, UNKNOWN, 0x42)
+        );
     }
 
     #[test]

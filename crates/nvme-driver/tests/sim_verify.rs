@@ -369,3 +369,93 @@ fn one_buffer_written_to_several_lbas_without_waiting_gives_no_false_miscompare(
         assert_eq!(stamp, nvme_driver::verify::lba_stamp(1, lba), "lba {lba}");
     }
 }
+
+#[test]
+fn a_write_torn_at_a_dirty_power_loss_is_caught_with_what_was_found() {
+    let (ctrl, ns) = setup();
+    let qp = Qpair::<_>::new(&ctrl, QpairConfig::default()).unwrap();
+    let ss = ns.sector_size();
+    let b = Buffer::new(
+        nvme_pci::dma_alloc(8 * ss).unwrap(),
+        8 * ss,
+        "b",
+        100,
+        0xbeef,
+    )
+    .unwrap();
+    let wait = |qp: &Qpair<Ctx>| {
+        let mut st = None;
+        qp.waitdone(1, &mut |c| {
+            st = Some(c.cqe.status());
+            Ok(())
+        })
+        .unwrap();
+        st.unwrap()
+    };
+    // Old versions, made durable by a flush; then FUA rewrites the device tears.
+    for lba in [0u64, 100] {
+        ns.write(&qp, &b, lba, 8, 0, 0, 0, 0, None).unwrap();
+        assert!(wait(&qp).is_success());
+    }
+    run(
+        &qp,
+        nvme_spec::Sqe::new(nvme_spec::cmd::nvm::FLUSH, 1),
+        None,
+    );
+    let faults = ctrl.pci().simulator().unwrap().faults();
+    faults.add(FaultRule::new(FaultMatch::io(1), FaultAction::TornWrite).times(2));
+    ns.write(&qp, &b, 0, 8, 0x4000, 0, 0, 0, None).unwrap(); // FUA
+    assert!(wait(&qp).is_success());
+    ns.write(&qp, &b, 100, 1, 0x4000, 0, 0, 0, None).unwrap();
+    assert!(wait(&qp).is_success());
+    ctrl.power_cycle(
+        false,
+        Some(std::time::Duration::ZERO),
+        nvme_driver::PowerSwitch::Backend,
+        nvme_driver::PowerSwitch::Backend,
+    )
+    .unwrap();
+    ctrl.reset(&mut || ctrl.init_default(None)).unwrap();
+    // The durable FUA writes are still checked: their torn halves read as the old versions.
+    ns.read(&qp, &b, 0, 8, 0, 0, 0, 0, None).unwrap();
+    assert_eq!(wait(&qp), nvme_driver::verify::MISCOMPARE);
+    let found = qp.take_findings();
+    assert_eq!(
+        found.iter().map(|m| m.lba).collect::<Vec<_>>(),
+        [4, 5, 6, 7]
+    );
+    assert!(found
+        .iter()
+        .all(|m| m.kind == nvme_driver::MiscompareKind::Stale));
+    ns.read(&qp, &b, 100, 1, 0, 0, 0, 0, None).unwrap();
+    assert_eq!(wait(&qp), nvme_driver::verify::MISCOMPARE);
+    let found = qp.take_findings();
+    assert_eq!(
+        (found[0].lba, found[0].kind),
+        (100, nvme_driver::MiscompareKind::Stale),
+        "a block torn inside keeps its old token"
+    );
+}
+
+#[test]
+fn a_read_that_succeeds_without_data_is_caught() {
+    let (ctrl, ns) = setup();
+    let qp = Qpair::<_>::new(&ctrl, QpairConfig::default()).unwrap();
+    let ss = ns.sector_size();
+    let b = Buffer::new(nvme_pci::dma_alloc(ss).unwrap(), ss, "b", 100, 0xbeef).unwrap();
+    for lba in [7u64, 8] {
+        ns.write(&qp, &b, lba, 1, 0, 0, 0, 0, None).unwrap();
+        qp.waitdone(1, &mut |_| Ok(())).unwrap();
+    }
+    // The buffer holds LBA 7's data from a read; the next read of LBA 8 moves nothing.
+    let (st, _) = run(&qp, raw_rw(2, 7, 1), Some(data_of(&b)));
+    assert!(st.is_success());
+    let faults = ctrl.pci().simulator().unwrap().faults();
+    faults.add(FaultRule::new(FaultMatch::io(2), FaultAction::ReadWithoutData).times(1));
+    let (st, found) = run(&qp, raw_rw(2, 8, 1), Some(data_of(&b)));
+    assert_eq!(st, nvme_driver::verify::MISCOMPARE);
+    assert_eq!(
+        (found[0].lba, found[0].kind, found[0].claims),
+        (8, nvme_driver::MiscompareKind::Misdirected, (1, 7))
+    );
+}

@@ -76,7 +76,7 @@ pub enum FaultAction {
     DropCompletion,
     /// Complete with this status instead of executing the command.
     Status(Status),
-    /// Flip this many random bits in the data a read returns.
+    /// Flip this many distinct random bits in the data a read returns.
     FlipBits(u32),
     /// A write completes successfully but stores nothing.
     LostWrite,
@@ -86,6 +86,14 @@ pub enum FaultAction {
     /// A read returns the version of the data before the latest write (for LBAs written while
     /// the rule was installed).
     StaleData,
+    /// A write completes and stores its data, but the next power loss takes back its second
+    /// half: its last `nlb / 2` blocks, or for a one-block write the second half of the block's
+    /// bytes, read as before the write (a write torn when power went away, though it had
+    /// completed). A later write to those bytes before the power loss cancels the tear.
+    TornWrite,
+    /// A read completes successfully without transferring any data: the host buffer keeps what
+    /// it held (a success status the device had no right to give).
+    ReadWithoutData,
     /// Post the completion twice.
     DuplicateCqe,
     /// Post the completion with the command identifier XOR this value.
@@ -161,6 +169,8 @@ pub(crate) struct FaultSet {
     pub lost_write: bool,
     pub misdirect: Option<i64>,
     pub stale: bool,
+    pub torn: bool,
+    pub no_data: bool,
     pub duplicate: bool,
     pub wrong_cid: Option<u16>,
     pub wrong_sqid: Option<u16>,
@@ -175,6 +185,8 @@ impl FaultSet {
             || self.lost_write
             || self.misdirect.is_some()
             || self.stale
+            || self.torn
+            || self.no_data
             || self.duplicate
             || self.wrong_cid.is_some()
             || self.wrong_sqid.is_some()
@@ -326,6 +338,8 @@ impl Faults {
                 FaultAction::LostWrite => set.lost_write = true,
                 FaultAction::MisdirectedWrite(o) => set.misdirect = Some(o),
                 FaultAction::StaleData => set.stale = true,
+                FaultAction::TornWrite => set.torn = true,
+                FaultAction::ReadWithoutData => set.no_data = true,
                 FaultAction::DuplicateCqe => set.duplicate = true,
                 FaultAction::WrongCid(x) => set.wrong_cid = Some(x),
                 FaultAction::WrongSqid(q) => set.wrong_sqid = Some(q),

@@ -26,13 +26,18 @@ pub(crate) fn lba_range(sqe: &Sqe) -> Option<(u64, u64)> {
     }
 }
 
+/// Flips `n` distinct random bits of `data` (all of them if it has fewer), so the data read
+/// differs from what was stored in exactly `n` bits.
 fn flip_bits(rng: &mut fastrand::Rng, data: &mut [u8], n: u32) {
-    if data.is_empty() {
-        return;
-    }
-    for _ in 0..n {
-        let i = rng.usize(..data.len());
-        data[i] ^= 1 << rng.u8(..8);
+    let bits = data.len() * 8;
+    let n = (n as usize).min(bits);
+    let mut flipped = Vec::with_capacity(n);
+    while flipped.len() < n {
+        let bit = rng.usize(..bits);
+        if !flipped.contains(&bit) {
+            flipped.push(bit);
+            data[bit / 8] ^= 1 << (bit % 8);
+        }
     }
 }
 
@@ -235,6 +240,9 @@ impl Controller {
             self.st.smart.media_errors += 1;
             return Done::media(media::UNRECOVERED_READ_ERROR);
         }
+        if self.fx.no_data {
+            return Done::ok();
+        }
         if !stale && flip == 0 && ms == 0 {
             // Straight from the store to host memory: no staging copy.
             let mut cursor = self.map.cursor();
@@ -317,6 +325,17 @@ impl Controller {
             }
             None => slba,
         };
+        if !ns.torn.is_empty() {
+            let (s, e) = (target * bs, (target + nlb) * bs);
+            ns.torn
+                .retain(|(p, old)| *p + old.len() as u64 <= s || e <= *p);
+        }
+        if self.fx.torn && target + nlb <= ns.nsze {
+            let keep = if nlb > 1 { nlb / 2 * bs } else { bs / 2 };
+            let mut old = vec![0u8; (nlb * bs - keep) as usize].into_boxed_slice();
+            ns.data.read(target * bs + keep, &mut old);
+            ns.torn.push((target * bs + keep, old));
+        }
         if keep {
             for i in 0..nlb {
                 let mut old = vec![0u8; bs as usize].into_boxed_slice();

@@ -516,6 +516,21 @@ impl SimDevice {
         self.sh.post_event(0);
     }
 
+    /// Bytes of host memory the namespaces' media take: the stored chunks of data and metadata,
+    /// the write cache, their indexes, and the old versions a stale-data fault keeps.
+    pub fn media_memory(&self) -> usize {
+        let c = self.ctrl.lock();
+        c.st.ns
+            .iter()
+            .flatten()
+            .map(|ns| {
+                ns.data.bytes_used()
+                    + ns.meta.bytes_used()
+                    + ns.history.values().map(|v| v.len()).sum::<usize>()
+            })
+            .sum()
+    }
+
     /// The fault injection handle.
     pub fn faults(&self) -> &Faults {
         &self.faults

@@ -108,6 +108,8 @@ pub(crate) struct Ns {
     pub unc: BTreeSet<u64>,
     /// Previous contents of LBAs, kept while a stale-data fault covers them.
     pub history: HashMap<u64, Box<[u8]>>,
+    /// Torn writes a power loss undoes: (byte offset, the bytes before the write).
+    pub torn: Vec<(u64, Box<[u8]>)>,
 }
 
 impl Ns {
@@ -136,6 +138,7 @@ impl Ns {
         self.meta.erase_all();
         self.unc.clear();
         self.history.clear();
+        self.torn.clear();
     }
 }
 
@@ -277,6 +280,7 @@ impl DriveState {
             attached: false,
             unc: BTreeSet::new(),
             history: HashMap::new(),
+            torn: Vec::new(),
         });
         Ok(())
     }
@@ -334,6 +338,9 @@ impl DriveState {
         for n in self.ns.iter_mut().flatten() {
             n.data.drop_cache();
             n.meta.drop_cache();
+            for (pos, old) in std::mem::take(&mut n.torn) {
+                n.data.write(pos, &old, true);
+            }
         }
         self.smart.power_on_before += self.smart.powered_since.elapsed();
         self.selftest = None;

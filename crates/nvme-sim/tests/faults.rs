@@ -76,6 +76,17 @@ fn bit_flips_lost_and_misdirected_writes() {
     let (_, got) = r.read(1, 0, 1);
     let diff: u32 = got.iter().zip(&d).map(|(a, b)| (a ^ b).count_ones()).sum();
     assert_eq!(diff, 1);
+    // n flips are n distinct bits: never one bit flipped twice (no change at all).
+    for n in [2u32, 3] {
+        r.dev
+            .faults()
+            .add(FaultRule::new(FaultMatch::io(nvm::READ), FaultAction::FlipBits(n)).times(3000));
+        for _ in 0..3000 {
+            let (_, got) = r.read(1, 0, 1);
+            let diff: u32 = got.iter().zip(&d).map(|(a, b)| (a ^ b).count_ones()).sum();
+            assert_eq!(diff, n);
+        }
+    }
     r.dev
         .faults()
         .add(FaultRule::new(FaultMatch::io(nvm::WRITE), FaultAction::LostWrite).times(1));
@@ -187,4 +198,57 @@ fn surprise_removal() {
     r.dev.power_on();
     r.pci_setup();
     r.enable();
+}
+
+#[test]
+fn a_torn_write_loses_its_second_half_at_the_next_power_loss() {
+    let mut r = rig();
+    let (old, new) = (pattern(4 * 512, 1), pattern(4 * 512, 2));
+    // Durable old data, then a torn write of 4 blocks and of 1 block, flushed.
+    assert!(r.write(1, 0, &old).is_success());
+    assert!(r.write(1, 10, &old[..512]).is_success());
+    r.dev
+        .faults()
+        .add(FaultRule::new(FaultMatch::io(nvm::WRITE), FaultAction::TornWrite).times(2));
+    assert!(r.write(1, 0, &new).is_success());
+    assert!(r.write(1, 10, &new[..512]).is_success());
+    assert!(r.cmd(1, Sqe::new(nvm::FLUSH, 1)).status().is_success());
+    assert_eq!(r.read(1, 0, 4).1, new, "whole until the power goes");
+    r.dev.power_off();
+    r.dev.power_on();
+    r.pci_setup();
+    r.enable();
+    r.io_pair(1, 16);
+    let d = r.read(1, 0, 4).1;
+    assert_eq!(&d[..1024], &new[..1024], "first half kept");
+    assert_eq!(&d[1024..], &old[1024..], "second half as before");
+    let d = r.read(1, 10, 1).1;
+    assert_eq!((&d[..256], &d[256..]), (&new[..256], &old[256..512]));
+    // A later write of the torn bytes cancels the tear.
+    r.dev
+        .faults()
+        .add(FaultRule::new(FaultMatch::io(nvm::WRITE), FaultAction::TornWrite).times(1));
+    assert!(r.write(1, 20, &new[..1024]).is_success());
+    assert!(r.write(1, 21, &old[..512]).is_success());
+    assert!(r.cmd(1, Sqe::new(nvm::FLUSH, 1)).status().is_success());
+    r.dev.power_off();
+    r.dev.power_on();
+    r.pci_setup();
+    r.enable();
+    r.io_pair(1, 16);
+    assert_eq!(r.read(1, 21, 1).1, &old[..512]);
+}
+
+#[test]
+fn a_read_without_data_completes_successfully_and_moves_nothing() {
+    let mut r = rig();
+    let v = pattern(512, 7);
+    assert!(r.write(1, 3, &v).is_success());
+    r.dev
+        .faults()
+        .add(FaultRule::new(FaultMatch::io(nvm::READ), FaultAction::ReadWithoutData).times(1));
+    let (st, d) = r.read(1, 3, 1);
+    assert!(st.is_success());
+    assert_ne!(d, v, "the buffer keeps what it held");
+    assert_eq!(r.read(1, 3, 1).1, v);
 }
