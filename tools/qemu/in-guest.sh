@@ -20,12 +20,9 @@ $PY -m nvme.cli list
 # TCG: a power cycle here is a conventional reset of the function (state lost, media kept).
 export PYNVME_POWER_OFF=${PYNVME_POWER_OFF:-true}
 export PYNVME_POWER_ON=${PYNVME_POWER_ON:-'echo 1 > /sys/bus/pci/devices/$PYNVME_PCIADDR/reset'}
-# Conformance files not triaged on QEMU yet stay out (tools/qemu/untriaged.txt).
-IGNORE=$(grep -v '^#' tools/qemu/untriaged.txt | sed -n 's|^\(..*\)$|--ignore=scripts/conformance/\1|p' | tr '\n' ' ')
 # No --pciaddr: the plugin finds the one function bound for testing.
 # Known differences from the simulated SSD run as expected failures (DIFFERENCES.md).
-# shellcheck disable=SC2086
-PYTHONPATH=tools/qemu $PY -m pytest -p no:cacheprovider -p known_differences --results="${RESULTS:-results/qemu}" $IGNORE "$@"
+PYTHONPATH=tools/qemu $PY -m pytest -p no:cacheprovider -p known_differences --results="${RESULTS:-results/qemu}" "$@"
 rc=$?
 $PY -m nvme.cli reset --pciaddr="$BDF" >/dev/null || echo "reset of $BDF failed" >&2
 exit $rc

@@ -78,6 +78,13 @@ pub struct VfioFunction {
     /// process with SIGBUS. Reads then return all ones and writes are dropped, as a function
     /// answers memory requests it does not decode (Unsupported Request).
     bars_off: std::sync::atomic::AtomicBool,
+    /// Offset of the MSI-X capability in config space (0: none).
+    msix_cap: u16,
+    /// The MSI-X Function Mask (Message Control bit 14) as the host last wrote it. vfio-pci
+    /// owns the function's MSI-X setup and does not let user space mask it, so the mask is
+    /// emulated in [`VfioMsix`] like a vector's mask: no vector reads as signalled while it is
+    /// set, and messages stay pending in the eventfds until it is cleared.
+    function_mask: std::sync::atomic::AtomicBool,
 }
 
 /// A BAR: mapped if vfio allows, else read and written through the device fd.
@@ -202,9 +209,12 @@ impl VfioFunction {
             bars,
             pm_cap: 0,
             bars_off: std::sync::atomic::AtomicBool::new(false),
+            msix_cap: 0,
+            function_mask: std::sync::atomic::AtomicBool::new(false),
         };
         let mut f = f;
         f.pm_cap = f.find_capability(0x01);
+        f.msix_cap = f.find_capability(nvme_spec::pci::cap_id::MSIX);
         let cmd = f.config_read16(0x04)?;
         f.config_write16(0x04, cmd | 0x6)?;
         Ok(Arc::new(f))
@@ -300,6 +310,13 @@ impl PciFunction for VfioFunction {
         let touches = |reg: u16| (offset as usize) < reg as usize + 2 && end > reg as usize;
         if touches(0x04) || (self.pm_cap != 0 && touches(self.pm_cap + 4)) {
             self.refresh_bars_off();
+        }
+        // Message Control's upper byte (Function Mask is its bit 6) written: keep the mask.
+        let control_hi = self.msix_cap as usize + 3;
+        if self.msix_cap != 0 && (offset as usize) < control_hi + 1 && end > control_hi {
+            let byte = data[control_hi - offset as usize];
+            self.function_mask
+                .store(byte & 0x40 != 0, std::sync::atomic::Ordering::Release);
         }
         r
     }
@@ -404,7 +421,7 @@ impl PciFunction for VfioFunction {
 /// looks: a masked vector's messages stay counted in its eventfd (pending) and show up when it is
 /// unmasked, which is what a script can observe of a real mask.
 pub struct VfioMsix {
-    _dev: Arc<VfioFunction>,
+    dev: Arc<VfioFunction>,
     fds: Vec<OwnedFd>,
     fired: Vec<AtomicBool>,
     masked: Vec<AtomicBool>,
@@ -457,12 +474,19 @@ impl VfioMsix {
             &fds,
         )?;
         Ok(VfioMsix {
-            _dev: dev,
+            dev,
             fired: (0..n).map(|_| AtomicBool::new(false)).collect(),
             masked: (0..n).map(|_| AtomicBool::new(false)).collect(),
             fds,
             lock: Mutex::new(()),
         })
+    }
+}
+
+impl VfioMsix {
+    /// Vector `v` (in range) is masked, by its own mask or by the Function Mask.
+    fn masked(&self, v: usize) -> bool {
+        self.masked[v].load(Ordering::Acquire) || self.dev.function_mask.load(Ordering::Acquire)
     }
 }
 
@@ -473,7 +497,7 @@ impl Interrupts for VfioMsix {
 
     fn is_set(&self, v: u16) -> bool {
         let v = v as usize;
-        if v >= self.fds.len() || self.masked[v].load(Ordering::Acquire) {
+        if v >= self.fds.len() || self.masked(v) {
             return false;
         }
         if self.fired[v].load(Ordering::Acquire) {
@@ -490,7 +514,7 @@ impl Interrupts for VfioMsix {
         let v = v as usize;
         if v < self.fds.len() {
             let _g = self.lock.lock();
-            if !self.masked[v].load(Ordering::Acquire) {
+            if !self.masked(v) {
                 ioctl::eventfd_take(self.fds[v].as_fd());
             }
             self.fired[v].store(false, Ordering::Release);
