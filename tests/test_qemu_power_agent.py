@@ -38,6 +38,7 @@ class FakeQemu:
 
     def __init__(self, sockdir: Path, device_present: bool) -> None:
         self.present = device_present
+        self.refuse_add = 1
         self.commands: list[dict] = []
         self.qmp = socket.socket(socket.AF_UNIX)
         self.qmp.bind(str(sockdir / "qmp.sock"))
@@ -67,6 +68,11 @@ class FakeQemu:
                 self.present = False
                 send({"event": "DEVICE_DELETED", "data": {"device": args["id"]}})
             elif name == "device_add":
+                # The first attempt finds the old controller still holding the block node.
+                if self.refuse_add:
+                    self.refuse_add -= 1
+                    send({"error": {"class": "GenericError", "desc": "Permission conflict"}})
+                    continue
                 self.present = True
                 send({"return": {}})
             else:
@@ -108,5 +114,6 @@ def test_agent_deletes_and_adds_the_controller(tmp_path, present):
     names = [c["execute"] for c in qemu.commands]
     assert names[0] == "qmp_capabilities"
     assert ("device_del" in names) == present, names
-    add = next(c for c in qemu.commands if c["execute"] == "device_add")
-    assert add["arguments"] == power_agent.parse_device(spec)
+    adds = [c for c in qemu.commands if c["execute"] == "device_add"]
+    assert len(adds) == 2, "a refused device_add is tried again"
+    assert adds[1]["arguments"] == power_agent.parse_device(spec)

@@ -32,6 +32,8 @@ import time
 
 #: How long QEMU gets to finish a device_del (the guest has released the slot by then).
 UNPLUG_TIMEOUT = 30.0
+#: How long a new controller may wait for the deleted one to let go of the block node.
+ADD_TIMEOUT = 30.0
 #: How long QEMU gets to create its sockets.
 START_TIMEOUT = 120.0
 
@@ -123,6 +125,20 @@ def exists(qmp: Qmp, dev_id: str) -> bool:
     return any(c.get("name") == dev_id for c in children or [])
 
 
+def add(qmp: Qmp, device: dict[str, str], timeout: float) -> None:
+    """device_add, retried until `timeout`: the deleted controller's hold on the block node
+    goes only once its last requests are done ("Permission conflict on node" until then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            qmp.command("device_add", **device)
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def serve(sockdir: str, device: dict[str, str]) -> None:
     """Answers the guest's requests until QEMU goes away."""
     qmp = Qmp(os.path.join(sockdir, "qmp.sock"))
@@ -139,7 +155,7 @@ def serve(sockdir: str, device: dict[str, str]) -> None:
                     qmp.command("device_del", id=device["id"])
                     qmp.wait_deleted(device["id"], UNPLUG_TIMEOUT)
             elif req == "on":
-                qmp.command("device_add", **device)
+                add(qmp, device, ADD_TIMEOUT)
             else:
                 raise RuntimeError(f"unknown request {req!r} (off, on)")
             answer = "ok"
