@@ -117,3 +117,35 @@ def test_agent_deletes_and_adds_the_controller(tmp_path, present):
     adds = [c for c in qemu.commands if c["execute"] == "device_add"]
     assert len(adds) == 2, "a refused device_add is tried again"
     assert adds[1]["arguments"] == power_agent.parse_device(spec)
+
+
+class StuckNodeQmp:
+    """QMP whose deleted controller never lets go of its block node."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, dict]] = []
+
+    def command(self, name: str, **args: object) -> object:
+        self.commands.append((name, args))
+        if name == "device_add" and args["drive"] == "nvm0":
+            raise RuntimeError("Permission conflict on node 'nvm0'")
+        if name == "query-named-block-nodes":
+            return [{"node-name": "nvm0", "image": {"filename": "/images/nvme0.img"}}]
+        return {}
+
+
+def test_a_block_node_never_released_gets_a_fresh_chain():
+    qmp = StuckNodeQmp()
+    device = power_agent.parse_device("nvme,id=nvme0,drive=nvm0,bus=rp0")
+    power_agent.add(qmp, device, timeout=0.5)
+    added = [a for n, a in qmp.commands if n == "blockdev-add"]
+    assert len(added) == 1
+    assert added[0]["file"] == {
+        "driver": "file",
+        "filename": "/images/nvme0.img",
+        "locking": "off",
+        "discard": "unmap",
+    }
+    name, last = qmp.commands[-1]
+    assert name == "device_add" and last["drive"] == added[0]["node-name"]
+    assert device["drive"] == added[0]["node-name"], "later power cycles use the new chain"

@@ -127,16 +127,49 @@ def exists(qmp: Qmp, dev_id: str) -> bool:
 
 def add(qmp: Qmp, device: dict[str, str], timeout: float) -> None:
     """device_add, retried until `timeout`: the deleted controller's hold on the block node
-    goes only once its last requests are done ("Permission conflict on node" until then)."""
+    goes only once its last requests are done ("Permission conflict on node" until then).
+
+    A deleted controller was seen to keep its block node for good (QEMU 10.0, once in a lane
+    run): then the new controller gets a new node chain over the same image file (without
+    QEMU's image lock, which the old chain holds), and keeps it for the next power cycles.
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:
             qmp.command("device_add", **device)
             return
-        except RuntimeError:
-            if time.monotonic() > deadline:
+        except RuntimeError as e:
+            if "conflict" not in str(e).lower() or time.monotonic() > deadline:
                 raise
+            if time.monotonic() > deadline - timeout / 2:
+                device["drive"] = fresh_node(qmp, device["drive"])
             time.sleep(0.2)
+
+
+def fresh_node(qmp: Qmp, node: str) -> str:
+    """A new raw node over a new file node of the image that `node` reads; returns its name."""
+    nodes = qmp.command("query-named-block-nodes", flat=True) or []
+    image = next(
+        (n["image"]["filename"] for n in nodes if n.get("node-name") == node and "image" in n),
+        None,
+    )
+    if image is None:
+        raise RuntimeError(f"block node {node} not found")
+    FRESH[0] += 1
+    name = f"pynvme-power-{FRESH[0]}"
+    qmp.command(
+        "blockdev-add",
+        driver="raw",
+        **{"node-name": name},
+        discard="unmap",
+        file={"driver": "file", "filename": image, "locking": "off", "discard": "unmap"},
+    )
+    print(f"power agent: new block node {name} over {image}", file=sys.stderr, flush=True)
+    return name
+
+
+#: How many fresh node chains were made.
+FRESH = [0]
 
 
 def serve(sockdir: str, device: dict[str, str]) -> None:
