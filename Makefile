@@ -3,10 +3,11 @@
 #   make                      install, then run $(TESTS) on the simulated SSD
 #   make test TESTS=scripts/conformance pciaddr=0000:01:00.0 nsid=1
 #   make check                the project's own tests: Rust and Python, format and lint (CI)
-#   make soak                 the lifecycle stress and property tests, long (SOAK_EVENTS, SOAK_CASES)
+#   make soak                 the lifecycle stress and property tests, long (SOAK_MINUTES, default 60)
 #   make setup pciaddr=0000:01:00.0   hand a real SSD to the test driver (root); make reset gives it back
 #   make qemu                 the QEMU lane: device tests on QEMU's NVMe controller, vfio and uio (CI)
 #   make browser              the browser lane: the live monitor's page in headless chromium (CI)
+#   make labgrid              the labgrid lane: a place with the simulated SSD and its power port (CI)
 #   make catalogue            docs/conformance.md from the docstrings of scripts/conformance
 #
 # pciaddr: device under test; empty = the simulated SSD, or sim://?capacity=1T&namespaces=2
@@ -26,7 +27,7 @@ PYTEST_ARGS ?=
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
-.PHONY: all install system-deps test check soak setup reset list bench qemu browser catalogue clean distclean
+.PHONY: all install system-deps test check soak setup reset list bench qemu browser labgrid catalogue clean distclean
 
 PY_DIRS := $(wildcard python tests scripts bench tools)
 # Everything the native module is built from; Python sources are installed editable.
@@ -86,14 +87,14 @@ check: install
 	cargo test --workspace
 	$(PY) -m pytest tests/
 
-# The lifecycle tests of `make check`, run long: threads doing verified IO through many random
-# resets and power cycles (Rust and Python), and many cases of the property test.
+# The lifecycle tests of `make check`, run long (tools/soak): round after round for SOAK_MINUTES,
+# each with a new seed, threads doing verified IO through SOAK_EVENTS random resets and power
+# cycles (Rust and Python), and SOAK_CASES cases of the property test.
+SOAK_MINUTES ?= 60
 SOAK_EVENTS ?= 300
 SOAK_CASES ?= 500
 soak: install
-	PYNVME_SOAK=$(SOAK_EVENTS) PYNVME_SOAK_CASES=$(SOAK_CASES) cargo test --release -p nvme-driver \
-		--test lifecycle --test lifecycle_prop
-	PYNVME_SOAK=$(SOAK_EVENTS) $(PY) -m pytest tests/test_lifecycle.py
+	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_EVENTS=$(SOAK_EVENTS) SOAK_CASES=$(SOAK_CASES) PY=$(PY) tools/soak
 
 setup: $(VENV)/.dev-installed
 	PYTHONPATH=$(CURDIR)/python $(VENV)/bin/python -m nvme.cli setup \
@@ -112,6 +113,11 @@ qemu:
 # Installs chromium (apt-get, as root) and the pinned Playwright if missing; tools/browser/run.
 browser:
 	tools/browser/run
+
+# Installs the pinned labgrid into the venv, starts a labgrid coordinator and exporter on
+# localhost and runs tests/labgrid through a place; tools/labgrid/run.
+labgrid:
+	tools/labgrid/run
 
 # docs/conformance.md: the suite's catalogue (folder, file, test, purpose, spec section, steps)
 # generated from the docstrings of scripts/conformance.

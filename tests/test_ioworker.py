@@ -367,7 +367,10 @@ def test_iops_throttle_per_second(nvme0n1):
     ios = []
     r = nvme0n1.ioworker(io_size=1, iops=1500, time=3, output_io_per_second=ios).start().close()
     assert len(ios) == 3
-    assert all(1450 <= n <= 1550 for n in ios), ios
+    # Sent on schedule, 4500 in 3 s; counted by completion time, so on a loaded machine an IO
+    # sent at a second's end may count in the next: each second within 5 %.
+    assert 4490 <= sum(ios) <= 4501, ios
+    assert all(1425 <= n <= 1575 for n in ios), ios
     assert r.iops_consistency > 0.9
 
 
@@ -392,10 +395,11 @@ def test_qdepth_bounds_the_outstanding_commands(nvme0n1, sim):
 
 @pytest.mark.sim_only
 def test_slow_latency_warns(nvme0n1, sim):
-    sim.inject("delay", 30, opcode=2, count=3)
-    with pytest.warns(UserWarning, match="ioworker: 3 IOs slower than 10000 us"):
-        r = nvme0n1.ioworker(io_size=1, io_count=100, slow_latency=10000).start().close()
-    assert r.latency_max_us >= 30000
+    # Far apart, so that a loaded machine does not make another IO count as slow.
+    sim.inject("delay", 300, opcode=2, count=3)
+    with pytest.warns(UserWarning, match="ioworker: 3 IOs slower than 100000 us"):
+        r = nvme0n1.ioworker(io_size=1, io_count=100, slow_latency=100000).start().close()
+    assert r.latency_max_us >= 300000
 
 
 # ---- outputs -------------------------------------------------------------------------------------
@@ -696,9 +700,13 @@ def test_sixty_four_workers_at_once():
     try:
         nvme0 = Controller(pcie)
         ns = Namespace(nvme0, 1)
-        workers = [ns.ioworker(io_size=8, time=2, qdepth=8).start() for _ in range(64)]
+        # Long enough that the first is still running when a loaded machine started the last.
+        workers = [ns.ioworker(io_size=8, time=60, qdepth=8).start() for _ in range(64)]
         assert len({w.qid for w in workers}) == 64
         assert all(w.running for w in workers)
+        time.sleep(0.5)
+        for w in workers:
+            w.stop()
         results = [w.close() for w in workers]
         assert all(r.io_count_read > 0 and r.error == 0 for r in results)
         ns.close()

@@ -162,3 +162,24 @@ def test_power_cycle_seconds(subsystem, nvme0, sec):
     assert subsystem.power_cycle(sec)
     nvme0.reset()
     assert admin_answers(nvme0) == []
+
+
+def test_a_power_switch_callback_may_switch_the_simulated_ssd(pcie, nvme0, nvme0n1):
+    # What a lab's power port does (nvme.lab's relay for the simulated SSD): the callbacks flip
+    # the simulated SSD's own power while the driver's power off / on runs.
+    sim = pcie.sim
+    s = Subsystem(nvme0, poweron_cb=sim.power_on, poweroff_cb=sim.power_off)
+    write_read(nvme0, nvme0n1, 7, 0x77777777)  # flushed
+    q = Qpair(nvme0, 8)
+    nvme0n1.write(q, Buffer(512, ptype=32, pvalue=0x88888888), 7).waitdone()  # cached only
+    q.delete()
+    before = unsafe_shutdowns(nvme0)
+    assert sim.powered is True
+    s.poweroff()
+    assert sim.powered is False
+    assert nvme0.state == "powered_off"
+    s.poweron()
+    assert sim.powered is True
+    nvme0.reset()
+    assert write_read(nvme0, nvme0n1, 7) == 0x77777777, "the write cache went with the power"
+    assert unsafe_shutdowns(nvme0) == before + 1

@@ -318,7 +318,7 @@ class Pcie:
 
     `Pcie(addr="")`: an empty address or `sim://?key=value&...` opens a simulated SSD (keys:
     capacity, lba, namespaces, mdts, queues, mqes, dstrd, cmb, latency, null, serial, model, fw,
-    backing); a PCI address opens a device bound for testing.
+    backing, profile=bench and its keys); a PCI address opens a device bound for testing.
 
     Indexing reads and writes config space bytes: `pcie[0x10]` is an int, `pcie[0:4]` a list of
     ints, `pcie[0x04] = 0x06` writes one byte (offsets 0..4095). Call `close()` when done (the
@@ -526,9 +526,9 @@ class Controller:
         """Ring the admin SQ doorbell (with lazy doorbells)."""
     def reset(self) -> None:
         """Controller reset: outstanding IO commands complete once with 00/08 (through their own
-        queue's next `waitdone()`), outstanding admin commands are dropped, the init function runs
-        again, IO queue pairs are re-created in place, timeouts return to their defaults, the
-        epoch grows.
+        queue's next `waitdone()`), the init function runs again, then the script's admin
+        commands an event ended complete with 00/08 (callbacks run, AERs end silently), IO
+        queue pairs are re-created in place, timeouts return to their defaults, the epoch grows.
 
         Also the step after `Pcie.reset()`, `Pcie.flr()`, `Subsystem.reset()` and
         `Subsystem.poweron()`.
@@ -1537,6 +1537,22 @@ class Simulator:
 
         Then call `Controller.reset()` to initialise the controller again.
         """
+
+    def power_off(self) -> None:
+        """Remove the simulated SSD's power, as a lab's power switch does.
+
+        What the volatile write cache held is lost, and an unsafe shutdown is counted unless a
+        shutdown notification completed. The driver is not told: this is the switch a
+        `Subsystem` power callback (or a lab relay, `nvme.lab`) flips while
+        `Subsystem.poweroff()` runs.
+        """
+
+    def power_on(self) -> None:
+        """Restore the simulated SSD's power: it comes up as from a cold boot."""
+
+    @property
+    def powered(self) -> bool:
+        """Whether the simulated SSD has power."""
 
 # ---- completions and Identify data ------------------------------------------------------------
 

@@ -7,7 +7,8 @@ what pynvme's and PyNVMe3's conftest.py give:
   simulated SSD: empty, `sim://` or `sim://?capacity=1T&lba=4096&namespaces=2`) and `--nsid`
   (namespace of the `nvme0n1` fixture, default 1); `--results=DIR` (default `results`, empty to
   disable) names the folder of the runs' reports; `--monitor[=PORT]` (`--monitor-host=ADDR`)
-  serves the live monitor (`nvme.monitor`) in the browser during the run;
+  serves the live monitor (`nvme.monitor`) in the browser during the run; `--quick` and
+  `--bench KEY=VALUE` shorten or set the parameters of the benchmark suite (scripts/benchmark);
 * fixtures `pciaddr`, `nsid` (session scope), `pcie`, `nvme0`, `subsystem`, `nvme0n1`, `qpair`,
   `buf`, `verify`, `id_ctrl`, `id_ns`, `aer` (function scope) and the autouse `script`;
 * markers `device` and `sim_only`; a `sim_only` test is skipped on a real device;
@@ -25,9 +26,11 @@ leaves the option to it.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import inspect
 import logging
+import os
 import random
 import re
 import textwrap
@@ -61,16 +64,43 @@ JUNIT_NAME = "junit.xml"
 # options
 
 
+class _Occurrences(list):  # type: ignore[type-arg]
+    """The values of a repeated `--pciaddr` seen in one parse of the command line."""
+
+
+class _DeviceList(argparse.Action):
+    """`--pciaddr`: each occurrence adds a device; the plugin joins them with commas.
+
+    The list is rebuilt at every parse: a value that is not a list of this parse (the default,
+    or what the xdist controller handed a worker) is replaced, not added to.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        """Add one occurrence's value."""
+        current = getattr(namespace, self.dest, None)
+        occurrences = _Occurrences(current) if isinstance(current, _Occurrences) else _Occurrences()
+        occurrences.append(str(values))
+        setattr(namespace, self.dest, occurrences)
+
+
 def _add_options(parser: pytest.Parser) -> None:
     """Add the plugin's options, leaving alone any that a conftest.py already added."""
     options: list[tuple[str, dict[str, Any]]] = [
         (
             "--pciaddr",
             {
-                "action": "store",
+                "action": _DeviceList,
                 "default": "",
                 "help": "device under test: PCI address (0000:01:00.0) or the simulated SSD "
-                "('' or sim://, sim://?capacity=1T&lba=4096&namespaces=2); default: simulated SSD",
+                "('' or sim://, sim://?capacity=1T&lba=4096&namespaces=2); default: simulated "
+                "SSD. Several devices (a,b or the option repeated) need pytest-xdist with one "
+                "worker per device (-n N): worker N tests device N",
             },
         ),
         (
@@ -105,6 +135,24 @@ def _add_options(parser: pytest.Parser) -> None:
             },
         ),
         (
+            "--quick",
+            {
+                "action": "store_true",
+                "default": False,
+                "help": "benchmarks (scripts/benchmark): shorten every benchmark to seconds",
+            },
+        ),
+        (
+            "--bench",
+            {
+                "action": "append",
+                "default": [],
+                "metavar": "KEY=VALUE",
+                "help": "benchmarks (scripts/benchmark): set one parameter (repeatable), e.g. "
+                "--bench fresh_seconds=30",
+            },
+        ),
+        (
             "--monitor",
             {
                 "action": "store",
@@ -115,6 +163,17 @@ def _add_options(parser: pytest.Parser) -> None:
                 "metavar": "PORT",
                 "help": "serve the live monitor in the browser during the run, on PORT "
                 f"(default {monitor.DEFAULT_PORT}; 0: any free port, shown at the start)",
+            },
+        ),
+        (
+            "--lab-wait",
+            {
+                "action": "store",
+                "type": float,
+                "default": 300.0,
+                "metavar": "SECONDS",
+                "help": "with labgrid's --lg-env: how long the session waits for its place to be "
+                "reserved (default 300)",
             },
         ),
         (
@@ -181,6 +240,60 @@ def device_tag(pciaddr: str) -> str:
     return re.sub(r"[^A-Za-z0-9.=+-]+", "_", tag)[:64]
 
 
+#: A PCI address, with or without its domain: `0000:01:00.0`, `01:00.0`.
+_PCI_ADDRESS = re.compile(r"^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
+
+
+def split_devices(value: str | list[str]) -> list[str]:
+    """The devices a `--pciaddr` value names: `a,b` (or the option repeated) is a list.
+
+    Each entry is a PCI address or a `sim://` URI; a comma inside a URI's value
+    (`sim://?latency=read:50us,write:20us`) stays part of it. An empty value is one device,
+    the default one. Raises `pytest.UsageError` naming `--pciaddr` for an empty entry or one
+    that is neither.
+    """
+    text = ",".join(value) if isinstance(value, list) else value
+    if "," not in text:
+        return [text.strip()]
+    devices: list[str] = []
+    for part in text.split(","):
+        entry = part.strip()
+        if entry.startswith("sim:") or _PCI_ADDRESS.match(entry):
+            devices.append(entry)
+        elif devices and devices[-1].startswith("sim:") and entry:
+            devices[-1] += "," + part
+        else:
+            raise pytest.UsageError(
+                f"--pciaddr {text!r}: {entry!r} is neither a PCI address (0000:01:00.0) nor a "
+                "sim:// URI; a list of devices is a,b (or --pciaddr given once per device)"
+            )
+    return devices
+
+
+def drive_folder_name(drive: int, pciaddr: str) -> str:
+    """The name of drive `drive`'s subfolder in the run folder of a run on several drives."""
+    return f"drive{drive}_{device_tag(pciaddr)}"
+
+
+def _xdist_workers(config: pytest.Config) -> int:
+    """How many pytest-xdist workers this session starts (0 without xdist)."""
+    if getattr(config.option, "dist", "no") == "no":
+        return 0
+    return len(getattr(config.option, "tx", None) or [])
+
+
+def _worker_drive(config: pytest.Config) -> int | None:
+    """The index of this xdist worker's device: given by the controller, else from the
+    worker's name (gw3 is 3); None outside a worker."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return None
+    if "nvme_drive" in workerinput:
+        return int(workerinput["nvme_drive"])
+    match = re.fullmatch(r"gw(\d+)", str(workerinput.get("workerid", "")))
+    return int(match.group(1)) if match else 0
+
+
 # --------------------------------------------------------------------------------------------
 # configuration, markers, reports
 
@@ -195,11 +308,41 @@ def default_device(pciaddr: str, root: Path | None = None) -> str:
     return cli.default_device(pciaddr, root or cli.SYSFS_PCI_DEVICES)
 
 
+#: The devices of a run on several drives (`--pciaddr a,b`), in the controller and the workers.
+DEVICES_KEY = pytest.StashKey[list[str]]()
+
+
 def _choose_device(config: pytest.Config) -> None:
-    """Fill in the default device and, for a uio device, make DMA memory come from hugepages."""
+    """Fill in the default device and, for a uio device, make DMA memory come from hugepages.
+
+    With several devices, the xdist controller checks there is one worker per device and keeps
+    the list; each worker takes its own. Without xdist a list is a usage error.
+    """
     if not hasattr(config.option, "pciaddr"):
         return
-    config.option.pciaddr = default_device(config.option.pciaddr or "")
+    devices = split_devices(config.option.pciaddr or "")
+    if len(devices) > 1:
+        config.stash[DEVICES_KEY] = devices
+        drive = _worker_drive(config)
+        if drive is None:
+            workers = _xdist_workers(config)
+            if workers != len(devices):
+                how = f"{workers} xdist workers" if workers else "no xdist workers"
+                raise pytest.UsageError(
+                    f"--pciaddr names {len(devices)} devices ({', '.join(devices)}) but the "
+                    f"session has {how}: several devices need pytest-xdist with one worker per "
+                    f"device (-n {len(devices)})"
+                )
+            # The controller opens no device; its workers take theirs from the list.
+            config.option.pciaddr = ",".join(devices)
+            return
+        if drive >= len(devices):
+            raise pytest.UsageError(
+                f"--pciaddr names {len(devices)} devices, none for xdist worker {drive}"
+            )
+        config.option.pciaddr = devices[drive]
+    else:
+        config.option.pciaddr = default_device(devices[0])
     # Without an IOMMU, buffers made before the device is opened must be hugepages too.
     cli.use_hugepages_for_uio(config.option.pciaddr)
 
@@ -211,7 +354,12 @@ def pytest_configure(config: pytest.Config) -> None:
     Runs before pytest's junitxml plugin reads `--junitxml`, so that, when the user gave none,
     pytest writes its JUnit XML into the results folder.
     """
-    _choose_device(config)
+    lab = _register_lab(config)
+    given = config.getoption("pciaddr", default="")
+    if lab is None or any(given if isinstance(given, list) else [given]):
+        _choose_device(config)
+    elif hasattr(config.option, "pciaddr"):
+        config.option.pciaddr = ""  # the place's NVMe function, at session start
     config.addinivalue_line(
         "markers", "device: runs on any device, no simulator-only feature is needed"
     )
@@ -221,11 +369,30 @@ def pytest_configure(config: pytest.Config) -> None:
         "skipped when --pciaddr names a real device",
     )
     _register_monitor(config)
+    devices = config.stash.get(DEVICES_KEY, None)
     folder = config.getoption("results", default="results")
     if folder and not config.getoption("collectonly", default=False):
         pciaddr = config.getoption("pciaddr", default="")
-        worker = getattr(config, "workerinput", {}).get("workerid")
-        results = ResultsLog(Path(folder), device_tag(pciaddr), worker, _describe(config))
+        workerinput = getattr(config, "workerinput", {})
+        worker = workerinput.get("workerid")
+        if devices and worker is None:
+            # The run folder of a run on several drives: the combined summary.
+            results = ResultsLog(Path(folder), f"{len(devices)}drives", None, _describe(config))
+            results.devices = devices
+        elif devices and workerinput.get("nvme_run_folder"):
+            # One drive's subfolder in the controller's run folder.
+            drive = _worker_drive(config) or 0
+            results = ResultsLog(
+                Path(workerinput["nvme_run_folder"]),
+                drive_folder_name(drive, pciaddr),
+                None,
+                _describe(config),
+                stamp=False,
+            )
+            results.drive = drive
+        else:
+            tag = f"lab_{lab.place}" if lab is not None and not pciaddr else device_tag(pciaddr)
+            results = ResultsLog(Path(folder), tag, worker, _describe(config))
         results.pciaddr = pciaddr
         results.nsid = config.getoption("nsid", default=1)
         if worker is None and getattr(config.option, "xmlpath", "unset") is None:
@@ -233,6 +400,29 @@ def pytest_configure(config: pytest.Config) -> None:
             results.junit = True
         results.config = config
         config.pluginmanager.register(results, _RESULTS_PLUGIN_NAME)
+    if devices and getattr(config, "workerinput", None) is None:
+        results = config.pluginmanager.get_plugin(_RESULTS_PLUGIN_NAME)
+        config.pluginmanager.register(_DriveAssigner(devices, results), "nvme-drives")
+
+
+def _register_lab(config: pytest.Config) -> Any:
+    """With labgrid's `--lg-env` (or `LG_ENV`) naming an environment with a place, hold the
+    place for the session (`nvme.lab.LabSession`); returns it, or None without one."""
+    env_file = config.getoption("lg_env", default=None) or os.environ.get("LG_ENV")
+    if not env_file or not config.pluginmanager.hasplugin("labgrid"):
+        return None
+    from nvme import lab  # noqa: PLC0415 - needs labgrid, imported only for a lab session
+
+    session = lab.LabSession(config, env_file)
+    if session.place is None:
+        return None
+    config.pluginmanager.register(session, lab.PLUGIN_NAME)
+    return session
+
+
+def _lab(config: pytest.Config) -> Any:
+    """The session's `nvme.lab.LabSession`, None outside a labgrid lab."""
+    return config.pluginmanager.get_plugin("nvme-lab")
 
 
 def _register_monitor(config: pytest.Config) -> None:
@@ -252,10 +442,56 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         config.pluginmanager.unregister(results, _RESULTS_PLUGIN_NAME)
 
 
+class _DriveAssigner:
+    """In the xdist controller of a run on several drives: gives each worker its device (and
+    the run folder, when results are written), and tells the combined summary when a worker
+    ends."""
+
+    def __init__(self, devices: list[str], results: ResultsLog | None) -> None:
+        """Assign `devices` to the workers as they start; `results`: the run's results log."""
+        self.devices = devices
+        self.results = results
+        self.busy: dict[str, int] = {}
+        self.done: set[int] = set()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """A worker starts: it takes the first device that no running worker has and no
+        worker finished (a worker that replaces a crashed one takes its device)."""
+        taken = set(self.busy.values()) | self.done
+        free = [i for i in range(len(self.devices)) if i not in taken]
+        drive = free[0] if free else len(self.busy)
+        self.busy[node.gateway.id] = drive
+        node.workerinput["nvme_drive"] = drive
+        if self.results is not None:
+            node.workerinput["nvme_run_folder"] = str(self.results.run_folder.absolute())
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """A worker ended (or crashed: `error`, and its device is free for its replacement)."""
+        drive = self.busy.pop(node.gateway.id, None)
+        if drive is not None and not error:
+            self.done.add(drive)
+        if drive is None or self.results is None:
+            return
+        output = getattr(node, "workeroutput", None) or {}
+        # A worker that crashed told nothing: its folder is the one it was to make.
+        folder = output.get("nvme_results_folder") or str(
+            self.results.run_folder.absolute() / drive_folder_name(drive, self.devices[drive])
+        )
+        self.results.drive_finished(drive, node.gateway.id, folder, error)
+
+
 def _describe(config: pytest.Config) -> str:
     """One line naming the device under test, the namespace and the native driver's version."""
     pciaddr = config.getoption("pciaddr", default="")
+    devices = config.stash.get(DEVICES_KEY, None)
     device = pciaddr if pciaddr else "sim:// (simulated SSD)"
+    if devices and getattr(config, "workerinput", None) is None:
+        device = f"{len(devices)} devices, one per xdist worker ({', '.join(devices)})"
+    lab = _lab(config)
+    if lab is not None and not pciaddr:
+        device = f"the NVMe function of labgrid place {lab.place}"
     version = getattr(nvme._native, "__version__", "unknown") if nvme._native else "not built"
     return f"device {device}, nsid {config.getoption('nsid', default=1)}, driver {version}"
 
@@ -298,15 +534,27 @@ class ResultsLog:
     index.html when the session finishes.
     """
 
-    def __init__(self, folder: Path, tag: str, worker: str | None = None, header: str = "") -> None:
-        """Name the run folder after the current date and time, the device and the xdist
-        worker, skipping names that exist already."""
-        stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    def __init__(
+        self,
+        folder: Path,
+        tag: str,
+        worker: str | None = None,
+        header: str = "",
+        stamp: bool = True,
+    ) -> None:
+        """Name the run folder after the current date and time (unless not `stamp`: a drive's
+        subfolder), the device and the xdist worker, skipping names that exist already."""
+        prefix = datetime.now().strftime("%Y-%m-%d_%H-%M-%S_") if stamp else ""
         suffix = f"_{worker}" if worker else ""
         self.folder = folder
-        self.stem = f"{stamp}_{tag}{suffix}"
+        self.stem = f"{prefix}{tag}{suffix}"
         self.run_folder = self._free_name()
         self.header = header
+        #: The devices of a run on several drives, in the xdist controller (None otherwise).
+        self.devices: list[str] | None = None
+        #: This worker's device index in a run on several drives (None otherwise).
+        self.drive: int | None = None
+        self.combined: report.CombinedReport | None = None
         self.pciaddr = ""
         self.nsid = 1
         self.junit = False
@@ -315,7 +563,9 @@ class ResultsLog:
         self.report: report.RunReport | None = None
         self.handler: logging.Handler | None = None
         self.counts: Counter[str] = Counter()
-        self._pending: pytest.TestReport | None = None
+        # Call reports waiting for their teardown, by (xdist worker, test): the controller of
+        # a run on several drives gets the reports of its workers interleaved.
+        self._pending: dict[tuple[str, str], pytest.TestReport] = {}
         self.started = time.time()
         self._saved_root_level: int | None = None
         # Lowered already here: pytest's logging plugin captures the root level per phase.
@@ -365,11 +615,25 @@ class ResultsLog:
         if self.junit:
             files["junit"] = JUNIT_NAME
         version = getattr(nvme._native, "__version__", "") if nvme._native else ""
-        self.report = report.RunReport(folder, self.pciaddr, self.nsid, version, files)
-        if self.config is not None:
-            self.report.max_plotted_ioworkers = max(0, self.config.getoption("plots", 100))
-        self.report.activate()
+        if self.devices:
+            # The controller runs no test itself: each drive's worker reports into its own
+            # subfolder, and the run folder gets the combined summary.
+            self.combined = report.CombinedReport(folder, self.devices, files)
+        else:
+            self.report = report.RunReport(folder, self.pciaddr, self.nsid, version, files)
+            if self.config is not None:
+                self.report.max_plotted_ioworkers = max(0, self.config.getoption("plots", 100))
+            self.report.activate()
         self._emit(logging.INFO, "session", f"pytest session in {Path.cwd()}; {self.header}")
+
+    def drive_finished(
+        self, drive: int, worker: str, folder: str | None, error: Any = None
+    ) -> None:
+        """A drive's worker ended (`_DriveAssigner`): say so in the log and the summary."""
+        if error:
+            self._emit(logging.ERROR, "session", f"drive {drive} ({worker}) crashed: {error}")
+        if self.combined is not None:
+            self.combined.drive_finished(drive, worker, folder, str(error) if error else None)
 
     def _emit(self, level: int, func: str, message: str, lineno: int = 0) -> None:
         """Write one line in the file's format, without going through other handlers."""
@@ -404,12 +668,14 @@ class ResultsLog:
                 report.longreprtext if report.failed else None,
                 hasattr(report, "wasxfail"),
             )
+        node = getattr(report, "node", None)
+        key = (str(getattr(getattr(node, "gateway", None), "id", "")), report.nodeid)
         if report.when == "call":
-            self._pending = report
+            self._pending[key] = report
             return
-        if report.when == "teardown" and self._pending is not None:
-            self._write_outcome(self._pending)
-            self._pending = None
+        pending = self._pending.pop(key, None) if report.when == "teardown" else None
+        if pending is not None:
+            self._write_outcome(pending)
         self._write_outcome(report)
 
     def _write_outcome(self, report: pytest.TestReport) -> None:
@@ -422,6 +688,10 @@ class ResultsLog:
         lineno = (report.location[1] or 0) + 1 if report.location else 0
         phase = f" at {report.when}" if report.when != "call" and outcome == "ERROR" else ""
         message = f"{outcome}{phase} {report.nodeid} ({report.duration:.3f} s)"
+        node = getattr(report, "node", None)
+        if node is not None and self.devices:
+            drive = getattr(node, "workerinput", {}).get("nvme_drive")
+            message = f"[drive {drive}, {node.gateway.id}] {message}"
         level = logging.INFO
         if report.failed:
             level = logging.ERROR
@@ -465,6 +735,15 @@ class ResultsLog:
                 self.report.finish(int(exitstatus))
             except Exception as e:
                 logger.error("run report not written: %s: %s", type(e).__name__, e)
+            workeroutput = getattr(session.config, "workeroutput", None)
+            if workeroutput is not None:
+                # Tells the controller of a run on several drives where this drive's report is.
+                workeroutput["nvme_results_folder"] = str(self.report.folder.absolute())
+        if self.combined is not None:
+            try:
+                self.combined.finish(int(exitstatus))
+            except Exception as e:
+                logger.error("combined summary not written: %s: %s", type(e).__name__, e)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Tell where the results are."""
@@ -559,10 +838,21 @@ def nsid(request: pytest.FixtureRequest) -> int:
 
 
 @pytest.fixture
-def pcie(pciaddr: str) -> Iterator[nvme.Pcie]:
-    """The PCIe function of the device under test, closed after the test."""
+def pcie(pciaddr: str, request: pytest.FixtureRequest) -> Iterator[nvme.Pcie]:
+    """The PCIe function of the device under test, closed after the test.
+
+    In a labgrid lab whose power port is the session's relay (`nvme.lab.SimPowerRelay`), the
+    relay switches this simulated SSD's power while the test runs.
+    """
     ret = nvme.Pcie(pciaddr)
+    lab = _lab(request.config)
+    relay = getattr(lab, "relay", None)
+    sim = ret.sim if relay is not None else None
+    if sim is not None:
+        relay.attach(sim)
     yield ret
+    if sim is not None:
+        relay.detach(sim)
     ret.close()
 
 
@@ -579,9 +869,17 @@ def nvme0(pcie: nvme.Pcie) -> nvme.Controller:
 
 
 @pytest.fixture
-def subsystem(nvme0: nvme.Controller) -> nvme.Subsystem:
-    """The NVM subsystem of `nvme0`: power cycles, subsystem reset, shutdown notification."""
-    return nvme.Subsystem(nvme0)
+def subsystem(nvme0: nvme.Controller, request: pytest.FixtureRequest) -> nvme.Subsystem:
+    """The NVM subsystem of `nvme0`: power cycles, subsystem reset, shutdown notification.
+
+    In a labgrid lab (`--lg-env`, `nvme.lab`) whose target has a power driver, power off and on
+    go through that driver (`PowerProtocol.off()` / `on()`) inside the driver's lifecycle.
+    """
+    lab = _lab(request.config)
+    power = lab.power() if lab is not None else None
+    if power is None:
+        return nvme.Subsystem(nvme0)
+    return nvme.Subsystem(nvme0, poweron_cb=power.on, poweroff_cb=power.off)
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ from typing import IO, Any
 
 __all__ = [
     "PERCENTILES",
+    "CombinedReport",
     "Progress",
     "RunReport",
     "active_run",
@@ -68,6 +69,9 @@ PERCENTILES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 99.5, 99.9, 99.
 
 #: Version of the layout of results.json; it grows when fields change meaning.
 RESULTS_FORMAT = 1
+
+#: Version of the layout of the combined results.json of a run on several drives.
+COMBINED_FORMAT = 1
 
 #: Lists longer than this in ioworker arguments (an io_sequence, an output list) are kept as
 #: their length and first entries in results.json.
@@ -1107,6 +1111,212 @@ def _html_files(files: Mapping[str, str]) -> list[str]:
         if n.endswith(".png")
     ]
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# several drives
+
+
+class CombinedReport:
+    """The combined summary of a run on several drives, one pytest-xdist worker per drive.
+
+    Each worker writes a whole run report of its drive (`RunReport`) into a subfolder of the
+    run folder; the controller process makes this report, is told by each worker when it ends
+    (`drive_finished`) and, at the end of the session (`finish`), reads the drives'
+    results.json and writes into the run folder:
+
+    * `results.json`: `"format"`, `"combined": true`, start, end, duration, exit status,
+      `drives` (per drive: `drive` index, `worker`, `pciaddr`, `folder`, `complete`,
+      `exitstatus`, `identity`, `summary`, `error`: the crashes of its workers, if any),
+      `summary` (outcomes over all drives)
+      and `tests` (per drive and test: `drive`, `nodeid`, `outcome`, `duration`, counts of
+      `warnings` and `ioworkers`);
+    * `index.html`: the drives with links to their own pages, and a table of the tests with
+      one column per drive.
+    """
+
+    def __init__(
+        self, folder: Path, devices: Sequence[str], files: Mapping[str, str] | None = None
+    ):
+        """Combine the drives `devices` (their `--pciaddr`, in worker order) of the run in
+        `folder`; `files` names the controller's own files (log, junit) in the folder."""
+        self.folder = Path(folder)
+        self.devices = list(devices)
+        self.files = dict(files or {})
+        self.start = time.time()
+        self.end: float | None = None
+        self.exitstatus: int | None = None
+        self.drives: dict[int, dict[str, Any]] = {}
+
+    def drive_finished(
+        self, drive: int, worker: str, folder: str | None, error: str | None = None
+    ) -> None:
+        """Drive `drive`'s worker ended; `folder` is its results subfolder (None if it made
+        none), `error` what went wrong if the worker crashed. A worker that replaced a crashed
+        one ends later: the drive's entry is then its, and keeps the crash in its `error`."""
+        told = self.drives.setdefault(drive, {"errors": []})
+        told.update(worker=worker, folder=folder)
+        if error:
+            told["errors"].append(f"{worker}: {error}")
+
+    def _drive(self, index: int, pciaddr: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The entry of one drive and its tests, from its results.json."""
+        told = self.drives.get(index, {})
+        entry: dict[str, Any] = {
+            "drive": index,
+            "worker": told.get("worker"),
+            "pciaddr": pciaddr or "sim://",
+            "folder": None,
+            "complete": False,
+            "exitstatus": None,
+            "identity": None,
+            "summary": {},
+            "error": "; ".join(told.get("errors", [])) or None,
+        }
+        tests: list[dict[str, Any]] = []
+        folder = told.get("folder")
+        if not folder:
+            if entry["error"] is None:
+                entry["error"] = "the drive's worker reported no results folder"
+            return entry, tests
+        path = Path(folder)
+        try:
+            entry["folder"] = str(path.absolute().relative_to(self.folder.absolute()))
+        except ValueError:
+            entry["folder"] = str(path)
+        try:
+            doc = json.loads((path / "results.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            entry["error"] = entry["error"] or f"results.json not read: {e}"
+            return entry, tests
+        # A worker that crashed left the results.json of its last checkpoint, if any.
+        entry.update(
+            complete=bool(doc.get("complete")),
+            exitstatus=doc.get("exitstatus"),
+            identity=(doc.get("device") or {}).get("identity"),
+            summary=doc.get("summary") or {},
+        )
+        for test in doc.get("tests", []):
+            tests.append(
+                {
+                    "drive": index,
+                    "nodeid": test.get("nodeid"),
+                    "outcome": test.get("outcome"),
+                    "duration": test.get("duration"),
+                    "warnings": len(test.get("warnings") or []),
+                    "ioworkers": len(test.get("ioworkers") or []),
+                }
+            )
+        return entry, tests
+
+    def to_json(self, complete: bool = False) -> dict[str, Any]:
+        """The combined document results.json holds."""
+        drives, tests = [], []
+        for index, pciaddr in enumerate(self.devices):
+            entry, drive_tests = self._drive(index, pciaddr)
+            drives.append(entry)
+            tests += drive_tests
+        counts = Counter(t["outcome"] or "unfinished" for t in tests)
+        end = self.end
+        return {
+            "format": COMBINED_FORMAT,
+            "combined": True,
+            "complete": complete,
+            "start": _iso(self.start),
+            "end": _iso(end) if end is not None else None,
+            "duration": round((end or time.time()) - self.start, 3),
+            "exitstatus": self.exitstatus,
+            "drives": drives,
+            "summary": dict(sorted(counts.items())),
+            "files": dict(self.files),
+            "tests": tests,
+        }
+
+    def finish(self, exitstatus: int | None = None) -> Path:
+        """End the run: write results.json and index.html into the run folder; returns the
+        path of results.json."""
+        self.end = time.time()
+        self.exitstatus = exitstatus
+        doc = self.to_json(complete=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / "results.json"
+        tmp = path.with_suffix(".json.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+        (self.folder / "index.html").write_text(render_combined_html(doc), encoding="utf-8")
+        return path
+
+
+def render_combined_html(doc: Mapping[str, Any]) -> str:
+    """The summary page of a run on several drives (from its combined results.json): the
+    drives with their identity, outcomes and a link to their own page, then the tests with
+    one column per drive. Self-contained, like `render_html`."""
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>pynvme-rs run {e(doc['start'])} on {len(doc['drives'])} drives</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Test run {e(doc['start'])} on {len(doc['drives'])} drives</h1>",
+        "<table>",
+    ]
+    rows = [
+        ("start", doc["start"]),
+        ("end", doc["end"]),
+        ("duration", f"{doc['duration']:.2f} s"),
+        ("exit status", doc.get("exitstatus")),
+        ("summary", ", ".join(f"{n} {k}" for k, n in doc["summary"].items()) or "no tests"),
+    ]
+    for label, value in rows:
+        parts.append(f"<tr><th>{e(label)}</th><td>{e(_fmt(value))}</td></tr>")
+    files = " ".join(
+        f'<a href="{e(name)}">{e(name)}</a>'
+        for name in [*doc.get("files", {}).values(), "results.json"]
+    )
+    parts += ["</table>", f"<p>Files: {files}</p>", "<h2>Drives</h2>", "<table>"]
+    parts.append(
+        "<tr><th>drive</th><th>device</th><th>model number</th><th>serial number</th>"
+        "<th>summary</th><th>exit status</th><th>results</th></tr>"
+    )
+    for drive in doc["drives"]:
+        identity = drive.get("identity") or {}
+        summary = ", ".join(f"{n} {k}" for k, n in drive["summary"].items())
+        if drive.get("error"):
+            summary = (summary + "; " if summary else "") + str(drive["error"])
+        folder = drive.get("folder")
+        link = f'<a href="{e(folder)}/index.html">{e(folder)}</a>' if folder else ""
+        parts.append(
+            f"<tr><td>{drive['drive']}</td><td>{e(drive['pciaddr'])}</td>"
+            f"<td>{e(_fmt(identity.get('model_number')))}</td>"
+            f"<td>{e(_fmt(identity.get('serial_number')))}</td>"
+            f"<td>{e(summary or 'no tests')}</td><td>{e(_fmt(drive.get('exitstatus')))}</td>"
+            f"<td>{link}</td></tr>"
+        )
+    parts += ["</table>", "<h2>Tests</h2>", "<table>"]
+    parts.append(
+        "<tr><th>test</th>"
+        + "".join(f"<th>drive {d['drive']}</th>" for d in doc["drives"])
+        + "</tr>"
+    )
+    cells: dict[str, dict[int, Mapping[str, Any]]] = {}
+    for test in doc["tests"]:
+        cells.setdefault(test["nodeid"], {})[test["drive"]] = test
+    for nodeid, by_drive in cells.items():
+        row = [f"<tr><td>{e(nodeid)}</td>"]
+        for drive in doc["drives"]:
+            test = by_drive.get(drive["drive"])
+            if test is None:
+                row.append("<td></td>")
+                continue
+            outcome = test["outcome"] or "unfinished"
+            row.append(
+                f'<td class="{e(outcome)}">{e(outcome)} ({_fmt(test["duration"] or 0.0, 3)} s)</td>'
+            )
+        parts.append("".join(row) + "</tr>")
+    parts.append("</table></body></html>")
+    return "\n".join(parts) + "\n"
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@
 //! 2. `Controller::qpairs` (the registry; released before any queue is touched);
 //! 3. a queue pair's `Qpair::inner`, then its `leftover`, then its `findings`;
 //! 4. `Controller::admin` (the admin queue);
-//! 5. leaves, held alone and briefly: `deferred`, `sync_done`, `aer_ctx`, `irq`, `id_ctrl`,
+//! 5. leaves, held alone and briefly: `deferred`, `aborted`, `sync_done`, `aer_ctx`, `irq`, `id_ctrl`,
 //!    `qid_used`, `meta_qids`, `parked`, `retired_io`, `iostat_last`, `events`, and the
 //!    lifecycle's `state` and `init_thread`.
 //!
@@ -120,6 +120,9 @@ pub struct Controller<C: Clone + Send + 'static> {
     timeouts: Arc<Timeouts>,
     admin: Mutex<Option<QueuePair<AdminCtx<C>>>>,
     deferred: Mutex<Vec<Completion<AdminCtx<C>>>>,
+    /// A script's admin commands a lifecycle event ended with 00/08, delivered by
+    /// [`Controller::deliver_aborted`] (a controller reset, after its init function).
+    aborted: Mutex<Vec<Completion<AdminCtx<C>>>>,
     sync_done: Mutex<std::collections::HashMap<u64, Cqe>>,
     next_ticket: std::sync::atomic::AtomicU64,
     in_wait: AtomicBool,
@@ -152,8 +155,9 @@ impl<C: Clone + Send + 'static> Controller<C> {
     pub fn new(pci: Arc<dyn PciFunction>) -> Result<Arc<Self>> {
         let cap = Cap(pci.bar_read64(0, regs::CAP as u64));
         if cap.0 == u64::MAX {
-            return Err(DriverError::Enumerate(
-                "fail to create the controller: CAP reads all ones".into(),
+            return Err(DriverError::enumerate(
+                "fail to create the controller: CAP reads all ones",
+                None,
             ));
         }
         Ok(Arc::new(Controller {
@@ -162,6 +166,7 @@ impl<C: Clone + Send + 'static> Controller<C> {
             timeouts: Arc::new(Timeouts::default()),
             admin: Mutex::new(None),
             deferred: Mutex::new(Vec::new()),
+            aborted: Mutex::new(Vec::new()),
             sync_done: Mutex::new(std::collections::HashMap::new()),
             next_ticket: std::sync::atomic::AtomicU64::new(1),
             in_wait: AtomicBool::new(false),
@@ -261,8 +266,8 @@ impl<C: Clone + Send + 'static> Controller<C> {
     }
 
     /// Programs the admin queue (AQA, ASQ, ACQ) with fresh queues of [`ADMIN_QUEUE_ENTRIES`]
-    /// entries and enables MSI-X; the controller must be disabled. A script's commands left on an
-    /// earlier admin queue are dropped (the driver's own end with 00/08 for their waiters).
+    /// entries and enables MSI-X; the controller must be disabled. Commands left on an earlier
+    /// admin queue end with 00/08 as in a teardown.
     pub fn init_adminq(&self, lazy_doorbell: bool) -> Result<()> {
         let params = QueueParams {
             qid: 0,
@@ -281,12 +286,14 @@ impl<C: Clone + Send + 'static> Controller<C> {
         self.pci.bar_write64(0, regs::ASQ as u64, q.sq_addr());
         self.pci.bar_write64(0, regs::ACQ as u64, q.cq_addr());
         let old = self.admin.lock().replace(q);
+        self.deferred
+            .lock()
+            .retain(|c| c.sqe.opc() != admin::ASYNC_EVENT_REQUEST);
         if let Some(mut old) = old {
             // Normally disabled by now; if not, the device may still use the old queue.
             let held = self.abandon_admin(&mut old);
             self.park_until_reset(held.into_iter().chain(old.memory_in_use()));
         }
-        self.deferred.lock().clear();
         self.aer_outstanding.store(0, Ordering::Relaxed);
         // Programmed every time: a function level, hot or subsystem reset or a power cycle
         // clears the device's MSI-X table and enable bit.
@@ -305,14 +312,18 @@ impl<C: Clone + Send + 'static> Controller<C> {
     pub fn init_ns(&self) -> Result<()> {
         let (cqe, _) = self.admin_read(commands::identify(0, 1, 0, 0, 0, 0, 0)?, 4096)?;
         if !cqe.status().is_success() {
-            return Err(DriverError::Enumerate(format!(
-                "identify controller failed: {}",
-                cqe.status()
-            )));
+            return Err(DriverError::enumerate(
+                "init namespaces",
+                Some(DriverError::CommandFailed {
+                    what: "identify controller",
+                    status: cqe.status(),
+                }),
+            ));
         }
         if self.nn() == 0 {
-            return Err(DriverError::Enumerate(
-                "the controller reports no namespace (NN is 0)".into(),
+            return Err(DriverError::enumerate(
+                "the controller reports no namespace (NN is 0)",
+                None,
             ));
         }
         Ok(())
@@ -379,34 +390,38 @@ impl<C: Clone + Send + 'static> Controller<C> {
     pub fn init_default(&self, ctx_for_aer: C) -> Result<()> {
         self.pci.bar_write32(0, regs::CC as u64, 0);
         if !self.wait_csts(false, None) {
-            return Err(DriverError::Enumerate(
-                "csts.rdy timeout after clearing cc.en".into(),
+            return Err(DriverError::enumerate(
+                "csts.rdy timeout after clearing cc.en",
+                None,
             ));
         }
         self.init_adminq(false)
-            .map_err(|e| DriverError::Enumerate(format!("fail to init admin queue: {e}")))?;
+            .map_err(|e| DriverError::enumerate("fail to init admin queue", Some(e)))?;
         self.pci.bar_write32(0, regs::CC as u64, regs::cc::DEFAULT);
         self.pci
             .bar_write32(0, regs::CC as u64, regs::cc::DEFAULT | regs::cc::EN);
         if !self.wait_csts(true, None) {
-            return Err(DriverError::Enumerate(
-                "csts.rdy timeout after setting cc.en".into(),
+            return Err(DriverError::enumerate(
+                "csts.rdy timeout after setting cc.en",
+                None,
             ));
         }
         if self.init_ns().is_err() {
             std::thread::sleep(Duration::from_secs(1));
-            self.init_ns().map_err(|e| {
-                DriverError::Enumerate(format!("retry init namespaces failed: {e}"))
-            })?;
+            self.init_ns()
+                .map_err(|e| DriverError::enumerate("retry init namespaces failed", Some(e)))?;
         }
         let set = commands::set_features(7, 0, 0, 0xfffe_fffe, 0, 0, 0, 0)?;
         self.admin_sync(set, None)?;
         let cqe = self.admin_sync(commands::get_features(7, 0, 0, 0, 0, 0, 0, 0)?, None)?;
         if !cqe.status().is_success() {
-            return Err(DriverError::Enumerate(format!(
-                "get features number of queues failed: {}",
-                cqe.status()
-            )));
+            return Err(DriverError::enumerate(
+                "init queues",
+                Some(DriverError::CommandFailed {
+                    what: "get features number of queues",
+                    status: cqe.status(),
+                }),
+            ));
         }
         self.aer(ctx_for_aer)?;
         if self.state() == State::NeedsInit {
@@ -472,11 +487,12 @@ impl<C: Clone + Send + 'static> Controller<C> {
 
     /// Tears every queue down on the host side, for a lifecycle event: each IO queue pair ends
     /// its outstanding commands with 00/08 (each through its own queue's next `waitdone`/`poll`);
-    /// on the admin queue, the driver's own commands end with 00/08 for their waiters and a
-    /// script's commands (AERs included) are dropped with the admin completions not yet
-    /// reaped, as pynvme's reset does (a script's next admin `waitdone` sees only what it sends
-    /// afterwards). Queue ids are freed and timeouts return to their defaults. Nothing is sent
-    /// to the device.
+    /// on the admin queue, the driver's own commands end with 00/08 for their waiters, a
+    /// script's commands end with 00/08, delivered by the controller reset that follows
+    /// ([`Controller::deliver_aborted`]; never counted by a `waitdone`, so an init function's
+    /// own waits are not fooled), and its AERs end silently (as an AER aborted by SQ deletion does in pynvme:
+    /// no callback, no warning; the init function sends new ones). Queue ids are freed and
+    /// timeouts return to their defaults. Nothing is sent to the device.
     ///
     /// The memory the device may still reach (the data of the commands it was processing) is
     /// kept until the controller is disabled: the caller disables it, then [`Self::clear_parked`].
@@ -485,28 +501,35 @@ impl<C: Clone + Send + 'static> Controller<C> {
             let held = qp.abandon();
             self.park_until_reset(held);
         }
+        // AERs reaped but not delivered belong to the torn-down queue (a new one is sent by the
+        // init function): delivering one would re-arm it on top of those.
+        self.deferred
+            .lock()
+            .retain(|c| c.sqe.opc() != admin::ASYNC_EVENT_REQUEST);
         let mut g = self.admin.lock();
         if let Some(q) = g.as_mut() {
             let held = self.abandon_admin(q);
             self.park_until_reset(held);
         }
         drop(g);
-        self.deferred.lock().clear();
         self.aer_outstanding.store(0, Ordering::Relaxed);
         self.timeouts.restore();
         self.qid_used.lock().clear();
         self.meta_qids.lock().clear();
     }
 
-    /// Ends the commands of admin queue `q` with 00/08: the driver's own go to their waiters,
-    /// a script's are dropped. Returns the memory the device may still reach.
+    /// Ends the commands of admin queue `q` with 00/08: the driver's own go to their waiters, a
+    /// script's wait for [`Controller::deliver_aborted`], AERs end silently. Returns the memory the
+    /// device may still reach.
     fn abandon_admin(&self, q: &mut QueuePair<AdminCtx<C>>) -> Vec<DmaMemory> {
         q.abandon(
             Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION),
-            &mut |c| {
-                if let AdminCtx::Sync(t) = c.ctx {
+            &mut |c| match c.ctx {
+                AdminCtx::Sync(t) => {
                     self.sync_done.lock().insert(t, c.cqe);
                 }
+                AdminCtx::User(_) if c.sqe.opc() == admin::ASYNC_EVENT_REQUEST => {}
+                AdminCtx::User(_) => self.aborted.lock().push(c),
             },
         )
     }
@@ -569,5 +592,111 @@ impl<C: Clone + Send + 'static> Controller<C> {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqe(opc: u8) -> Sqe {
+        Sqe {
+            cdw0: opc as u32,
+            ..Default::default()
+        }
+    }
+
+    fn cqe(sct: u8, sc: u8, dw0: u32) -> Cqe {
+        Cqe {
+            dw0,
+            status: Status::new(sct, sc).status1(true),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn warnings_follow_pynvme_texts_and_order() {
+        let ok = completion_warnings(1, &sqe(2), &cqe(0, 0, 0), false);
+        assert_eq!(ok, Warnings::default());
+        let err = completion_warnings(1, &sqe(2), &cqe(0, 0x80, 0), false);
+        assert_eq!(err.after, vec!["ERROR status: 00/80".to_string()]);
+        // A timeout warns before the callback, its all-ones status after.
+        let to = completion_warnings(3, &sqe(2), &cqe(7, 0xff, u32::MAX), true);
+        assert_eq!(to.before.len(), 1);
+        assert!(
+            to.before[0].starts_with("drive timeout: qpair: 3, cid: "),
+            "{to:?}"
+        );
+        assert_eq!(to.after, vec!["ERROR status: 07/ff".to_string()]);
+        // An AER: a notification when it succeeds, nothing when the host aborted it.
+        let aer = sqe(admin::ASYNC_EVENT_REQUEST);
+        let note = completion_warnings(0, &aer, &cqe(0, 0, 0x10002), false);
+        assert_eq!(
+            note.after,
+            vec!["AER notification is triggered: 0x10002".to_string()]
+        );
+        let aborted = completion_warnings(0, &aer, &cqe(0, 8, 0), false);
+        assert_eq!(aborted, Warnings::default());
+        // The same status on another admin command is an error.
+        let other = completion_warnings(0, &sqe(0x0a), &cqe(0, 8, 0), false);
+        assert_eq!(other.after, vec!["ERROR status: 00/08".to_string()]);
+    }
+
+    fn controller() -> Arc<Controller<Option<u32>>> {
+        let ctrl = Controller::new(nvme_pci::open("sim://").unwrap()).unwrap();
+        ctrl.init_default(None).unwrap();
+        ctrl
+    }
+
+    #[test]
+    fn queue_ids_are_taken_once_and_free_again() {
+        let ctrl = controller();
+        let max = ctrl.num_io_queues();
+        assert!(max >= 2);
+        assert_eq!(ctrl.alloc_qid(Some(2)).unwrap(), 2);
+        assert!(matches!(
+            ctrl.alloc_qid(Some(2)),
+            Err(DriverError::QueueIdUnavailable { want: Some(2), .. })
+        ));
+        assert!(matches!(
+            ctrl.alloc_qid(Some(max + 1)),
+            Err(DriverError::QueueIdUnavailable { .. })
+        ));
+        // Without a wish, the lowest free id.
+        assert_eq!(ctrl.alloc_qid(None).unwrap(), 1);
+        ctrl.free_qid(2);
+        assert_eq!(ctrl.alloc_qid(None).unwrap(), 2);
+        for _ in 3..=max {
+            ctrl.alloc_qid(None).unwrap();
+        }
+        assert!(matches!(
+            ctrl.alloc_qid(None),
+            Err(DriverError::QueueIdUnavailable { want: None, .. })
+        ));
+        // A teardown frees them all.
+        ctrl.teardown();
+        assert_eq!(ctrl.alloc_qid(None).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_teardown_keeps_a_scripts_admin_command_for_delivery_and_ends_aers_silently() {
+        let ctrl = controller();
+        // Never rung: the device does not see them, the host still owns them.
+        ctrl.submit(sqe(0x0a), None, false, Some(1)).unwrap();
+        ctrl.aer(Some(2)).unwrap();
+        ctrl.teardown();
+        let mut got = Vec::new();
+        let mut take = |c: Completion<Option<u32>>| {
+            got.push((c.ctx, c.cqe.status()));
+            Ok(())
+        };
+        assert_eq!(ctrl.deliver_aborted(&mut take).unwrap(), 1);
+        assert_eq!(ctrl.deliver_aborted(&mut take).unwrap(), 0);
+        assert_eq!(got, vec![(Some(1), Status::new(0, 8))]);
+        // Nothing of them is left for a waitdone.
+        assert!(matches!(
+            ctrl.waitdone(1, false, &mut |_| Ok(())),
+            Err(DriverError::NothingOutstanding { reaped: 0, .. })
+        ));
     }
 }

@@ -43,9 +43,25 @@ pub enum DriverError {
     /// An index outside a buffer or table.
     #[error("{0}")]
     Index(String),
-    /// Controller initialisation failed (pynvme's NvmeEnumerateError).
-    #[error("{0}")]
-    Enumerate(String),
+    /// Controller initialisation failed at `step` (pynvme's NvmeEnumerateError), with what
+    /// made it fail when that is an error of its own (a command's status, a timeout ...).
+    #[error("{step}{}", source.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    Enumerate {
+        /// What the host was doing, e.g. "fail to init admin queue".
+        step: &'static str,
+        /// Why it failed, when that is more than the step's own words.
+        #[source]
+        source: Option<Box<DriverError>>,
+    },
+    /// A command the driver sent for itself (identify during init, queue deletion ...)
+    /// completed with a failing status.
+    #[error("{what} completed with status {status}")]
+    CommandFailed {
+        /// The command, e.g. "identify controller".
+        what: &'static str,
+        /// Its status.
+        status: nvme_spec::Status,
+    },
     /// Closing a controller failed (pynvme's NvmeDeletionError).
     #[error("{0}")]
     Deletion(String),
@@ -72,12 +88,27 @@ pub enum DriverError {
         /// Its status.
         status: nvme_spec::Status,
     },
-    /// An IO queue pair could not be deleted.
-    #[error("{0}")]
-    QpairDeletion(String),
-    /// A namespace could not be opened.
-    #[error("{0}")]
-    NamespaceCreation(String),
+    /// Deleting IO queue `qid` failed at its `what` ("SQ" or "CQ").
+    #[error("delete I/O {what} {qid}: {source}")]
+    QpairDeletion {
+        /// The queue id.
+        qid: u16,
+        /// "SQ" or "CQ".
+        what: &'static str,
+        /// The deletion command's failing status ([`DriverError::CommandFailed`]) or the error
+        /// that kept it from completing.
+        #[source]
+        source: Box<DriverError>,
+    },
+    /// Namespace `nsid` could not be opened: Identify Namespace failed, or it is not active.
+    #[error("namespace {nsid}: {}", match source { Some(e) => e.to_string(), None => "not active (NSZE is 0)".to_string() })]
+    NamespaceCreation {
+        /// The namespace id.
+        nsid: u32,
+        /// Identify Namespace's failure; `None` when the namespace is not active.
+        #[source]
+        source: Option<Box<DriverError>>,
+    },
     /// A namespace could not be closed.
     #[error("{0}")]
     NamespaceDeletion(String),
@@ -165,6 +196,14 @@ pub enum DriverError {
 }
 
 impl DriverError {
+    /// A controller initialisation failure at `step`, caused by `source` if given.
+    pub fn enumerate(step: &'static str, source: Option<DriverError>) -> DriverError {
+        DriverError::Enumerate {
+            step,
+            source: source.map(Box::new),
+        }
+    }
+
     /// An invalid-argument error.
     pub fn invalid(arg: &'static str, msg: impl Into<String>) -> DriverError {
         DriverError::InvalidArgument {
@@ -204,3 +243,61 @@ impl DriverError {
 
 /// Result with [`DriverError`].
 pub type Result<T, E = DriverError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn init_failures_keep_their_cause_as_a_source() {
+        let status = nvme_spec::Status::new(0, 2);
+        let e = DriverError::enumerate(
+            "init queues",
+            Some(DriverError::CommandFailed {
+                what: "get features number of queues",
+                status,
+            }),
+        );
+        assert_eq!(
+            e.to_string(),
+            "init queues: get features number of queues completed with status 00/02"
+        );
+        let cause = e.source().expect("a source");
+        assert_eq!(
+            cause.to_string(),
+            "get features number of queues completed with status 00/02"
+        );
+        match e {
+            DriverError::Enumerate {
+                source: Some(c), ..
+            } => assert!(matches!(*c, DriverError::CommandFailed { status: s, .. } if s == status)),
+            e => panic!("{e:?}"),
+        }
+        let bare = DriverError::enumerate("csts.rdy timeout after setting cc.en", None);
+        assert!(bare.source().is_none());
+        assert_eq!(bare.to_string(), "csts.rdy timeout after setting cc.en");
+    }
+
+    #[test]
+    fn a_failed_queue_deletion_names_the_queue_and_its_cause() {
+        let e = DriverError::QpairDeletion {
+            qid: 3,
+            what: "SQ",
+            source: Box::new(DriverError::CommandFailed {
+                what: "delete I/O queue",
+                status: nvme_spec::Status::new(1, 1),
+            }),
+        };
+        assert_eq!(
+            e.to_string(),
+            "delete I/O SQ 3: delete I/O queue completed with status 01/01"
+        );
+        assert!(e.source().is_some());
+        let ns = DriverError::NamespaceCreation {
+            nsid: 5,
+            source: None,
+        };
+        assert_eq!(ns.to_string(), "namespace 5: not active (NSZE is 0)");
+    }
+}

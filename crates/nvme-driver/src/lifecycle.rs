@@ -26,8 +26,10 @@
 //!   with status 00/08 (aborted, SQ deletion: the host aborted it), through its own queue's next
 //!   `waitdone` or `poll`; a read ended this way is not checked against the data table, a write
 //!   ended this way makes its LBAs unknown. On the admin queue, the driver's own synchronous
-//!   commands end with 00/08 for their waiters and a script's commands (AERs included) are
-//!   dropped, as pynvme's reset does;
+//!   commands end with 00/08 for their waiters, a script's commands end with 00/08, delivered by
+//!   [`Controller::deliver_aborted`] (the Python `Controller.reset()` calls it after its init
+//!   function, so they complete during the reset, as in pynvme), and its AERs end silently (no callback, no warning, as pynvme treats
+//!   an AER aborted by SQ deletion; the init function sends new ones);
 //! - its next `submit` fails with [`DriverError::QueueGone`] (queue id and the queue's epoch)
 //!   until the queue is re-created, or with [`DriverError::NotReady`] when it tries to create a
 //!   queue pair while the controller is being reset, powered off or gone;
@@ -296,7 +298,8 @@ impl<C: Clone + Send + 'static> Controller<C> {
 
     /// First half of a controller reset: a new epoch begins; every IO queue pair ends its
     /// outstanding commands with 00/08 (each through its own queue's next `waitdone`/`poll`),
-    /// a script's admin commands are dropped, CC.EN is cleared and timeouts return to their
+    /// a script's admin commands end with 00/08 for [`Controller::deliver_aborted`] (AERs
+    /// silently), CC.EN is cleared and timeouts return to their
     /// defaults. The controller is then [`State::Initializing`]: the caller runs the init
     /// function (default or the script's) and [`Controller::reset_end`].
     pub fn reset_begin(&self) -> Result<()> {
@@ -493,13 +496,13 @@ impl<C: Clone + Send + 'static> Controller<C> {
     /// The error of a step that failed during a lifecycle operation: the device is gone if its
     /// registers read all ones (the controller becomes [`State::Gone`]), else the controller
     /// needs a controller reset.
-    fn failed(&self, what: &str) -> DriverError {
+    fn failed(&self, what: &'static str) -> DriverError {
         if self.csts() == u32::MAX {
             self.life().set(State::Gone);
             DriverError::DeviceGone(what.to_string())
         } else {
             self.life().set(State::NeedsInit);
-            DriverError::Enumerate(what.to_string())
+            DriverError::enumerate(what, None)
         }
     }
 }

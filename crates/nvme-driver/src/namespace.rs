@@ -78,18 +78,19 @@ impl<C: Clone + Send + 'static> Namespace<C> {
     fn identify(ctrl: &Arc<Controller<C>>, nsid: u32) -> Result<Box<IdentifyNamespace>> {
         let (cqe, buf) = ctrl.admin_read(commands::identify(nsid, 0, 0, 0, 0, 0, 0)?, 4096)?;
         if !cqe.status().is_success() {
-            return Err(DriverError::NamespaceCreation(format!(
-                "identify namespace {nsid} failed with status {}",
-                cqe.status()
-            )));
+            return Err(DriverError::NamespaceCreation {
+                nsid,
+                source: Some(Box::new(DriverError::CommandFailed {
+                    what: "identify namespace",
+                    status: cqe.status(),
+                })),
+            });
         }
         let id = buf.with_bytes(0, 4096, |b| {
             IdentifyNamespace::read_from_bytes(b).expect("4096 bytes")
         });
         if id.nsze == 0 {
-            return Err(DriverError::NamespaceCreation(format!(
-                "namespace {nsid} is not active (NSZE is 0)"
-            )));
+            return Err(DriverError::NamespaceCreation { nsid, source: None });
         }
         Ok(Box::new(id))
     }

@@ -719,16 +719,17 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         self.ctrl.free_qid(self.qid);
         drop(held);
         for (what, r) in [("SQ", sq), ("CQ", cq)] {
-            let st = r
-                .map_err(|e| {
-                    DriverError::QpairDeletion(format!("delete I/O {what} {}: {e}", self.qid))
-                })?
-                .status();
-            if !st.is_success() {
-                return Err(DriverError::QpairDeletion(format!(
-                    "delete I/O {what} {} completed with status {st}",
-                    self.qid
-                )));
+            let failed = |source| DriverError::QpairDeletion {
+                qid: self.qid,
+                what,
+                source: Box::new(source),
+            };
+            let status = r.map_err(failed)?.status();
+            if !status.is_success() {
+                return Err(failed(DriverError::CommandFailed {
+                    what: "delete I/O queue",
+                    status,
+                }));
             }
         }
         Ok(())
@@ -805,5 +806,132 @@ impl<C: Clone + Send + 'static, T: Send + 'static> IoQueue for Qpair<C, T> {
     }
     fn is_deleted(&self) -> bool {
         Qpair::is_deleted(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Buffer, Namespace};
+    use nvme_sim::faults::{FaultAction, FaultMatch, FaultRule};
+
+    type Ctrl = Controller<Option<u32>>;
+    type Ns = Namespace<Option<u32>>;
+
+    fn setup(depth: u16) -> (Arc<Ctrl>, Ns, Arc<Qpair<Option<u32>>>) {
+        let ctrl = Controller::new(nvme_pci::open("sim://?capacity=1G").unwrap()).unwrap();
+        ctrl.init_default(None).unwrap();
+        let ns = Namespace::new(&ctrl, 1, 0).unwrap();
+        ns.verifier().set_enabled(true);
+        let qp = Qpair::new(
+            &ctrl,
+            QpairConfig {
+                depth,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        (ctrl, ns, qp)
+    }
+
+    fn buffer(len: usize) -> Buffer {
+        Buffer::new(nvme_pci::dma_alloc(len).unwrap(), len, "b", 0, 0).unwrap()
+    }
+
+    /// Reaps `n` completions, returning (context, status) in completion order.
+    fn reap(qp: &Qpair<Option<u32>>, n: usize) -> Vec<(Option<u32>, Status)> {
+        let mut got = Vec::new();
+        qp.waitdone(n, &mut |c| {
+            got.push((c.ctx, c.cqe.status()));
+            Ok(())
+        })
+        .unwrap();
+        got
+    }
+
+    #[test]
+    fn a_command_on_locked_lbas_waits_then_runs_after_the_holder() {
+        let (ctrl, ns, qp) = setup(16);
+        let faults = ctrl.pci().simulator().unwrap().faults();
+        // The first write is held by the device for 50 ms; the read of an overlapping range
+        // must not reach the device before it completes.
+        faults.add(
+            FaultRule::new(
+                FaultMatch::io(1),
+                FaultAction::Delay(Duration::from_millis(50)),
+            )
+            .times(1),
+        );
+        let b = buffer(4096);
+        assert!(ns
+            .write(&qp, &b, 0, 8, 0, 0, 0, 0, Some(1))
+            .unwrap()
+            .is_some());
+        assert_eq!(ns.read(&qp, &b, 4, 1, 0, 0, 0, 0, Some(2)).unwrap(), None);
+        assert_eq!(qp.outstanding(), 2);
+        let ok = Status::new(0, 0);
+        assert_eq!(reap(&qp, 2), vec![(Some(1), ok), (Some(2), ok)]);
+        assert!(qp.take_findings().is_empty());
+        qp.delete().unwrap();
+    }
+
+    #[test]
+    fn a_full_queue_refuses_with_its_numbers_and_accepts_after_a_reap() {
+        let (ctrl, ns, qp) = setup(4);
+        let faults = ctrl.pci().simulator().unwrap().faults();
+        faults.add(FaultRule::new(
+            FaultMatch::io(2),
+            FaultAction::Delay(Duration::from_millis(20)),
+        ));
+        let b = buffer(4096);
+        // A queue of 4 entries holds 3 commands.
+        for i in 0..3 {
+            ns.read(&qp, &b, i * 8, 8, 0, 0, 0, 0, Some(i as u32))
+                .unwrap();
+        }
+        match ns.read(&qp, &b, 64, 8, 0, 0, 0, 0, Some(9)) {
+            Err(DriverError::QueueFull {
+                qid,
+                outstanding: 3,
+                entries: 4,
+            }) => assert_eq!(qid, qp.qid()),
+            r => panic!("a fourth command in a queue of 4: {r:?}"),
+        }
+        assert_eq!(reap(&qp, 1).len(), 1);
+        ns.read(&qp, &b, 64, 8, 0, 0, 0, 0, Some(9)).unwrap();
+        assert_eq!(reap(&qp, 3).len(), 3);
+        faults.clear();
+        qp.delete().unwrap();
+    }
+
+    #[test]
+    fn abandon_ends_outstanding_and_waiting_commands_once_with_00_08() {
+        let (ctrl, ns, qp) = setup(16);
+        let faults = ctrl.pci().simulator().unwrap().faults();
+        faults.add(FaultRule::new(FaultMatch::io(1), FaultAction::DropCompletion).times(1));
+        let b = buffer(4096);
+        ns.write(&qp, &b, 0, 8, 0, 0, 0, 0, Some(1)).unwrap();
+        // Waits for LBA 0's lock, held by the write the device never completes.
+        assert_eq!(ns.read(&qp, &b, 0, 1, 0, 0, 0, 0, Some(2)).unwrap(), None);
+        std::thread::sleep(Duration::from_millis(20));
+        let held = qp.abandon();
+        assert!(!held.is_empty(), "the dropped write's data stays reachable");
+        assert!(!qp.is_alive());
+        let aborted = Status::new(sct::GENERIC, sc::ABORTED_SQ_DELETION);
+        let mut got = reap(&qp, 2);
+        got.sort_by_key(|g| g.0);
+        assert_eq!(got, vec![(Some(1), aborted), (Some(2), aborted)]);
+        assert!(matches!(
+            qp.waitdone(1, &mut |_| Ok(())),
+            Err(DriverError::NothingOutstanding { reaped: 0, .. })
+        ));
+        // The queue refuses new commands until it is re-created.
+        match ns.read(&qp, &b, 0, 8, 0, 0, 0, 0, Some(3)) {
+            Err(DriverError::QueueGone { qid, .. }) => assert_eq!(qid, qp.qid()),
+            r => panic!("submit on an abandoned queue: {r:?}"),
+        }
+        faults.clear();
+        qp.delete().unwrap();
+        drop(held);
     }
 }

@@ -374,11 +374,19 @@ impl PyController {
         self.ctrl.ring_doorbell()
     }
 
-    /// Controller reset: outstanding commands are dropped, the init function runs again, IO
-    /// queue pairs are re-created, timeouts return to their defaults.
+    /// Controller reset: outstanding IO commands complete once with 00/08 through their queue's
+    /// next `waitdone()`, the init function runs again, then the script's admin commands this
+    /// or an earlier event (FLR, power cycle ...) ended complete with 00/08 (their callbacks
+    /// run; AERs end silently); IO queue pairs are re-created in place, timeouts return to their
+    /// defaults, the epoch grows.
     fn reset(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
         let ctrl = slf.borrow().ctrl.clone();
-        Self::with_init(slf, |init| ctrl.reset(init))
+        Self::with_init(slf, |init| ctrl.reset(init))?;
+        let mut err = None;
+        let r = py.allow_threads(|| ctrl.deliver_aborted(&mut |c| deliver(0, c, &mut err)));
+        finish(r.map(|_| 0), err)?;
+        Ok(())
     }
 
     /// Reaps `expected` admin completions (AERs excluded) and returns dword 0 of the latest.

@@ -110,13 +110,13 @@ pub fn to_py(e: DriverError) -> PyErr {
             })
         }
         DriverError::Index(_) => PyIndexError::new_err(msg),
-        DriverError::Enumerate(_) => NvmeEnumerateError::new_err(msg),
+        DriverError::Enumerate { .. } => NvmeEnumerateError::new_err(msg),
         DriverError::Deletion(_) => NvmeDeletionError::new_err(msg),
         DriverError::QpairCreation(_)
         | DriverError::QueueIdUnavailable { .. }
         | DriverError::QueueCreateRefused { .. } => QpairCreationError::new_err(msg),
-        DriverError::QpairDeletion(_) => QpairDeletionError::new_err(msg),
-        DriverError::NamespaceCreation(_) => NamespaceCreationError::new_err(msg),
+        DriverError::QpairDeletion { .. } => QpairDeletionError::new_err(msg),
+        DriverError::NamespaceCreation { .. } => NamespaceCreationError::new_err(msg),
         DriverError::NamespaceDeletion(_) => NamespaceDeletionError::new_err(msg),
         DriverError::ShutdownTimeout { .. } => NvmeShutdownStatusTimeoutError::new_err(msg),
         &DriverError::QueueGone { qid, epoch } => with_attrs(
@@ -133,6 +133,7 @@ pub fn to_py(e: DriverError) -> PyErr {
         DriverError::QueueFull { .. }
         | DriverError::NothingOutstanding { .. }
         | DriverError::Reentry(_)
+        | DriverError::CommandFailed { .. }
         | DriverError::Callback => PyAssertionError::new_err(msg),
         DriverError::Timeout { .. } => PyTimeoutError::new_err(msg),
         DriverError::Interrupted => pyo3::exceptions::PyKeyboardInterrupt::new_err(msg),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 ///
 /// `Pcie(addr="")`: an empty address or `sim://?key=value&...` opens a simulated SSD (keys:
 /// capacity, lba, namespaces, mdts, queues, mqes, dstrd, cmb, latency, null, serial, model, fw,
-/// backing); a PCI address opens a device bound for testing.
+/// backing, profile=bench and its keys); a PCI address opens a device bound for testing.
 #[pyclass(module = "nvme._native", name = "Pcie", subclass)]
 pub struct PyPcie {
     pub(crate) dev: Mutex<Option<Arc<dyn PciFunction>>>,
@@ -64,9 +64,10 @@ impl PyPcie {
             ));
         }
         let dev = nvme_pci::open(addr).map_err(|e| {
-            crate::errors::to_py(nvme_driver::DriverError::Enumerate(format!(
-                "fail to create the controller: {e}"
-            )))
+            crate::errors::to_py(nvme_driver::DriverError::enumerate(
+                "fail to create the controller",
+                Some(e.into()),
+            ))
         })?;
         Ok(PyPcie {
             addr: dev.address().to_string(),

@@ -152,4 +152,27 @@ impl PySimulator {
     fn reinsert(&self) {
         self.faults().reinsert()
     }
+
+    /// Removes the simulated SSD's power, as a lab's power switch does: what the volatile
+    /// write cache held is lost, and an unsafe shutdown is counted unless a shutdown
+    /// notification completed. The driver is not told: this is the switch that a
+    /// `Subsystem` power callback (or a lab relay) flips while `Subsystem.poweroff()` runs.
+    fn power_off(&self, py: Python<'_>) -> PyResult<()> {
+        let dev = self.dev.clone();
+        py.allow_threads(|| dev.power_off())
+            .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))
+    }
+
+    /// Restores the simulated SSD's power: it comes up as from a cold boot (see `power_off`).
+    fn power_on(&self, py: Python<'_>) -> PyResult<()> {
+        let dev = self.dev.clone();
+        py.allow_threads(|| dev.power_on())
+            .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))
+    }
+
+    /// Whether the simulated SSD has power.
+    #[getter]
+    fn powered(&self) -> bool {
+        self.dev.simulator().expect("checked at creation").powered()
+    }
 }

@@ -1090,6 +1090,9 @@ impl Controller {
             self.st
                 .push_selftest(t.code, self_test::RESULT_ABORTED_BY_FORMAT, t.nsid);
         }
+        if let Some(m) = self.perf.as_mut() {
+            m.clear_cache();
+        }
         let lat = self.latency(self.cfg.latency.format);
         if !lat.is_zero() {
             self.st.formatting = Some((nsid, Instant::now() + lat));
@@ -1110,6 +1113,9 @@ impl Controller {
                 Done::ok()
             }
             2..=4 => {
+                if let Some(m) = self.perf.as_mut() {
+                    m.clear_cache();
+                }
                 let lat = self.latency(self.cfg.latency.sanitize);
                 let now = Instant::now();
                 self.st.sanitizing = Some(Sanitizing {

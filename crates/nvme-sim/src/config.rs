@@ -1,5 +1,6 @@
 //! Settings of a simulated SSD, and their `sim://` URI form.
 
+use crate::perf::PerfProfile;
 use crate::SimError;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -126,6 +127,10 @@ pub struct SimConfig {
     pub backing: Option<PathBuf>,
     /// Composite temperature reported in the SMART log, in kelvin.
     pub temperature: u16,
+    /// The benchmark profile's speeds (`profile=bench`): write cache, sustained writes, idle
+    /// flush, latency growing with queue depth. None (the default): commands take only the
+    /// `latency` settings.
+    pub perf: Option<PerfProfile>,
 }
 
 impl Default for SimConfig {
@@ -171,13 +176,16 @@ impl Default for SimConfig {
             null_media: false,
             backing: None,
             temperature: 310,
+            perf: None,
         }
     }
 }
 
 const KEYS: &str =
     "capacity, lba, namespaces, max_namespaces, mdts, queues, mqes, dstrd, cmb, vectors, vwc, \
-                    latency, null, serial, model, fw, backing, temperature";
+                    latency, null, serial, model, fw, backing, temperature, profile (plain, null, bench), and with \
+                    profile=bench: cache, cache_bw, sustained_bw, flush_bw, read_bw, read_iops, \
+                    write_iops";
 
 fn bad(key: &str, value: &str, why: &str) -> SimError {
     SimError::Config {
@@ -280,7 +288,10 @@ impl SimConfig {
     /// default. Keys: capacity, lba (512 or 4096: the initial format), namespaces, max_namespaces,
     /// mdts, queues, mqes, dstrd, cmb (size), vectors, vwc, latency (`read:50us,write:20us-40us`,
     /// kinds read, write, flush, trim, admin, format, sanitize, selftest_short, selftest_extended),
-    /// null, serial, model, fw, backing (a file path), temperature (kelvin).
+    /// null, serial, model, fw, backing (a file path), temperature (kelvin), profile (`plain`,
+    /// the default; `null`, as null=1; `bench`, the benchmark profile [`PerfProfile`]) and the
+    /// benchmark profile's keys cache, cache_bw, sustained_bw, flush_bw, read_bw, read_iops,
+    /// write_iops.
     pub fn from_uri(uri: &str) -> Result<SimConfig, SimError> {
         let mut c = SimConfig::default();
         let uri = uri.trim();
@@ -299,6 +310,8 @@ impl SimConfig {
             None if rest.is_empty() || rest == "/" => "",
             None => rest,
         };
+        let mut bench = false;
+        let mut perf_keys: Vec<(String, String)> = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let k = unescape(k);
@@ -330,6 +343,14 @@ impl SimConfig {
                 "fw" => c.firmware = v.to_string(),
                 "backing" => c.backing = Some(PathBuf::from(v)),
                 "temperature" => c.temperature = parse_num(k, v)?,
+                "profile" => match v {
+                    "plain" => bench = false,
+                    "null" => c.null_media = true,
+                    "bench" => bench = true,
+                    _ => return Err(bad(k, v, "unknown profile (plain, null, bench)")),
+                },
+                "cache" | "cache_bw" | "sustained_bw" | "flush_bw" | "read_bw" | "read_iops"
+                | "write_iops" => perf_keys.push((k.to_string(), v.to_string())),
                 "latency" => {
                     for item in v.split(',').filter(|s| !s.is_empty()) {
                         let (kind, d) = item.split_once(':').ok_or_else(|| {
@@ -363,6 +384,19 @@ impl SimConfig {
                     })
                 }
             }
+        }
+        if bench {
+            let mut p = PerfProfile::for_capacity(c.capacity);
+            for (k, v) in &perf_keys {
+                p.set(k, v)?;
+            }
+            c.perf = Some(p);
+        } else if let Some((k, v)) = perf_keys.first() {
+            return Err(bad(
+                k,
+                v,
+                "a key of the benchmark profile: give profile=bench too",
+            ));
         }
         c.validate()?;
         Ok(c)
@@ -490,5 +524,33 @@ mod tests {
         assert!(e.contains("colour") && e.contains("capacity"), "{e}");
         assert!(SimConfig::from_uri("sim://?capacity=lots").is_err());
         assert!(SimConfig::from_uri("pcie://0000:01:00.0").is_err());
+    }
+
+    #[test]
+    fn benchmark_profile_keys() {
+        assert!(SimConfig::from_uri("sim://").unwrap().perf.is_none());
+        assert!(SimConfig::from_uri("sim://?profile=plain")
+            .unwrap()
+            .perf
+            .is_none());
+        assert!(
+            SimConfig::from_uri("sim://?profile=null")
+                .unwrap()
+                .null_media
+        );
+        let c = SimConfig::from_uri("sim://?profile=bench&capacity=2G").unwrap();
+        let p = c.perf.unwrap();
+        assert_eq!(p.cache_size, 256 << 20, "an eighth of the capacity");
+        let c = SimConfig::from_uri("sim://?cache=64M&profile=bench&sustained_bw=50M").unwrap();
+        let p = c.perf.unwrap();
+        assert_eq!((p.cache_size, p.sustained_write_bw), (64 << 20, 50 << 20));
+        let e = SimConfig::from_uri("sim://?cache=64M")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cache") && e.contains("profile=bench"), "{e}");
+        let e = SimConfig::from_uri("sim://?profile=fast")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("profile") && e.contains("bench"), "{e}");
     }
 }

@@ -166,6 +166,13 @@ pub(crate) struct Controller {
     in_command: bool,
     /// The fault set of the command being executed.
     pub fx: FaultSet,
+    /// The benchmark profile's timeline and write cache (`profile=bench`).
+    pub perf: Option<crate::perf::PerfModel>,
+    /// Benchmark profile: when CSTS.RDY comes after the latest enable (None: not waiting).
+    ready_at: Option<Instant>,
+    /// Benchmark profile: the next enable is the first after power on; whether the power
+    /// loss before it was without shutdown notification.
+    boot: Option<bool>,
 }
 
 impl Controller {
@@ -207,6 +214,12 @@ impl Controller {
             fx: FaultSet::default(),
             events_after: false,
             in_command: false,
+            perf: cfg
+                .perf
+                .map(|p| crate::perf::PerfModel::new(p, Instant::now())),
+            ready_at: None,
+            // A drive that comes out of the box was shut down cleanly.
+            boot: cfg.perf.map(|_| false),
             cfg,
         })
     }
@@ -238,8 +251,10 @@ impl Controller {
         if !self.sh.powered.load(Relaxed) || self.sh.removed.load(Relaxed) {
             return (work, None);
         }
-        let now_needed =
-            !self.pending.is_empty() || self.st.has_background() || self.any_coalescing();
+        let now_needed = !self.pending.is_empty()
+            || self.st.has_background()
+            || self.any_coalescing()
+            || self.ready_at.is_some();
         let now = if now_needed {
             Some(Instant::now())
         } else {
@@ -247,6 +262,11 @@ impl Controller {
         };
         if let Some(now) = now {
             work |= self.st_background(now);
+            if self.ready_at.is_some_and(|t| t <= now) {
+                self.ready_at = None;
+                self.set_csts(csts::RDY, 0);
+                work = true;
+            }
         }
         if !self.enabled || self.sh.csts.load(Relaxed) & csts::CFS != 0 {
             return (work, self.next_deadline());
@@ -275,6 +295,9 @@ impl Controller {
 
     fn next_deadline(&self) -> Option<Instant> {
         let mut d = self.pending.peek().map(|Reverse(p)| p.due);
+        if let Some(r) = self.ready_at {
+            d = Some(d.map_or(r, |x| x.min(r)));
+        }
         if let Some(b) = self.st.next_background() {
             d = Some(d.map_or(b, |x| x.min(b)));
         }
@@ -394,7 +417,20 @@ impl Controller {
         self.enabled = true;
         self.sh.bad_db.store(0, SeqCst);
         self.st.on_enable();
-        self.set_csts(csts::RDY, 3 << 2);
+        let boot = self.boot.take();
+        match self.cfg.perf {
+            Some(p) => {
+                // The benchmark profile: CSTS.RDY comes after the drive's start-up time.
+                self.set_csts(0, 3 << 2);
+                let delay = match boot {
+                    Some(true) => p.ready_dirty,
+                    Some(false) => p.ready_clean,
+                    None => p.ready_reset,
+                };
+                self.ready_at = Some(Instant::now() + delay);
+            }
+            None => self.set_csts(csts::RDY, 3 << 2),
+        }
     }
 
     fn drop_queues(&mut self) {
@@ -419,6 +455,7 @@ impl Controller {
     pub fn controller_reset(&mut self) {
         self.drop_queues();
         self.enabled = false;
+        self.ready_at = None;
         self.st.on_controller_reset();
         self.set_csts(0, csts::RDY | csts::CFS | (3 << 2));
     }
@@ -445,8 +482,10 @@ impl Controller {
     /// Power removed: the write cache is lost unless flushed; unsafe shutdown counted unless a
     /// shutdown notification completed.
     pub fn power_loss(&mut self) {
+        let dirty = !self.st.clean_shutdown;
         self.st.power_loss();
         self.function_reset();
+        self.boot = Some(dirty);
     }
 
     /// Power applied again.

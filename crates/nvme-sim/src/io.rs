@@ -8,6 +8,7 @@ use nvme_spec::{Sqe, Status};
 use zerocopy::IntoBytes;
 
 use crate::ctrl::{Controller, Done};
+use crate::perf::PerfOp;
 
 /// LBAs `start..end` an I/O command touches, for fault matching.
 pub(crate) fn lba_range(sqe: &Sqe) -> Option<(u64, u64)> {
@@ -79,7 +80,37 @@ impl Controller {
         if !lat.is_zero() {
             d.after += self.latency(lat);
         }
+        if self.perf.is_some() && d.status.is_success() {
+            d.after += self.perf_time(sqe);
+        }
         d
+    }
+
+    /// The benchmark profile's time for a successful command (see `perf`).
+    fn perf_time(&mut self, sqe: &Sqe) -> Duration {
+        let bs = self.st.active_ns(sqe.nsid).map_or(512, |ns| ns.bs());
+        let blocks = sqe.nlb() as u64;
+        let op = match sqe.opc() {
+            nvm::READ | nvm::COMPARE | nvm::VERIFY => PerfOp::Read(blocks * bs),
+            nvm::WRITE | nvm::WRITE_ZEROES | nvm::WRITE_UNCORRECTABLE => PerfOp::Write(blocks * bs),
+            nvm::COPY => PerfOp::Write(bs),
+            nvm::DSM => {
+                let nr = (sqe.cdw10 & 0xff) as usize + 1;
+                let mut all = [DsmRange::default(); 256];
+                let total = if self.map.gather(&self.bus, all[..nr].as_mut_bytes()).is_ok() {
+                    all[..nr].iter().map(|r| r.nlb as u64 * bs).sum()
+                } else {
+                    0
+                };
+                PerfOp::Trim(total)
+            }
+            _ => return Duration::ZERO,
+        };
+        let tail = self.rng.u32(..1_000_000);
+        let now = std::time::Instant::now();
+        self.perf
+            .as_mut()
+            .map_or(Duration::ZERO, |m| m.command(now, op, tail))
     }
 
     fn flush(&mut self, sqe: &Sqe) -> Done {

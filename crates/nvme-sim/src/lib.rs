@@ -32,6 +32,7 @@ pub mod faults;
 mod io;
 mod media;
 pub mod pcicfg;
+pub mod perf;
 mod shared;
 mod state;
 
@@ -46,6 +47,7 @@ use parking_lot::Mutex;
 pub use config::{Latency, LatencySpec, LbaFormat, SimConfig};
 pub use faults::{FaultAction, FaultId, FaultMatch, FaultRule, Faults};
 pub use pcicfg::{Bar0Layout, DEVICE_ID, VENDOR_ID};
+pub use perf::{PerfModel, PerfOp, PerfProfile};
 
 use ctrl::Controller;
 use pcicfg::ConfigSpace;
@@ -230,6 +232,11 @@ impl SimDevice {
     /// Where the registers, doorbells and MSI-X structures are in BAR0.
     pub fn bar0_layout(&self) -> Bar0Layout {
         self.sh.layout
+    }
+
+    /// Whether the device has power ([`SimDevice::power_off`] / [`SimDevice::power_on`]).
+    pub fn powered(&self) -> bool {
+        self.sh.powered.load(SeqCst)
     }
 
     fn present(&self) -> bool {

@@ -244,6 +244,40 @@ impl<C: Clone + Send + 'static> Controller<C> {
         }
     }
 
+    /// Delivers, with status 00/08, the script's admin commands that lifecycle events ended
+    /// since the last call (never their AERs), each exactly once, without reading the device. A
+    /// controller reset calls it after its init function, so, as in pynvme, the commands a
+    /// reset (or the FLR, hot reset, NVM subsystem reset or power cycle before it) ended
+    /// complete during the reset. Returns how many it delivered; a callback's error stops it
+    /// (the rest wait for the next call).
+    pub fn deliver_aborted(
+        &self,
+        deliver: &mut dyn FnMut(Completion<C>) -> Result<()>,
+    ) -> Result<usize> {
+        let mut n = 0;
+        loop {
+            let c = {
+                let mut a = self.aborted.lock();
+                if a.is_empty() {
+                    return Ok(n);
+                }
+                a.remove(0)
+            };
+            let AdminCtx::User(ctx) = c.ctx else {
+                continue;
+            };
+            n += 1;
+            deliver(Completion {
+                cqe: c.cqe,
+                sqe: c.sqe,
+                ctx,
+                data: c.data,
+                latency_us: c.latency_us,
+                timed_out: c.timed_out,
+            })?;
+        }
+    }
+
     /// Admin commands outstanding (AERs included).
     pub fn outstanding(&self) -> usize {
         self.admin.lock().as_ref().map_or(0, |q| q.outstanding())
