@@ -592,18 +592,22 @@ def test_parameters_are_keywords_only(nvme0n1):
 
 
 def test_overlapping_verified_workers_never_miscompare(nvme0n1, verify):
+    # A count, not a time: on a slow device (an emulated one on a loaded machine) one second
+    # held too few IOs for the workers to overlap much.
     workers = [
         nvme0n1.ioworker(
             io_size=[1, 8],
             op_percentage={2: 40, 1: 40, 9: 10, 8: 10},
             region_end=512,
             qdepth=16,
-            time=1,
+            io_count=1000,
+            time=60,
         ).start()
         for _ in range(4)
     ]
     results = [w.close() for w in workers]
     assert all(r.error == 0 for r in results)
+    assert [r.io_count_read + r.io_count_nonread for r in results] == [1000] * 4
     assert sum(r.io_count_read for r in results) > 1000
 
 

@@ -16,16 +16,21 @@ if [ -n "${EXPECT_DRIVER:-}" ] && [ "$DRIVER" != "$EXPECT_DRIVER" ]; then
   echo "setup bound $BDF to $DRIVER, expected $EXPECT_DRIVER" >&2; exit 3
 fi
 $PY -m nvme.cli list
-# The guest cannot cut its slot's power, and suspending it to RAM does not come back under
-# TCG: a power cycle here is a conventional reset of the function (state lost, media kept).
-export PYNVME_POWER_OFF=${PYNVME_POWER_OFF:-true}
-export PYNVME_POWER_ON=${PYNVME_POWER_ON:-'echo 1 > /sys/bus/pci/devices/$PYNVME_PCIADDR/reset'}
-# Conformance files not triaged on QEMU yet stay out (tools/qemu/untriaged.txt).
-IGNORE=$(grep -v '^#' tools/qemu/untriaged.txt | sed -n 's|^\(..*\)$|--ignore=scripts/conformance/\1|p' | tr '\n' ' ')
+# A power cycle: with the power channel (tools/qemu/guest's default controller), the slot is
+# powered off and QEMU deletes the controller and adds a new one (tools/qemu/power-switch).
+# Without it (the features lane's controllers) a conventional reset of the function.
+export PYNVME_QEMU_DRIVER=$DRIVER
+if grep -qx pynvme.power /sys/class/virtio-ports/*/name 2>/dev/null; then
+  export PYNVME_POWER_OFF=${PYNVME_POWER_OFF:-"$PWD/tools/qemu/power-switch off"}
+  export PYNVME_POWER_ON=${PYNVME_POWER_ON:-"$PWD/tools/qemu/power-switch on"}
+else
+  export PYNVME_POWER_OFF=${PYNVME_POWER_OFF:-true}
+  export PYNVME_POWER_ON=${PYNVME_POWER_ON:-'echo 1 > /sys/bus/pci/devices/$PYNVME_PCIADDR/reset'}
+fi
+echo "== guest: power off: $PYNVME_POWER_OFF; power on: $PYNVME_POWER_ON"
 # No --pciaddr: the plugin finds the one function bound for testing.
 # Known differences from the simulated SSD run as expected failures (DIFFERENCES.md).
-# shellcheck disable=SC2086
-PYTHONPATH=tools/qemu $PY -m pytest -p no:cacheprovider -p known_differences --results="${RESULTS:-results/qemu}" $IGNORE "$@"
+PYTHONPATH=tools/qemu $PY -m pytest -p no:cacheprovider -p known_differences --results="${RESULTS:-results/qemu}" "$@"
 rc=$?
 $PY -m nvme.cli reset --pciaddr="$BDF" >/dev/null || echo "reset of $BDF failed" >&2
 exit $rc

@@ -149,6 +149,16 @@ pub(crate) fn add_mapper(m: &Arc<dyn IommuMapper>) -> Result<(), PciError> {
     Ok(())
 }
 
+/// Maps every live region into `m` again: an IOMMU of the domain that lost its mappings (a
+/// VFIO container whose last group went away with its function, set up again).
+pub(crate) fn remap(m: &Arc<dyn IommuMapper>) -> Result<(), PciError> {
+    let s = STATE.lock();
+    for (&iova, &(vaddr, len)) in &s.regions {
+        m.map(vaddr, iova, len)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +219,17 @@ mod tests {
         drop(rec);
         // A dead mapper is forgotten, not called.
         let _x = alloc(4096).unwrap();
+    }
+
+    #[test]
+    fn remap_maps_the_live_regions_again() {
+        let live = alloc(8192).unwrap();
+        let rec = Arc::new(Recorder::default());
+        let m: Arc<dyn IommuMapper> = rec.clone();
+        add_mapper(&m).unwrap();
+        // The IOMMU forgets everything (a VFIO container that lost its last group).
+        rec.mapped.lock().clear();
+        remap(&m).unwrap();
+        assert_eq!(rec.mapped.lock().get(&live.iova()), Some(&8192));
     }
 }

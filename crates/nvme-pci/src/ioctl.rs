@@ -269,6 +269,70 @@ pub(crate) unsafe fn mmap_fixed_shared(
     Ok(())
 }
 
+/// Maps `len` bytes of `fd` at `offset` read-write at exactly `addr` (a device region again at
+/// the address it had, after [`mmap_fixed_anonymous`] held its place).
+///
+/// # Safety
+/// `[addr, addr + len)` must be a mapping the caller owns and that no Rust reference points
+/// into: `MAP_FIXED` replaces whatever is mapped there.
+pub(crate) unsafe fn mmap_fixed_file(
+    addr: NonNull<u8>,
+    len: usize,
+    fd: BorrowedFd<'_>,
+    offset: u64,
+) -> io::Result<()> {
+    // SAFETY: guaranteed by the caller (the range is ours to replace).
+    let p = unsafe {
+        libc::mmap(
+            addr.as_ptr().cast(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_FIXED,
+            fd.as_raw_fd(),
+            offset as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Replaces the mapping at `[addr, addr + len)` by zeroed private memory: the address range
+/// stays valid (reads give zeroes, writes go nowhere) while the file mapped there is let go.
+///
+/// # Safety
+/// As [`mmap_fixed_file`].
+pub(crate) unsafe fn mmap_fixed_anonymous(addr: NonNull<u8>, len: usize) -> io::Result<()> {
+    // SAFETY: guaranteed by the caller (the range is ours to replace).
+    let p = unsafe {
+        libc::mmap(
+            addr.as_ptr().cast(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Makes the descriptor number of `target` refer to what `with` refers to (`dup3`): the open
+/// file `target` referred to is closed, and whoever owns `target` keeps a valid descriptor.
+pub(crate) fn replace_fd(target: BorrowedFd<'_>, with: BorrowedFd<'_>) -> io::Result<()> {
+    if target.as_raw_fd() == with.as_raw_fd() {
+        return Ok(());
+    }
+    // SAFETY: plain syscall on two descriptors that are open (borrowed); `target` keeps its
+    // owner, now pointing at a duplicate of `with`.
+    let r = unsafe { libc::dup3(with.as_raw_fd(), target.as_raw_fd(), libc::O_CLOEXEC) };
+    check(r, "dup3").map(|_| ())
+}
+
 /// Gives back a mapping made by one of the functions above.
 ///
 /// # Safety
@@ -281,6 +345,22 @@ pub(crate) unsafe fn munmap(ptr: NonNull<u8>, len: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replace_fd_keeps_the_number_and_switches_the_file() {
+        use std::io::Read;
+        let dir = crate::sysfs::tests::tempdir::TempDir::new();
+        std::fs::write(dir.path().join("a"), b"a").unwrap();
+        std::fs::write(dir.path().join("b"), b"b").unwrap();
+        let a = OwnedFd::from(std::fs::File::open(dir.path().join("a")).unwrap());
+        let b = std::fs::File::open(dir.path().join("b")).unwrap();
+        let n = a.as_raw_fd();
+        replace_fd(a.as_fd(), b.as_fd()).unwrap();
+        assert_eq!(a.as_raw_fd(), n);
+        let mut s = String::new();
+        std::fs::File::from(a).read_to_string(&mut s).unwrap();
+        assert_eq!(s, "b");
+    }
 
     #[test]
     fn structures_have_the_kernel_sizes() {

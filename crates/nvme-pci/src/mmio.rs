@@ -25,6 +25,22 @@ impl Mmio {
         Ok(Mmio { ptr, len })
     }
 
+    /// Lets go of the file mapped here: the range becomes zeroed private memory, so accesses
+    /// racing with the release stay harmless, and the device's file is no longer referenced by
+    /// the mapping (vfio-pci waits for that before it lets a device go).
+    pub(crate) fn detach(&self) -> std::io::Result<()> {
+        // SAFETY: exactly this struct's mapping; only volatile accesses through raw pointers
+        // ever point into it, and they stay valid over the replacement.
+        unsafe { ioctl::mmap_fixed_anonymous(self.ptr, self.len) }
+    }
+
+    /// Maps `len()` bytes of `fd` at `offset` where this mapping is (after [`Mmio::detach`],
+    /// once the device is back).
+    pub(crate) fn reattach(&self, fd: BorrowedFd<'_>, offset: u64) -> std::io::Result<()> {
+        // SAFETY: as in `detach`.
+        unsafe { ioctl::mmap_fixed_file(self.ptr, self.len, fd, offset) }
+    }
+
     /// Size of the mapping.
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -78,5 +94,48 @@ impl Drop for Mmio {
     fn drop(&mut self) {
         // SAFETY: exactly the mapping made in `map`, unused after this.
         unsafe { ioctl::munmap(self.ptr, self.len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sysfs::tests::tempdir::TempDir;
+    use std::os::fd::AsFd;
+
+    fn file_of(dir: &TempDir, name: &str, word: u32) -> std::fs::File {
+        let path = dir.path().join(name);
+        std::fs::write(&path, word.to_le_bytes().repeat(1024)).unwrap();
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_detached_mapping_reads_zeroes_and_reattaches_at_the_same_address() {
+        let dir = TempDir::new();
+        let first = file_of(&dir, "first", 0x1111_1111);
+        let m = Mmio::map(first.as_fd(), 4096, 0).unwrap();
+        let at = m.ptr;
+        assert_eq!(m.read32(8), 0x1111_1111);
+        m.detach().unwrap();
+        drop(first);
+        assert_eq!(m.read32(8), 0, "the file is no longer mapped");
+        m.write32(8, 7);
+        let second = file_of(&dir, "second", 0x2222_2222);
+        m.reattach(second.as_fd(), 0).unwrap();
+        assert_eq!(m.ptr, at);
+        assert_eq!(
+            m.read32(8),
+            0x2222_2222,
+            "the new file is mapped where the old one was"
+        );
+        m.write32(12, 0xabcd);
+        drop(m);
+        let mut b = [0u8; 4];
+        std::os::unix::fs::FileExt::read_at(&second, &mut b, 12).unwrap();
+        assert_eq!(u32::from_le_bytes(b), 0xabcd, "writes reach the new file");
     }
 }

@@ -5,7 +5,10 @@
 //! callbacks, the backend asks the [`PowerController`] of the process:
 //!
 //! * `PYNVME_POWER_OFF` / `PYNVME_POWER_ON`: shell commands, run with `PYNVME_PCIADDR` set to the
-//!   device's address; they must return once the power is off / on (the lab hook);
+//!   device's address; they must return once the power is off / on (the lab hook). The
+//!   backend closes the device before the power goes off and opens it again once `PYNVME_POWER_ON`
+//!   returned, so the hook may remove the function and bring it back (at the same address, bound
+//!   to the same driver: vfio-pci or uio_pci_generic);
 //! * otherwise the default: power off does nothing by itself, and power on suspends the machine
 //!   to RAM with an RTC wake-up alarm a few seconds later (S3 removes the slot's main power on
 //!   most platforms), as pynvme does. `PYNVME_SUSPEND_SECONDS` sets the alarm (default 3).
@@ -19,6 +22,14 @@ pub trait PowerController: Send + Sync {
     fn power_off(&self, sys: &Sysfs, bdf: &str) -> Result<(), PciError>;
     /// Restores it; returns when the device can be reached again.
     fn power_on(&self, sys: &Sysfs, bdf: &str) -> Result<(), PciError>;
+
+    /// Whether the backend lets go of the device (its files and mappings) before the power goes
+    /// off and opens it again after the power is back. A switch that really cuts the power may
+    /// make the host remove the function (a hotplug slot, a hypervisor's device_del), and
+    /// vfio-pci cannot remove a function that a process still holds.
+    fn releases_device(&self) -> bool {
+        false
+    }
 }
 
 /// Runs the lab's commands from `PYNVME_POWER_OFF` / `PYNVME_POWER_ON`.
@@ -53,6 +64,11 @@ impl PowerController for CommandPower {
     }
     fn power_on(&self, _sys: &Sysfs, bdf: &str) -> Result<(), PciError> {
         run(&self.on, bdf)
+    }
+
+    /// The lab's switch may take the function off the bus: the device is let go first.
+    fn releases_device(&self) -> bool {
+        true
     }
 }
 
@@ -117,5 +133,15 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "off 0000:01:00.0\n");
         let e = p.power_on(&sys, "0000:01:00.0").unwrap_err().to_string();
         assert!(e.contains("exit"), "{e}");
+    }
+
+    #[test]
+    fn only_a_lab_switch_makes_the_backend_let_go_of_the_device() {
+        let p = CommandPower {
+            off: "true".into(),
+            on: "true".into(),
+        };
+        assert!(p.releases_device());
+        assert!(!SuspendPower.releases_device());
     }
 }

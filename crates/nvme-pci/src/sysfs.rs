@@ -188,6 +188,12 @@ pub struct ConfigFile {
     file: std::fs::File,
 }
 
+impl std::os::fd::AsFd for ConfigFile {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
 impl ConfigFile {
     /// Reads `buf.len()` bytes at `offset`; bytes the kernel does not give read as all ones.
     pub fn read(&self, offset: u16, buf: &mut [u8]) -> Result<(), PciError> {

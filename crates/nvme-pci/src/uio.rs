@@ -20,8 +20,12 @@ use std::time::Duration;
 pub struct UioFunction {
     addr: String,
     sys: Sysfs,
+    /// The `config` file. Its descriptor number never changes: a power cycle that lets the
+    /// device go points it at /dev/null, then at the file of the function found again.
     config: ConfigFile,
     bars: [Option<Mmio>; 6],
+    /// The header saved when the power went off, written back when it is on again.
+    saved_header: parking_lot::Mutex<Option<[u8; 64]>>,
 }
 
 impl UioFunction {
@@ -62,6 +66,7 @@ impl UioFunction {
             sys: sys.clone(),
             config,
             bars,
+            saved_header: parking_lot::Mutex::new(None),
         };
         let cmd = f.config_read16(0x04)?;
         // Memory space and bus master on, INTx off (interrupts are MSI-X only).
@@ -71,6 +76,42 @@ impl UioFunction {
 
     fn bar(&self, bar: u8) -> Option<&Mmio> {
         self.bars.get(bar as usize)?.as_ref()
+    }
+
+    /// Lets go of the function before its power is cut (the switch may remove it from the
+    /// bus, which revokes its sysfs files): the BAR mappings become zeroed memory and the
+    /// config descriptor points at /dev/null (reads give all ones).
+    fn release(&self) -> Result<(), PciError> {
+        let os = |op: &str| {
+            let op = op.to_string();
+            move |source| PciError::Os { op, source }
+        };
+        for m in self.bars.iter().flatten() {
+            m.detach().map_err(os("unmap a BAR"))?;
+        }
+        let null = std::fs::File::open("/dev/null").map_err(os("/dev/null"))?;
+        crate::ioctl::replace_fd(self.config.as_fd(), null.as_fd()).map_err(os("close config"))
+    }
+
+    /// Opens the function's files again after [`UioFunction::release`], its BARs mapped where
+    /// they were.
+    fn reacquire(&self) -> Result<(), PciError> {
+        let os = |op: String| move |source| PciError::Os { op, source };
+        let config = self.sys.config(&self.addr)?;
+        crate::ioctl::replace_fd(self.config.as_fd(), config.as_fd())
+            .map_err(os("replace config".into()))?;
+        for (i, m) in self.bars.iter().enumerate() {
+            let Some(m) = m else { continue };
+            let path = self.sys.device_dir(&self.addr).join(format!("resource{i}"));
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(os(format!("open {}", path.display())))?;
+            m.reattach(file.as_fd(), 0)
+                .map_err(os(format!("map {}", path.display())))?;
+        }
+        Ok(())
     }
 }
 
@@ -140,12 +181,24 @@ impl PciFunction for UioFunction {
     }
 
     fn power_off(&self) -> Result<(), PciError> {
-        crate::power::controller().power_off(&self.sys, &self.addr)
+        let power = crate::power::controller();
+        *self.saved_header.lock() = Some(crate::sysfs::save_header(self)?);
+        if power.releases_device() {
+            self.release()?;
+        }
+        power.power_off(&self.sys, &self.addr)
     }
 
     fn power_on(&self) -> Result<(), PciError> {
-        let saved = crate::sysfs::save_header(self)?;
-        crate::power::controller().power_on(&self.sys, &self.addr)?;
+        let power = crate::power::controller();
+        let saved = match self.saved_header.lock().take() {
+            Some(h) => h,
+            None => crate::sysfs::save_header(self)?,
+        };
+        power.power_on(&self.sys, &self.addr)?;
+        if power.releases_device() {
+            self.reacquire()?;
+        }
         crate::sysfs::restore_header(self, &saved)
     }
 }

@@ -66,8 +66,16 @@ impl IommuMapper for Container {
 pub struct VfioFunction {
     addr: String,
     sys: Sysfs,
+    /// The device's fd. Its number never changes: a power cycle that lets the device go points
+    /// it at /dev/null, then at the device found again (see [`VfioFunction::release`]).
     device: OwnedFd,
+    /// The group's fd (number fixed as the device's).
     group: OwnedFd,
+    /// The IOMMU group the function is in now (it changes when the function is removed and
+    /// added again).
+    group_id: Mutex<String>,
+    /// A second descriptor of the container, to attach a new group to.
+    container_fd: OwnedFd,
     _container: Arc<dyn IommuMapper>,
     config_offset: u64,
     bars: [Option<Bar>; 6],
@@ -78,6 +86,15 @@ pub struct VfioFunction {
     /// process with SIGBUS. Reads then return all ones and writes are dropped, as a function
     /// answers memory requests it does not decode (Unsupported Request).
     bars_off: std::sync::atomic::AtomicBool,
+    /// Offset of the MSI-X capability in config space (0: none).
+    msix_cap: u16,
+    /// The MSI-X Function Mask (Message Control bit 14) as the host last wrote it. vfio-pci
+    /// owns the function's MSI-X setup and does not let user space mask it, so the mask is
+    /// emulated in [`VfioMsix`] like a vector's mask: no vector reads as signalled while it is
+    /// set, and messages stay pending in the eventfds until it is cleared.
+    function_mask: std::sync::atomic::AtomicBool,
+    /// The header saved when the power went off, written back when it is on again.
+    saved_header: Mutex<Option<[u8; 64]>>,
 }
 
 /// A BAR: mapped if vfio allows, else read and written through the device fd.
@@ -190,6 +207,9 @@ impl VfioFunction {
         if bars[0].is_none() {
             return Err(fail("BAR0 is not available through VFIO".into()));
         }
+        let container_fd = container
+            .try_clone()
+            .map_err(os("dup of the VFIO container"))?;
         let container: Arc<dyn IommuMapper> = Arc::new(Container { fd: container });
         domain::add_mapper(&container)?;
         let f = VfioFunction {
@@ -197,14 +217,20 @@ impl VfioFunction {
             sys: sys.clone(),
             device,
             group,
+            group_id: Mutex::new(group_id),
+            container_fd,
             _container: container,
             config_offset,
             bars,
             pm_cap: 0,
             bars_off: std::sync::atomic::AtomicBool::new(false),
+            msix_cap: 0,
+            function_mask: std::sync::atomic::AtomicBool::new(false),
+            saved_header: Mutex::new(None),
         };
         let mut f = f;
         f.pm_cap = f.find_capability(0x01);
+        f.msix_cap = f.find_capability(nvme_spec::pci::cap_id::MSIX);
         let cmd = f.config_read16(0x04)?;
         f.config_write16(0x04, cmd | 0x6)?;
         Ok(Arc::new(f))
@@ -263,6 +289,89 @@ impl VfioFunction {
         }
     }
 
+    /// Lets go of the device before its power is cut (the switch may remove the function, and
+    /// vfio-pci waits until no process holds it): the BAR mappings become zeroed memory, BAR
+    /// accesses read all ones, and the device fd points at /dev/null. The group stays open and
+    /// attached to the container, which keeps the DMA mappings for the device's return.
+    fn release(&self) -> Result<(), PciError> {
+        self.bars_off
+            .store(true, std::sync::atomic::Ordering::Release);
+        for b in self.bars.iter().flatten() {
+            if let Some(m) = &b.mmio {
+                m.detach().map_err(os("unmap a BAR"))?;
+            }
+        }
+        let null = std::fs::File::open("/dev/null").map_err(os("/dev/null"))?;
+        ioctl::replace_fd(self.device.as_fd(), null.as_fd()).map_err(os("close the device"))
+    }
+
+    /// Opens the device again after [`VfioFunction::release`]: in the group it is in now (a
+    /// function that was removed and added again has a new group, which joins the container
+    /// and replaces the old one), with its BARs mapped where they were.
+    fn reacquire(&self) -> Result<(), PciError> {
+        let fail = |reason: String| PciError::Open {
+            addr: self.addr.clone(),
+            reason,
+        };
+        let gid = self.sys.iommu_group(&self.addr).ok_or_else(|| {
+            fail("back from the power cycle in no IOMMU group (bound to vfio-pci?)".into())
+        })?;
+        let mut cur = self.group_id.lock();
+        // The group we hold still has the function when it never left the bus (a reset as the
+        // power switch). A function that was removed and added again is in a new group, even
+        // under the same number (vfio drops a group when its last function goes, whoever holds
+        // it open): that one is opened and joins the container, replacing the old one.
+        let device = match ioctl::group_get_device_fd(self.group.as_fd(), &self.addr) {
+            Ok(d) if *cur == gid => d,
+            _ => {
+                let gpath = format!("/dev/vfio/{gid}");
+                let group = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&gpath)
+                    .map(OwnedFd::from)
+                    .map_err(|e| fail(format!("{gpath}: {e}")))?;
+                ioctl::group_set_container(group.as_fd(), self.container_fd.as_fd())
+                    .map_err(os(format!("VFIO_GROUP_SET_CONTAINER ({gpath})")))?;
+                // The old group leaves the container as its fd closes.
+                ioctl::replace_fd(self.group.as_fd(), group.as_fd())
+                    .map_err(os("replace the group"))?;
+                *cur = gid;
+                // When the old group's last function went, vfio took the group out of the
+                // container, and the container, left without groups, lost its IOMMU and its
+                // DMA mappings: set the IOMMU again (EBUSY: it still has one) and map every
+                // live DMA region again, at the same bus addresses.
+                let iommu = [VFIO_TYPE1V2_IOMMU, VFIO_TYPE1_IOMMU]
+                    .into_iter()
+                    .find(|t| {
+                        ioctl_val(self.container_fd.as_fd(), VFIO_CHECK_EXTENSION, *t as _)
+                            .unwrap_or(0)
+                            > 0
+                    })
+                    .ok_or_else(|| fail("the kernel offers no type1 IOMMU to VFIO".into()))?;
+                match ioctl_val(self.container_fd.as_fd(), VFIO_SET_IOMMU, iommu as _) {
+                    Ok(_) => domain::remap(&self._container)?,
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
+                    Err(e) => return Err(os("VFIO_SET_IOMMU (after the power cycle)")(e)),
+                }
+                ioctl::group_get_device_fd(self.group.as_fd(), &self.addr)
+                    .map_err(os("VFIO_GROUP_GET_DEVICE_FD"))?
+            }
+        };
+        ioctl::replace_fd(self.device.as_fd(), device.as_fd()).map_err(os("replace the device"))?;
+        drop(device);
+        for b in self.bars.iter().flatten() {
+            if let Some(m) = &b.mmio {
+                m.reattach(self.device.as_fd(), b.offset)
+                    .map_err(os("map a BAR again"))?;
+            }
+        }
+        self.function_mask
+            .store(false, std::sync::atomic::Ordering::Release);
+        self.refresh_bars_off();
+        Ok(())
+    }
+
     fn device_file(&self) -> std::mem::ManuallyDrop<std::fs::File> {
         use std::os::fd::{AsRawFd, FromRawFd};
         // SAFETY: a `File` view of our device fd that is never dropped (ManuallyDrop), so the fd
@@ -300,6 +409,13 @@ impl PciFunction for VfioFunction {
         let touches = |reg: u16| (offset as usize) < reg as usize + 2 && end > reg as usize;
         if touches(0x04) || (self.pm_cap != 0 && touches(self.pm_cap + 4)) {
             self.refresh_bars_off();
+        }
+        // Message Control's upper byte (Function Mask is its bit 6) written: keep the mask.
+        let control_hi = self.msix_cap as usize + 3;
+        if self.msix_cap != 0 && (offset as usize) < control_hi + 1 && end > control_hi {
+            let byte = data[control_hi - offset as usize];
+            self.function_mask
+                .store(byte & 0x40 != 0, std::sync::atomic::Ordering::Release);
         }
         r
     }
@@ -386,12 +502,24 @@ impl PciFunction for VfioFunction {
     }
 
     fn power_off(&self) -> Result<(), PciError> {
-        crate::power::controller().power_off(&self.sys, &self.addr)
+        let power = crate::power::controller();
+        *self.saved_header.lock() = Some(crate::sysfs::save_header(self)?);
+        if power.releases_device() {
+            self.release()?;
+        }
+        power.power_off(&self.sys, &self.addr)
     }
 
     fn power_on(&self) -> Result<(), PciError> {
-        let saved = crate::sysfs::save_header(self)?;
-        crate::power::controller().power_on(&self.sys, &self.addr)?;
+        let power = crate::power::controller();
+        let saved = match self.saved_header.lock().take() {
+            Some(h) => h,
+            None => crate::sysfs::save_header(self)?,
+        };
+        power.power_on(&self.sys, &self.addr)?;
+        if power.releases_device() {
+            self.reacquire()?;
+        }
         crate::sysfs::restore_header(self, &saved)?;
         let cmd = self.config_read16(0x04)?;
         self.config_write16(0x04, cmd | 0x6)
@@ -404,7 +532,7 @@ impl PciFunction for VfioFunction {
 /// looks: a masked vector's messages stay counted in its eventfd (pending) and show up when it is
 /// unmasked, which is what a script can observe of a real mask.
 pub struct VfioMsix {
-    _dev: Arc<VfioFunction>,
+    dev: Arc<VfioFunction>,
     fds: Vec<OwnedFd>,
     fired: Vec<AtomicBool>,
     masked: Vec<AtomicBool>,
@@ -457,12 +585,19 @@ impl VfioMsix {
             &fds,
         )?;
         Ok(VfioMsix {
-            _dev: dev,
+            dev,
             fired: (0..n).map(|_| AtomicBool::new(false)).collect(),
             masked: (0..n).map(|_| AtomicBool::new(false)).collect(),
             fds,
             lock: Mutex::new(()),
         })
+    }
+}
+
+impl VfioMsix {
+    /// Vector `v` (in range) is masked, by its own mask or by the Function Mask.
+    fn masked(&self, v: usize) -> bool {
+        self.masked[v].load(Ordering::Acquire) || self.dev.function_mask.load(Ordering::Acquire)
     }
 }
 
@@ -473,7 +608,7 @@ impl Interrupts for VfioMsix {
 
     fn is_set(&self, v: u16) -> bool {
         let v = v as usize;
-        if v >= self.fds.len() || self.masked[v].load(Ordering::Acquire) {
+        if v >= self.fds.len() || self.masked(v) {
             return false;
         }
         if self.fired[v].load(Ordering::Acquire) {
@@ -490,7 +625,7 @@ impl Interrupts for VfioMsix {
         let v = v as usize;
         if v < self.fds.len() {
             let _g = self.lock.lock();
-            if !self.masked[v].load(Ordering::Acquire) {
+            if !self.masked(v) {
                 ioctl::eventfd_take(self.fds[v].as_fd());
             }
             self.fired[v].store(false, Ordering::Release);

@@ -285,9 +285,13 @@ def test_features_revert_after_controller_reset(nvme0, oncs):
     default = nvme0.getfeatures(4, sel=1).waitdone() & 0xFFFF
     changed = default - 5
     nvme0.setfeatures(4, cdw11=changed).waitdone()
-    assert nvme0.getfeatures(4).waitdone() & 0xFFFF == changed
-    nvme0.reset()
-    assert nvme0.getfeatures(4).waitdone() & 0xFFFF == default
+    try:
+        assert nvme0.getfeatures(4).waitdone() & 0xFFFF == changed
+        nvme0.reset()
+        assert nvme0.getfeatures(4).waitdone() & 0xFFFF == default
+    finally:
+        # The tests after this one see the default threshold whatever the outcome.
+        nvme0.setfeatures(4, cdw11=default).waitdone()
 
 
 @pytest.mark.device

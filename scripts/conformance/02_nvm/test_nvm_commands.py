@@ -410,6 +410,14 @@ def copy_limits(nvme0n1):
     return id_ns.mssrl, id_ns.mcl, id_ns.msrc + 1
 
 
+def need_two_block_copy(nvme0n1, oncs):
+    """Skip unless Copy is supported and MSSRL and MCL allow one range of 2 blocks."""
+    need_bit(oncs, 8, "Copy")
+    mssrl, mcl, _ = copy_limits(nvme0n1)
+    if mssrl < 2 or mcl < 2:
+        pytest.skip(f"Copy limits allow no 2-block copy (MSSRL {mssrl}, MCL {mcl})")
+
+
 @pytest.mark.device
 def test_copy_multiple_ranges(nvme0n1, qpair, verify, oncs):
     """Copy of three source ranges writes them back to back at the destination.
@@ -480,11 +488,12 @@ def test_copy_destination_out_of_range(nvme0n1, qpair, oncs, nsze):
     Spec: NVM command set spec 3.2.1 Copy (SDLBA); NVMe 2.0 base spec 4.2.3.
 
     Steps:
-    1. Skip unless Copy is supported.
+    1. Skip unless Copy is supported and its limits (MSSRL, MCL) allow a copy of 2 blocks:
+       otherwise Command Size Limit Exceeded applies as well, and the spec orders neither.
     2. Copy 2 blocks from LBA 0 to NSZE - 1.
     3. Check status 00/80.
     """
-    need_bit(oncs, 8, "Copy")
+    need_two_block_copy(nvme0n1, oncs)
     with pytest.warns(UserWarning, match="ERROR status: 00/80"):
         nvme0n1.copy(qpair, copy_ranges([(0, 2)]), 1, nsze - 1).waitdone()
 
@@ -496,11 +505,12 @@ def test_copy_source_out_of_range(nvme0n1, qpair, oncs, nsze):
     Spec: NVM command set spec 3.2.1 Copy (source range SLBA/NLB).
 
     Steps:
-    1. Skip unless Copy is supported.
+    1. Skip unless Copy is supported and its limits (MSSRL, MCL) allow a copy of 2 blocks:
+       otherwise Command Size Limit Exceeded applies as well, and the spec orders neither.
     2. Copy 2 blocks from NSZE - 1 to LBA 0.
     3. Check status 00/80.
     """
-    need_bit(oncs, 8, "Copy")
+    need_two_block_copy(nvme0n1, oncs)
     with pytest.warns(UserWarning, match="ERROR status: 00/80"):
         nvme0n1.copy(qpair, copy_ranges([(nsze - 1, 2)]), 1, 0).waitdone()
 

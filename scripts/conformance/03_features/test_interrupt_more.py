@@ -147,19 +147,24 @@ def test_polled_queue_many_commands(nvme0, nvme0n1, verify):
 
 
 @pytest.mark.device
-def test_interrupt_vector_coalescing_disable(pcie, nvme0, qpair):
+def test_interrupt_vector_coalescing_disable(pcie, nvme0, qpair, oncs):
     """Interrupt Vector Configuration sets and clears Coalescing Disable of an IO vector.
 
-    Spec: NVMe 2.0 base spec 5.27.1.7 Interrupt Vector Configuration (CD bit 16).
+    Spec: NVMe 2.0 base spec 5.27.1.7 Interrupt Vector Configuration (CD bit 16); 5.15 Get
+    Features SEL=11b (a controller may make a feature not changeable: Set Features then fails
+    with 01/0E Feature Not Changeable).
 
     Steps:
     1. Read the configuration of the qpair's vector (its IV is echoed).
-    2. Set CD = 1, read it back; set the original back and read it.
+    2. Skip if the feature is not changeable (SEL=11b, with Select support: ONCS bit 4).
+    3. Set CD = 1, read it back; set the original back and read it.
     """
     vectors(pcie)
     iv = qpair.iv
     original = nvme0.getfeatures(9, cdw11=iv).waitdone()
     assert original & 0xFFFF == iv
+    if oncs & (1 << 4) and not nvme0.getfeatures(9, sel=3, cdw11=iv).waitdone() & 0x4:
+        pytest.skip("Interrupt Vector Configuration is not changeable (SEL=11b)")
     try:
         nvme0.setfeatures(9, cdw11=1 << 16 | iv).waitdone()
         assert nvme0.getfeatures(9, cdw11=iv).waitdone() >> 16 & 1 == 1
