@@ -367,9 +367,10 @@ def test_iops_throttle_per_second(nvme0n1):
     ios = []
     r = nvme0n1.ioworker(io_size=1, iops=1500, time=3, output_io_per_second=ios).start().close()
     assert len(ios) == 3
-    # Sent on schedule, 4500 in 3 s; counted by completion time, so on a loaded machine an IO
-    # sent at a second's end may count in the next: each second within 5 %.
-    assert 4490 <= sum(ios) <= 4501, ios
+    # Sent on schedule, 4500 in 3 s (a loaded machine may hold the worker back: within 2 %);
+    # counted by completion time, so an IO sent at a second's end may count in the next: each
+    # second within 5 %.
+    assert 4410 <= sum(ios) <= 4501, ios
     assert all(1425 <= n <= 1575 for n in ios), ios
     assert r.iops_consistency > 0.9
 

@@ -147,10 +147,11 @@ fn throttled_run_keeps_its_rate_and_counts_every_second() {
     };
     let r = IoWorker::start(&ns, cfg).unwrap().join().unwrap();
     assert_eq!(r.io_per_second.len(), 3, "{:?}", r.io_per_second);
-    // Sent on schedule: 3000 in 3 s. Counted by completion time, so an IO sent just before a
-    // second's end on a loaded machine may count in the next one: each second within 3 %.
+    // Sent on schedule: 3000 in 3 s (a loaded machine may hold the worker back a little:
+    // within 2 %). Counted by completion time, so an IO sent just before a second's end may
+    // count in the next one: each second within 3 %.
     let total: u64 = r.io_per_second.iter().sum();
-    assert!((2990..=3001).contains(&total), "{:?}", r.io_per_second);
+    assert!((2940..=3001).contains(&total), "{:?}", r.io_per_second);
     for &n in &r.io_per_second {
         assert!((970..=1030).contains(&n), "{:?}", r.io_per_second);
     }
