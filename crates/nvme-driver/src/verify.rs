@@ -124,21 +124,60 @@ fn token_of_tag(tag: u16, last: u64) -> u64 {
 }
 
 /// Blocks whose digests a [`Written`] keeps inline (4 KiB of 512-byte LBAs, 32 KiB of 4 KiB
-/// ones); more allocate. Small, because a command's context moves with it through its queue.
+/// ones); more take a list from the thread's [`DIGEST_LISTS`]. Small, because a command's
+/// context moves with it through its queue.
 const INLINE_DIGESTS: usize = 8;
 
+/// Digest lists a thread keeps for reuse, at most this many (an IO generator's queue depth).
+const KEPT_DIGEST_LISTS: usize = 1024;
+
+thread_local! {
+    /// The digest lists of longer writes that completed on this thread, for the next ones: a
+    /// thread that submits and reaps its own writes (an IO generator) allocates a list only
+    /// until it has one per command in flight, never per IO after that.
+    static DIGEST_LISTS: std::cell::RefCell<Vec<Vec<u32>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The digests of a write's blocks, inline for up to [`INLINE_DIGESTS`] blocks.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 enum Digests {
     Inline { len: u8, d: [u32; INLINE_DIGESTS] },
-    Heap(Box<[u32]>),
+    Listed(Vec<u32>),
 }
 
 impl Digests {
     fn as_slice(&self) -> &[u32] {
         match self {
             Digests::Inline { len, d } => &d[..*len as usize],
-            Digests::Heap(v) => v,
+            Digests::Listed(v) => v,
+        }
+    }
+
+    /// A list of `digests`, reusing one of this thread's kept lists if it has one.
+    fn listed(digests: impl Iterator<Item = u32>) -> Digests {
+        let mut v = DIGEST_LISTS
+            .try_with(|l| l.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        v.clear();
+        v.extend(digests);
+        Digests::Listed(v)
+    }
+}
+
+impl Drop for Digests {
+    fn drop(&mut self) {
+        if let Digests::Listed(v) = self {
+            let v = std::mem::take(v);
+            // During thread exit the list is simply freed.
+            let _ = DIGEST_LISTS.try_with(|l| {
+                let mut l = l.borrow_mut();
+                if l.len() < KEPT_DIGEST_LISTS {
+                    l.push(v);
+                }
+            });
         }
     }
 }
@@ -1151,7 +1190,7 @@ impl NsVerify {
             }
             Digests::Inline { len: n as u8, d }
         } else {
-            Digests::Heap(data.chunks_exact(bs).map(|b| self.digest(b)).collect())
+            Digests::listed(data.chunks_exact(bs).map(|b| self.digest(b)))
         };
         Written {
             slba,
