@@ -517,7 +517,11 @@ def test_a_device_that_dies_under_a_worker_ends_it_in_bounded_time(
     nvme0.timeout = 500
     t0 = time.time()
     with pytest.warns(UserWarning, match="ioworker device respond an ERROR status: 07/ff"):
-        with nvme0n1.ioworker(io_size=8, time=2, exit_on_error=exit_on_error) as w:
+        # Timed-out IO is an error here, not a slow IO (a loaded machine may see the timeout
+        # late, past the default 1 s slow_latency).
+        with nvme0n1.ioworker(
+            io_size=8, time=2, exit_on_error=exit_on_error, slow_latency=30_000_000
+        ) as w:
             time.sleep(0.3)
             sim.surprise_removal()
     r = w.close()
