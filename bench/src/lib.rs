@@ -270,3 +270,20 @@ pub fn unpin_threads() {
         }
     }
 }
+
+/// `n` DMA buffers of 4 KiB of random, incompressible data (pattern 0xbeef, 100 % random), one
+/// per command in flight.
+pub fn random_buffers(n: usize) -> Vec<nvme_driver::Buffer> {
+    (0..n)
+        .map(|_| {
+            nvme_driver::Buffer::new(
+                nvme_pci::dma_alloc(4096).expect("dma"),
+                4096,
+                "b",
+                100,
+                0xbeef,
+            )
+            .expect("buffer")
+        })
+        .collect()
+}

@@ -10,7 +10,7 @@
 //! `--ios N` changes the number of 4 KiB writes (default 262,144).
 
 use nvme_driver::verify::{NsVerify, CRC_SIZES};
-use nvme_driver::{Buffer, Controller, Namespace, Qpair, QpairConfig};
+use nvme_driver::{Controller, Namespace, Qpair, QpairConfig};
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
 
@@ -53,18 +53,7 @@ fn through_the_driver(ios: usize, random: bool) {
         },
     )
     .expect("qpair");
-    let bufs: Vec<Buffer> = (0..qd)
-        .map(|_| {
-            Buffer::new(
-                nvme_pci::dma_alloc(4096).expect("dma"),
-                4096,
-                "b",
-                100,
-                0xbeef,
-            )
-            .expect("buffer")
-        })
-        .collect();
+    let bufs = nvme_bench::random_buffers(qd);
     let blocks = ns.nsze() / 8;
     let mut rng = fastrand::Rng::with_seed(7);
     let lbas: Vec<u64> = if random {

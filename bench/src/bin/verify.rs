@@ -7,7 +7,7 @@
 //! Then the memory of the digest table of a 32 TiB namespace of 512-byte LBAs with 1 GiB written.
 
 use nvme_bench::{measure, pin_threads, row, Options, Stats, TABLE_HEADER};
-use nvme_driver::{commands, Buffer, Controller, DataRef, Namespace, NsVerify, Qpair, QpairConfig};
+use nvme_driver::{commands, Controller, DataRef, Namespace, NsVerify, Qpair, QpairConfig};
 use nvme_spec::cmd::nvm;
 
 /// Writes (opc 01h) or reads (02h) of one 4 KiB block each, `qd` outstanding, over `span` blocks.
@@ -34,18 +34,7 @@ fn run(o: &Options, verified: bool, opc: u8, qd: u16) -> Stats {
     .expect("qpair");
     // A buffer per command in flight: a buffer reused while a command still uses it would make
     // the stamps and the read checks race, as in any script.
-    let bufs: Vec<Buffer> = (0..2 * qd as usize + 8)
-        .map(|_| {
-            Buffer::new(
-                nvme_pci::dma_alloc(4096).expect("dma"),
-                4096,
-                "b",
-                100,
-                0xbeef,
-            )
-            .expect("buffer")
-        })
-        .collect();
+    let bufs = nvme_bench::random_buffers(2 * qd as usize + 8);
     let nlb = 8u32; // 4 KiB of 512-byte LBAs
     let span = 16_384u64; // 64 MiB
     let mut next = 0u64;
