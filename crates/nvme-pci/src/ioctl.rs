@@ -253,20 +253,7 @@ pub(crate) unsafe fn mmap_fixed_shared(
     fd: BorrowedFd<'_>,
 ) -> io::Result<()> {
     // SAFETY: guaranteed by the caller (the range is ours to replace).
-    let p = unsafe {
-        libc::mmap(
-            addr.as_ptr().cast(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_FIXED | libc::MAP_POPULATE,
-            fd.as_raw_fd(),
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    unsafe { mmap_fixed(addr, len, fd, 0, libc::MAP_POPULATE) }
 }
 
 /// Maps `len` bytes of `fd` at `offset` read-write at exactly `addr` (a device region again at
@@ -282,12 +269,28 @@ pub(crate) unsafe fn mmap_fixed_file(
     offset: u64,
 ) -> io::Result<()> {
     // SAFETY: guaranteed by the caller (the range is ours to replace).
+    unsafe { mmap_fixed(addr, len, fd, offset, 0) }
+}
+
+/// Maps `len` bytes of `fd` at `offset`, shared and read-write, at exactly `addr`, with
+/// `flags` added to `MAP_SHARED | MAP_FIXED`.
+///
+/// # Safety
+/// As [`mmap_fixed_file`].
+unsafe fn mmap_fixed(
+    addr: NonNull<u8>,
+    len: usize,
+    fd: BorrowedFd<'_>,
+    offset: u64,
+    flags: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: guaranteed by the caller (the range is ours to replace).
     let p = unsafe {
         libc::mmap(
             addr.as_ptr().cast(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_FIXED,
+            libc::MAP_SHARED | libc::MAP_FIXED | flags,
             fd.as_raw_fd(),
             offset as libc::off_t,
         )
