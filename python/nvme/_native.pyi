@@ -96,7 +96,9 @@ class NvmeEnumerateError(Exception):
     """
 
 class NvmeDeletionError(Exception):
-    """The controller could not be closed."""
+    """The controller could not be closed (pynvme's; kept for scripts that catch it: closing a
+    controller here always releases the host's side, whatever the device answers, and does not
+    raise)."""
 
 class QpairCreationError(Exception):
     """An IO queue pair could not be created: no free queue id, the device rejected Create I/O
@@ -110,7 +112,8 @@ class NamespaceCreationError(Exception):
     refreshed after a format."""
 
 class NamespaceDeletionError(Exception):
-    """A namespace could not be closed."""
+    """A namespace could not be closed (pynvme's; kept for scripts that catch it: closing a
+    namespace here does not raise)."""
 
 class NvmeShutdownStatusTimeoutError(Exception):
     """CSTS.SHST did not report shutdown complete in time (`Subsystem.shutdown_notify()`)."""

@@ -209,14 +209,12 @@ impl Buffer {
         self.mem.iova() + self.offset as u64
     }
 
+    fn check_range(&self, start: usize, end: usize) -> Result<(), DriverError> {
+        DriverError::check_range("buffer", start as u64, end as u64, self.length as u64)
+    }
+
     fn check_index(&self, i: usize) -> Result<(), DriverError> {
-        if i >= self.length {
-            return Err(DriverError::Index(format!(
-                "buffer index {i} out of range 0..{}",
-                self.length
-            )));
-        }
-        Ok(())
+        self.check_range(i, i.saturating_add(1))
     }
 
     /// Byte `i`.
@@ -236,26 +234,14 @@ impl Buffer {
 
     /// Copies bytes `[start, start + out.len())` out.
     pub fn read(&self, start: usize, out: &mut [u8]) -> Result<(), DriverError> {
-        if start + out.len() > self.length {
-            return Err(DriverError::Index(format!(
-                "buffer range {start}..{} out of range 0..{}",
-                start + out.len(),
-                self.length
-            )));
-        }
+        self.check_range(start, start.saturating_add(out.len()))?;
         self.mem.read(start, out);
         Ok(())
     }
 
     /// Copies `data` in at `start`.
     pub fn write(&self, start: usize, data: &[u8]) -> Result<(), DriverError> {
-        if start + data.len() > self.length {
-            return Err(DriverError::Index(format!(
-                "buffer range {start}..{} out of range 0..{}",
-                start + data.len(),
-                self.length
-            )));
-        }
+        self.check_range(start, start.saturating_add(data.len()))?;
         self.mem.write(start, data);
         Ok(())
     }

@@ -222,9 +222,10 @@ impl<C: Clone + Send + 'static> Controller<C> {
     pub fn reg_read32_present(&self, offset: u32) -> Result<u32> {
         let v = self.reg_read32(offset)?;
         if v == u32::MAX {
-            return Err(DriverError::DeviceGone(format!(
-                "register {offset:#x} reads 0xffffffff"
-            )));
+            return Err(DriverError::DeviceGone {
+                during: "register read",
+                register: offset,
+            });
         }
         Ok(v)
     }

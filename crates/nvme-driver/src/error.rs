@@ -40,9 +40,19 @@ pub enum DriverError {
         /// Why the host cannot do it.
         msg: String,
     },
-    /// An index outside a buffer or table.
-    #[error("{0}")]
-    Index(String),
+    /// Bytes or entries `start..end` of `what` are not all inside `0..len` (a single index
+    /// `i` is the range `i..i + 1`).
+    #[error("{what} {} out of range 0..{len}", if *end == *start + 1 { format!("index {start}") } else { format!("range {start}..{end}") })]
+    OutOfRange {
+        /// What was indexed, e.g. "buffer", "SQ".
+        what: &'static str,
+        /// First index asked for.
+        start: u64,
+        /// One past the last index asked for.
+        end: u64,
+        /// Size of `what`.
+        len: u64,
+    },
     /// Controller initialisation failed at `step` (pynvme's NvmeEnumerateError), with what
     /// made it fail when that is an error of its own (a command's status, a timeout ...).
     #[error("{step}{}", source.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
@@ -62,12 +72,36 @@ pub enum DriverError {
         /// Its status.
         status: nvme_spec::Status,
     },
-    /// Closing a controller failed (pynvme's NvmeDeletionError).
-    #[error("{0}")]
-    Deletion(String),
-    /// An IO queue pair could not be created.
-    #[error("{0}")]
-    QpairCreation(String),
+    /// A queue pair with a non-zero priority class `prio` on a controller whose arbitration is
+    /// not weighted round robin: CC.AMS is `ams`, not 1 (pynvme refuses this too; a metamode
+    /// `IOSQ` sends any QPRIO to the device).
+    #[error("qpair create fail: prio {prio} needs weighted round robin arbitration (CC.AMS = 1, it is {ams})")]
+    PriorityWithoutWrr {
+        /// The priority class asked for.
+        prio: u8,
+        /// CC.AMS as read.
+        ams: u8,
+    },
+    /// The host could not allocate `bytes` of DMA memory for `what`.
+    #[error("memory alloc fail, {what}: {bytes} bytes: {source}")]
+    Alloc {
+        /// What the memory was for, e.g. "ioworker buffer pool".
+        what: &'static str,
+        /// Bytes asked for.
+        bytes: usize,
+        /// The PCI layer's error.
+        #[source]
+        source: PciError,
+    },
+    /// The host could not start a thread for `what`.
+    #[error("cannot start {what}: {source}")]
+    Spawn {
+        /// What the thread was for, e.g. "an ioworker thread".
+        what: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// No IO queue id for a new queue pair: `want` is taken or outside 1..=`max`, or (`want`
     /// None) all `max` queues the controller allocated are in use.
     #[error("qpair create fail: {}", match want { Some(q) => format!("sqid {q} is not free or not in 1..={max}"), None => format!("all {max} IO queues are in use") })]
@@ -109,9 +143,6 @@ pub enum DriverError {
         #[source]
         source: Option<Box<DriverError>>,
     },
-    /// A namespace could not be closed.
-    #[error("{0}")]
-    NamespaceDeletion(String),
     /// CSTS.SHST did not report shutdown complete within `waited` (pynvme's text).
     #[error("csts.shst timeout")]
     ShutdownTimeout {
@@ -169,9 +200,15 @@ pub enum DriverError {
         /// How long it waited.
         waited: Duration,
     },
-    /// The device does not answer on the bus any more (registers read all ones).
-    #[error("the device does not respond: {0}")]
-    DeviceGone(String),
+    /// The device does not answer on the bus any more: BAR0 register `register` read all ones
+    /// while the host was doing `during`.
+    #[error("the device does not respond: register {register:#x} reads 0xffffffff ({during})")]
+    DeviceGone {
+        /// What the host was doing, e.g. "register read", "controller reset".
+        during: &'static str,
+        /// The register's offset in BAR0.
+        register: u32,
+    },
     /// A lifecycle operation (reset, FLR, power cycle ...) failed at one of its steps.
     #[error("{op} failed: {source}")]
     Lifecycle {
@@ -181,9 +218,12 @@ pub enum DriverError {
         #[source]
         source: Box<DriverError>,
     },
-    /// An IO generator's thread ended without a result (a bug of the driver: it panicked).
-    #[error("the ioworker thread failed: {0}")]
-    WorkerFailed(String),
+    /// An IO generator's thread panicked (a bug of the driver) with `message`.
+    #[error("the ioworker thread panicked: {message}")]
+    WorkerPanicked {
+        /// The panic's message.
+        message: String,
+    },
     /// A wait was interrupted on request (Ctrl-C); commands stay outstanding.
     #[error("the wait was interrupted")]
     Interrupted,
@@ -218,6 +258,19 @@ impl DriverError {
             arg,
             msg: msg.into(),
         }
+    }
+
+    /// Fails with [`DriverError::OutOfRange`] unless `start..end` is inside `0..len`.
+    pub fn check_range(what: &'static str, start: u64, end: u64, len: u64) -> Result<()> {
+        if start > end || end > len {
+            return Err(DriverError::OutOfRange {
+                what,
+                start,
+                end,
+                len,
+            });
+        }
+        Ok(())
     }
 
     /// Wraps `self` as the failure of lifecycle operation `op`.
@@ -299,5 +352,33 @@ mod tests {
             source: None,
         };
         assert_eq!(ns.to_string(), "namespace 5: not active (NSZE is 0)");
+    }
+
+    #[test]
+    fn ranges_name_what_was_indexed_and_its_size() {
+        let e = DriverError::check_range("buffer", 7, 8, 4).unwrap_err();
+        assert_eq!(e.to_string(), "buffer index 7 out of range 0..4");
+        assert!(matches!(
+            e,
+            DriverError::OutOfRange {
+                what: "buffer",
+                start: 7,
+                end: 8,
+                len: 4
+            }
+        ));
+        let e = DriverError::check_range("buffer", 2, 6, 4).unwrap_err();
+        assert_eq!(e.to_string(), "buffer range 2..6 out of range 0..4");
+        assert!(DriverError::check_range("buffer", 0, 4, 4).is_ok());
+        assert!(DriverError::check_range("buffer", 4, 4, 4).is_ok());
+        assert!(DriverError::check_range("buffer", 5, 4, 8).is_err());
+        let gone = DriverError::DeviceGone {
+            during: "controller reset",
+            register: 0x1c,
+        };
+        assert_eq!(
+            gone.to_string(),
+            "the device does not respond: register 0x1c reads 0xffffffff (controller reset)"
+        );
     }
 }

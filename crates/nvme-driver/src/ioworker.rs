@@ -482,8 +482,9 @@ impl IoWorker {
                 }
                 Ok(r)
             })
-            .map_err(|e| {
-                DriverError::QpairCreation(format!("cannot start a worker thread: {e}"))
+            .map_err(|source| DriverError::Spawn {
+                what: "an ioworker thread",
+                source,
             })?;
         Ok(IoWorker {
             thread: Some(thread),
@@ -521,8 +522,14 @@ impl IoWorker {
     /// Waits for the worker to end and returns its result.
     pub fn join(mut self) -> Result<WorkerResult> {
         let t = self.thread.take().expect("joined once");
-        t.join()
-            .unwrap_or_else(|_| Err(DriverError::WorkerFailed("it panicked".into())))
+        t.join().unwrap_or_else(|payload| {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            Err(DriverError::WorkerPanicked { message })
+        })
     }
 }
 
@@ -673,11 +680,14 @@ impl Pool {
         // Each buffer starts on a page: PRPs then need at most one list page per command.
         let slot_bytes = max_bytes.next_multiple_of(4096);
         let total = slot_bytes * 2 * slots;
-        let mem = ctrl.pci().dma_alloc(total).map_err(|e| {
-            DriverError::QpairCreation(format!(
-                "memory alloc fail, buffer pool size: {total} bytes: {e}"
-            ))
-        })?;
+        let mem = ctrl
+            .pci()
+            .dma_alloc(total)
+            .map_err(|source| DriverError::Alloc {
+                what: "ioworker buffer pool",
+                bytes: total,
+                source,
+            })?;
         // Write buffers: the pattern, written once (stamps change 16 bytes per block per IO).
         let mut data = vec![0u8; slot_bytes];
         let mut rng = fastrand::Rng::with_seed(cfg.seed ^ 0x5eed_da7a);

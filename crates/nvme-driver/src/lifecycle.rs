@@ -499,7 +499,10 @@ impl<C: Clone + Send + 'static> Controller<C> {
     fn failed(&self, what: &'static str) -> DriverError {
         if self.csts() == u32::MAX {
             self.life().set(State::Gone);
-            DriverError::DeviceGone(what.to_string())
+            DriverError::DeviceGone {
+                during: what,
+                register: nvme_spec::regs::CSTS,
+            }
         } else {
             self.life().set(State::NeedsInit);
             DriverError::enumerate(what, None)

@@ -269,19 +269,19 @@ fn check_qsize(qsize: u32) -> Result<()> {
     Ok(())
 }
 
-fn check_index(what: &str, index: u32, qsize: u32) -> Result<()> {
-    if index >= qsize {
-        return Err(DriverError::Index(format!(
-            "{what} index {index} out of range 0..{qsize}"
-        )));
-    }
-    Ok(())
+fn check_index(what: &'static str, index: u32, qsize: u32) -> Result<()> {
+    DriverError::check_range(what, index.into(), u64::from(index) + 1, qsize.into())
 }
 
-fn out_of_memory(what: &str, index: u32, len: usize) -> DriverError {
-    DriverError::Index(format!(
-        "{what} entry {index} is beyond the {len} bytes of the queue's memory"
-    ))
+/// Entry `index` of `size` bytes is beyond the `len` bytes of the queue's memory.
+fn out_of_memory(what: &'static str, index: u32, size: usize, len: usize) -> DriverError {
+    let start = u64::from(index) * size as u64;
+    DriverError::OutOfRange {
+        what,
+        start,
+        end: start + size as u64,
+        len: len as u64,
+    }
 }
 
 /// What the CQ knows about a command a metamode helper filled: its SQE and the submitter's
@@ -391,7 +391,7 @@ impl<C: Clone + Send + 'static> IoCq<C> {
     fn dw3_offset(&self, index: u32) -> Result<(&DmaMemory, usize)> {
         self.mem
             .locate(index as usize * CQE_SIZE, CQE_SIZE)
-            .ok_or_else(|| out_of_memory("CQ", index, self.mem.len()))
+            .ok_or_else(|| out_of_memory("CQ entry bytes", index, CQE_SIZE, self.mem.len()))
     }
 
     /// Entry `index` as it is in memory, read phase first (dword 3 with acquire ordering).
@@ -661,7 +661,7 @@ impl<C: Clone + Send + 'static> IoSq<C> {
         check_index("SQ", index, self.qsize)?;
         self.mem
             .locate(index as usize * SQE_SIZE, SQE_SIZE)
-            .ok_or_else(|| out_of_memory("SQ", index, self.mem.len()))
+            .ok_or_else(|| out_of_memory("SQ entry bytes", index, SQE_SIZE, self.mem.len()))
     }
 
     /// Writes `sqe` into slot `index`; `keep` is the memory its data pointers name, kept alive

@@ -145,11 +145,12 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
         }
         if cfg.prio != 0 {
             let cc = ctrl.pci().bar_read32(0, nvme_spec::regs::CC as u64);
-            if nvme_spec::regs::cc::ams(cc) != 1 {
-                return Err(DriverError::QpairCreation(format!(
-                    "qpair create fail: prio {} needs weighted round robin arbitration (CC.AMS = 1)",
-                    cfg.prio
-                )));
+            let ams = nvme_spec::regs::cc::ams(cc);
+            if ams != 1 {
+                return Err(DriverError::PriorityWithoutWrr {
+                    prio: cfg.prio,
+                    ams,
+                });
             }
         }
         // Not while a lifecycle operation tears queues down or re-creates them.

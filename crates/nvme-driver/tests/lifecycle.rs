@@ -577,7 +577,10 @@ fn a_surprise_removal_is_gone_and_a_reset_brings_it_back() {
     faults.surprise_removal();
     // The host finds out when a reset cannot disable it.
     let e = ctrl.reset(&mut || ctrl.init_default(None)).unwrap_err();
-    assert!(matches!(e.root(), DriverError::DeviceGone(_)), "{e}");
+    assert!(
+        matches!(e.root(), DriverError::DeviceGone { register: 0x1c, .. }),
+        "{e}"
+    );
     assert_eq!(ctrl.state(), State::Gone);
     assert!(matches!(
         Qpair::<common::Ctx>::new(&ctrl, QpairConfig::default()),

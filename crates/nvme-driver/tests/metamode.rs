@@ -119,10 +119,10 @@ fn wait_pbit_and_waitdone_give_up_in_time() {
     let r = cq.waitdone(1, Duration::from_millis(50)).unwrap();
     assert!(r.timed_out && r.completions.is_empty());
     assert!(t0.elapsed() < Duration::from_secs(2));
-    assert!(matches!(cq.entry(4), Err(DriverError::Index(_))));
+    assert!(matches!(cq.entry(4), Err(DriverError::OutOfRange { .. })));
     assert!(matches!(
         cq.wait_pbit(4, true, T),
-        Err(DriverError::Index(_))
+        Err(DriverError::OutOfRange { .. })
     ));
 }
 
@@ -244,7 +244,10 @@ fn queue_ids_are_shared_with_qpairs_without_collision() {
     let e = IoCq::create(&ctrl, qp.qid(), 8, piece(4096), true, 0, false)
         .err()
         .expect("the id of a Qpair is refused");
-    assert!(matches!(e, DriverError::QpairCreation(_)), "{e}");
+    assert!(
+        matches!(e, DriverError::QueueIdUnavailable { want: Some(_), .. }),
+        "{e}"
+    );
     sq.delete(None).unwrap();
     cq.delete(None).unwrap();
     let qp1 = Qpair::<_>::new(

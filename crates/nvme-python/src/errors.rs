@@ -19,7 +19,8 @@ pyo3::create_exception!(
     _native,
     NvmeDeletionError,
     PyException,
-    "The controller could not be closed."
+    "The controller could not be closed (pynvme's; kept for scripts that catch it: closing a \
+controller here always releases the host's side, whatever the device answers, and does not raise)."
 );
 pyo3::create_exception!(
     _native,
@@ -43,7 +44,8 @@ pyo3::create_exception!(
     _native,
     NamespaceDeletionError,
     PyException,
-    "A namespace could not be closed."
+    "A namespace could not be closed (pynvme's; kept for scripts that catch it: closing a \
+namespace here does not raise)."
 );
 pyo3::create_exception!(
     _native,
@@ -109,15 +111,13 @@ pub fn to_py(e: DriverError) -> PyErr {
                 Err(e) => e,
             })
         }
-        DriverError::Index(_) => PyIndexError::new_err(msg),
+        DriverError::OutOfRange { .. } => PyIndexError::new_err(msg),
         DriverError::Enumerate { .. } => NvmeEnumerateError::new_err(msg),
-        DriverError::Deletion(_) => NvmeDeletionError::new_err(msg),
-        DriverError::QpairCreation(_)
+        DriverError::PriorityWithoutWrr { .. }
         | DriverError::QueueIdUnavailable { .. }
         | DriverError::QueueCreateRefused { .. } => QpairCreationError::new_err(msg),
         DriverError::QpairDeletion { .. } => QpairDeletionError::new_err(msg),
         DriverError::NamespaceCreation { .. } => NamespaceCreationError::new_err(msg),
-        DriverError::NamespaceDeletion(_) => NamespaceDeletionError::new_err(msg),
         DriverError::ShutdownTimeout { .. } => NvmeShutdownStatusTimeoutError::new_err(msg),
         &DriverError::QueueGone { qid, epoch } => with_attrs(
             QueueGoneError::new_err(msg),
@@ -137,8 +137,12 @@ pub fn to_py(e: DriverError) -> PyErr {
         | DriverError::Callback => PyAssertionError::new_err(msg),
         DriverError::Timeout { .. } => PyTimeoutError::new_err(msg),
         DriverError::Interrupted => pyo3::exceptions::PyKeyboardInterrupt::new_err(msg),
-        DriverError::DeviceGone(_) | DriverError::WorkerFailed(_) => PySystemError::new_err(msg),
-        DriverError::Pci(_) => PyOSError::new_err(msg),
+        DriverError::DeviceGone { .. } | DriverError::WorkerPanicked { .. } => {
+            PySystemError::new_err(msg)
+        }
+        DriverError::Pci(_) | DriverError::Alloc { .. } | DriverError::Spawn { .. } => {
+            PyOSError::new_err(msg)
+        }
         DriverError::Lifecycle { .. } => unreachable!("root() is never a Lifecycle error"),
     }
 }

@@ -79,11 +79,8 @@ impl<C: Clone + Send + 'static> Controller<C> {
             *n += 1;
             return Ok(true);
         }
-        self.alloc_qid(Some(qid)).map_err(|_| {
-            DriverError::QpairCreation(format!(
-                "qid {qid} is used by a Qpair of this controller; metamode queues need another id"
-            ))
-        })?;
+        // A qid a Qpair of this controller uses: QueueIdUnavailable names it.
+        self.alloc_qid(Some(qid))?;
         meta.insert(qid, 1);
         Ok(true)
     }
