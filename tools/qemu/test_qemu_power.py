@@ -70,3 +70,28 @@ def test_data_written_before_the_power_cycle_is_kept(
     nvme0n1.read(q, r, 4096, 8).waitdone()
     q.delete()
     assert bytes(r[0 : 8 * ss]) == bytes(w[0 : 8 * ss])
+
+
+def test_buffers_created_while_the_power_is_off_work_after_it(
+    nvme0: nvme.Controller, nvme0n1: nvme.Namespace
+) -> None:
+    """A script may create buffers while the controller is removed.
+
+    With vfio, the controller's removal takes its IOMMU group out of the driver's container,
+    which loses its IOMMU and refuses DMA mappings until the controller is back: the driver
+    maps such buffers when the power comes on. Both buffers carry a write and a read.
+    """
+    ss = nvme0n1.sector_size
+    subsystem = nvme.Subsystem(nvme0)
+    subsystem.poweroff()
+    try:
+        w = nvme.Buffer(16 * ss, ptype=32, pvalue=0x0FF0FF)
+        r = nvme.Buffer(16 * ss)
+    finally:
+        subsystem.poweron()
+    nvme0.reset()
+    q = nvme.Qpair(nvme0, 8)
+    nvme0n1.write(q, w, 8192, 16).waitdone()
+    nvme0n1.read(q, r, 8192, 16).waitdone()
+    q.delete()
+    assert bytes(r[0 : 16 * ss]) == bytes(w[0 : 16 * ss])

@@ -46,3 +46,14 @@ pub use namespace::Namespace;
 pub use qpair::{Qpair, QpairConfig};
 pub use queue::{Completion, DataRef};
 pub use verify::{Miscompare, MiscompareKind, NsVerify};
+
+/// The PCI layer as a binding uses it: opening a function (the simulated SSD, vfio or uio),
+/// DMA memory for buffers, and its errors. A binding depends on the driver only.
+pub mod pci {
+    pub use nvme_pci::{dma_alloc, open, DmaMemory, PciError, PciFunction};
+}
+
+/// The simulated SSD's fault injection (its function is opened with [`pci::open`]).
+pub mod sim {
+    pub use nvme_sim::{FaultAction, FaultId, FaultMatch, FaultRule, Faults};
+}

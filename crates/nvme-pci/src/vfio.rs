@@ -26,10 +26,34 @@ fn os(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> PciError {
 /// A VFIO container: one IOMMU address space.
 pub(crate) struct Container {
     fd: OwnedFd,
+    /// `Some` while the function is let go for a power cycle ([`VfioFunction::release`]): the
+    /// container may have lost its IOMMU with the function (a removed function's group leaves
+    /// it), so a region allocated then that the IOMMU refuses waits here, by IOVA, until the
+    /// function is back ([`VfioFunction::reacquire`] maps it). A script may create buffers while
+    /// the device is powered off.
+    deferred: Mutex<Option<std::collections::BTreeMap<u64, (usize, usize)>>>,
 }
 
-impl IommuMapper for Container {
-    fn map(&self, vaddr: usize, iova: u64, len: usize) -> Result<(), PciError> {
+impl Container {
+    fn new(fd: OwnedFd) -> Container {
+        Container {
+            fd,
+            deferred: Mutex::new(None),
+        }
+    }
+
+    /// From now on a region the IOMMU refuses is kept for [`Container::resume`].
+    fn defer(&self) {
+        self.deferred.lock().get_or_insert_with(Default::default);
+    }
+
+    /// Ends [`Container::defer`]: a region the IOMMU refuses is an error again. Returns the
+    /// regions kept since, which the caller maps (or drops, when it maps every live region).
+    fn resume(&self) -> std::collections::BTreeMap<u64, (usize, usize)> {
+        self.deferred.lock().take().unwrap_or_default()
+    }
+
+    fn map_now(&self, vaddr: usize, iova: u64, len: usize) -> Result<(), PciError> {
         let mut m = DmaMap {
             argsz: std::mem::size_of::<DmaMap>() as u32,
             flags: VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
@@ -48,8 +72,26 @@ impl IommuMapper for Container {
                 ),
             })
     }
+}
+
+impl IommuMapper for Container {
+    fn map(&self, vaddr: usize, iova: u64, len: usize) -> Result<(), PciError> {
+        let mut deferred = self.deferred.lock();
+        match self.map_now(vaddr, iova, len) {
+            Err(_) if deferred.is_some() => {
+                deferred
+                    .get_or_insert_with(Default::default)
+                    .insert(iova, (vaddr, len));
+                Ok(())
+            }
+            r => r,
+        }
+    }
 
     fn unmap(&self, iova: u64, len: usize) {
+        if let Some(d) = self.deferred.lock().as_mut() {
+            d.remove(&iova);
+        }
         let mut u = DmaUnmapArg {
             argsz: std::mem::size_of::<DmaUnmapArg>() as u32,
             flags: 0,
@@ -76,7 +118,7 @@ pub struct VfioFunction {
     group_id: Mutex<String>,
     /// A second descriptor of the container, to attach a new group to.
     container_fd: OwnedFd,
-    _container: Arc<dyn IommuMapper>,
+    container: Arc<Container>,
     config_offset: u64,
     bars: [Option<Bar>; 6],
     /// Offset of the PCI Power Management capability in config space (0: none).
@@ -210,8 +252,8 @@ impl VfioFunction {
         let container_fd = container
             .try_clone()
             .map_err(os("dup of the VFIO container"))?;
-        let container: Arc<dyn IommuMapper> = Arc::new(Container { fd: container });
-        domain::add_mapper(&container)?;
+        let container = Arc::new(Container::new(container));
+        domain::add_mapper(&(container.clone() as Arc<dyn IommuMapper>))?;
         let f = VfioFunction {
             addr: bdf.to_string(),
             sys: sys.clone(),
@@ -219,7 +261,7 @@ impl VfioFunction {
             group,
             group_id: Mutex::new(group_id),
             container_fd,
-            _container: container,
+            container,
             config_offset,
             bars,
             pm_cap: 0,
@@ -294,6 +336,7 @@ impl VfioFunction {
     /// accesses read all ones, and the device fd points at /dev/null. The group stays open and
     /// attached to the container, which keeps the DMA mappings for the device's return.
     fn release(&self) -> Result<(), PciError> {
+        self.container.defer();
         self.bars_off
             .store(true, std::sync::atomic::Ordering::Release);
         for b in self.bars.iter().flatten() {
@@ -321,6 +364,7 @@ impl VfioFunction {
         // power switch). A function that was removed and added again is in a new group, even
         // under the same number (vfio drops a group when its last function goes, whoever holds
         // it open): that one is opened and joins the container, replacing the old one.
+        let mut remapped = false;
         let device = match ioctl::group_get_device_fd(self.group.as_fd(), &self.addr) {
             Ok(d) if *cur == gid => d,
             _ => {
@@ -350,7 +394,12 @@ impl VfioFunction {
                     })
                     .ok_or_else(|| fail("the kernel offers no type1 IOMMU to VFIO".into()))?;
                 match ioctl_val(self.container_fd.as_fd(), VFIO_SET_IOMMU, iommu as _) {
-                    Ok(_) => domain::remap(&self._container)?,
+                    Ok(_) => {
+                        // Every live region, those created while the power was off too.
+                        self.container.resume();
+                        domain::remap(&(self.container.clone() as Arc<dyn IommuMapper>))?;
+                        remapped = true;
+                    }
                     Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
                     Err(e) => return Err(os("VFIO_SET_IOMMU (after the power cycle)")(e)),
                 }
@@ -358,6 +407,12 @@ impl VfioFunction {
                     .map_err(os("VFIO_GROUP_GET_DEVICE_FD"))?
             }
         };
+        if !remapped {
+            // Buffers the script created while the power was off, which the IOMMU refused.
+            for (iova, (vaddr, len)) in self.container.resume() {
+                self.container.map_now(vaddr, iova, len)?;
+            }
+        }
         ioctl::replace_fd(self.device.as_fd(), device.as_fd()).map_err(os("replace the device"))?;
         drop(device);
         for b in self.bars.iter().flatten() {

@@ -75,7 +75,7 @@ impl PyBuffer {
                 format!("{length} bytes: a buffer is at most 1 GiB"),
             ));
         }
-        let mem = nvme_pci::dma_alloc(length).py()?;
+        let mem = nvme_driver::pci::dma_alloc(length).py()?;
         let mut inner = Buffer::new(mem, length, name, pvalue, ptype).py()?;
         if offset != 0 {
             inner.set_offset(offset).py()?;

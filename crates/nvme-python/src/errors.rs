@@ -170,7 +170,7 @@ impl<T> IntoPy<T> for Result<T, DriverError> {
     }
 }
 
-impl<T> IntoPy<T> for Result<T, nvme_pci::PciError> {
+impl<T> IntoPy<T> for Result<T, nvme_driver::pci::PciError> {
     fn py(self) -> PyResult<T> {
         self.map_err(|e| to_py(DriverError::Pci(e)))
     }

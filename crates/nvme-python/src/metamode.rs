@@ -9,8 +9,8 @@ use crate::controller::PyController;
 use crate::cqe::{deliver, finish, warn, Ctx, PyCqe};
 use crate::errors::{bad_arg, IntoPy};
 use nvme_driver::metamode::{self, Chunk, DataPointer, IoCq, IoSq, QueueMemory, SglKind, SqConfig};
+use nvme_driver::pci::DmaMemory;
 use nvme_driver::{completion_warnings, Buffer};
-use nvme_pci::DmaMemory;
 use nvme_spec::sgl::SglDescriptor;
 use nvme_spec::{Cqe, Sqe};
 use pyo3::exceptions::{PyIndexError, PyTypeError};
@@ -33,7 +33,7 @@ fn new_buffer(length: usize, name: &str, pvalue: u64, ptype: u32) -> PyResult<Py
             format!("{length} bytes: a buffer is at most 1 GiB"),
         ));
     }
-    let mem = nvme_pci::dma_alloc(length).py()?;
+    let mem = nvme_driver::pci::dma_alloc(length).py()?;
     Ok(PyBuffer {
         inner: Buffer::new(mem, length, name, pvalue, ptype).py()?,
     })

@@ -137,7 +137,7 @@ impl PyNamespace {
     ) -> PyResult<PyObject> {
         let ns = self.ns.clone();
         py.allow_threads(|| ns.refresh()).py()?;
-        let mem = nvme_pci::dma_alloc(4096).py()?;
+        let mem = nvme_driver::pci::dma_alloc(4096).py()?;
         mem.write(0, self.ns.id().as_bytes());
         let b = nvme_driver::Buffer::wrap(mem, 4096, "identify");
         crate::buffer::field(py, &b, byte_end, byte_begin, r#type)

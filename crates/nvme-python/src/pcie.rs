@@ -1,7 +1,7 @@
 //! `Pcie`: the device as a PCIe function.
 
 use crate::errors::{bad_arg, IntoPy};
-use nvme_pci::PciFunction;
+use nvme_driver::pci::PciFunction;
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
@@ -63,7 +63,7 @@ impl PyPcie {
                 "SR-IOV virtual functions are not supported yet: use 0",
             ));
         }
-        let dev = nvme_pci::open(addr).map_err(|e| {
+        let dev = nvme_driver::pci::open(addr).map_err(|e| {
             crate::errors::to_py(nvme_driver::DriverError::enumerate(
                 "fail to create the controller",
                 Some(e.into()),

@@ -2,8 +2,8 @@
 //! driver) catches a defective drive.
 
 use crate::errors::bad_arg;
-use nvme_pci::PciFunction;
-use nvme_sim::{FaultAction, FaultId, FaultMatch, FaultRule, Faults};
+use nvme_driver::pci::PciFunction;
+use nvme_driver::sim::{FaultAction, FaultId, FaultMatch, FaultRule, Faults};
 use nvme_spec::Status;
 use parking_lot::Mutex;
 use pyo3::prelude::*;
