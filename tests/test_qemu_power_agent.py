@@ -67,14 +67,16 @@ class FakeQemu:
                 send({"return": {}})
                 self.present = False
                 send({"event": "DEVICE_DELETED", "data": {"device": args["id"]}})
-            elif name == "device_add":
+            elif name == "human-monitor-command":
+                # HMP answers with its output: empty on success, the error's text otherwise.
+                assert args["command-line"].startswith("device_add ")
                 # The first attempt finds the old controller still holding the block node.
                 if self.refuse_add:
                     self.refuse_add -= 1
-                    send({"error": {"class": "GenericError", "desc": "Permission conflict"}})
+                    send({"return": "Error: Permission conflict on node 'nvm0'\r\n"})
                     continue
                 self.present = True
-                send({"return": {}})
+                send({"return": ""})
             else:
                 send({"return": {}})
         conn.close()
@@ -97,7 +99,7 @@ def ask(conn: socket.socket, request: str) -> str:
 def test_agent_deletes_and_adds_the_controller(tmp_path, present):
     short = Path(os.path.relpath(tmp_path))  # unix socket paths are limited to 108 bytes
     qemu = FakeQemu(short, device_present=present)
-    spec = "nvme,id=nvme0,serial=S1,drive=nvm0,bus=rp0"
+    spec = "nvme,id=nvme0,serial=S1,drive=nvm0,bus=rp0,cmb_size_mb=16"
     agent = threading.Thread(
         target=power_agent.serve, args=(str(short), power_agent.parse_device(spec)), daemon=True
     )
@@ -114,9 +116,10 @@ def test_agent_deletes_and_adds_the_controller(tmp_path, present):
     names = [c["execute"] for c in qemu.commands]
     assert names[0] == "qmp_capabilities"
     assert ("device_del" in names) == present, names
-    adds = [c for c in qemu.commands if c["execute"] == "device_add"]
+    adds = [c for c in qemu.commands if c["execute"] == "human-monitor-command"]
     assert len(adds) == 2, "a refused device_add is tried again"
-    assert adds[1]["arguments"] == power_agent.parse_device(spec)
+    # The properties as -device reads them (QMP's device_add would want cmb_size_mb a number).
+    assert adds[1]["arguments"] == {"command-line": f"device_add {spec}"}
 
 
 class StuckNodeQmp:
@@ -127,8 +130,10 @@ class StuckNodeQmp:
 
     def command(self, name: str, **args: object) -> object:
         self.commands.append((name, args))
-        if name == "device_add" and args["drive"] == "nvm0":
-            raise RuntimeError("Permission conflict on node 'nvm0'")
+        if name == "human-monitor-command":
+            if "drive=nvm0," in args["command-line"]:
+                return "Error: Permission conflict on node 'nvm0'\r\n"
+            return ""
         if name == "query-named-block-nodes":
             return [{"node-name": "nvm0", "image": {"filename": "/images/nvme0.img"}}]
         return {}
@@ -147,5 +152,6 @@ def test_a_block_node_never_released_gets_a_fresh_chain():
         "discard": "unmap",
     }
     name, last = qmp.commands[-1]
-    assert name == "device_add" and last["drive"] == added[0]["node-name"]
+    assert name == "human-monitor-command"
+    assert f"drive={added[0]['node-name']}," in last["command-line"]
     assert device["drive"] == added[0]["node-name"], "later power cycles use the new chain"

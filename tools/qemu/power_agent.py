@@ -13,7 +13,8 @@ socket SOCKDIR/qmp.sock, and answers one line:
     off  ->  the controller is gone: the guest's slot power-off already made QEMU delete it
              (QEMU unplugs a device whose slot the guest powers off), or device_del ID and
              QEMU's DEVICE_DELETED event for it                           ->  ok
-    on   ->  device_add DEVICE (the same driver and properties)           ->  ok
+    on   ->  device_add DEVICE (the same driver and properties; through the human
+             monitor, which reads them as -device does)                   ->  ok
     anything else, or a failure                                          ->  error REASON
 
 usage: power_agent.py SOCKDIR DEVICE
@@ -136,7 +137,7 @@ def add(qmp: Qmp, device: dict[str, str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            qmp.command("device_add", **device)
+            device_add(qmp, device)
             return
         except RuntimeError as e:
             if "conflict" not in str(e).lower() or time.monotonic() > deadline:
@@ -144,6 +145,15 @@ def add(qmp: Qmp, device: dict[str, str], timeout: float) -> None:
             if time.monotonic() > deadline - timeout / 2:
                 device["drive"] = fresh_node(qmp, device["drive"])
             time.sleep(0.2)
+
+
+def device_add(qmp: Qmp, device: dict[str, str]) -> None:
+    """device_add through the human monitor, which parses the properties as -device does
+    (QMP's device_add wants each one in its own type: `cmb_size_mb` as a number, ...)."""
+    spec = ",".join([device["driver"]] + [f"{k}={v}" for k, v in device.items() if k != "driver"])
+    out = qmp.command("human-monitor-command", **{"command-line": f"device_add {spec}"})
+    if isinstance(out, str) and out.strip():
+        raise RuntimeError(out.strip())
 
 
 def fresh_node(qmp: Qmp, node: str) -> str:
