@@ -607,8 +607,9 @@ def test_overlapping_verified_workers_never_miscompare(nvme0n1, verify):
             qdepth=16,
             io_count=1000,
             time=60,
-            # LBA locks are not fair: a command waiting for its LBAs can wait until the other
-            # workers stop hammering them (seconds on an emulated device). Not a slow device.
+            # A command waits for the other workers' commands on its LBAs (fairly: it claims
+            # them after 2 ms); on an emulated device at a high load that can pass the default
+            # 1 s. Not a slow device.
             slow_latency=60_000_000,
         ).start()
         for _ in range(4)

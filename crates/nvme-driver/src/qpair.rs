@@ -58,6 +58,23 @@ pub struct Verifying {
     ns: Arc<NsVerify>,
     ranges: verify::Ranges,
     written: Option<verify::Written>,
+    /// The wait for the LBAs, while the command waits (its claim on them, if it starved).
+    wait: verify::LockWait,
+}
+
+impl Verifying {
+    /// Tries to lock the command's LBAs (a waiting command keeps its place, see
+    /// [`NsVerify::try_lock_waiting`]).
+    fn try_lock(&mut self) -> bool {
+        self.ns.try_lock_waiting(&self.ranges, &mut self.wait)
+    }
+}
+
+impl Drop for Verifying {
+    /// A command that ends without its LBAs (timed out, aborted by a reset) gives its claim up.
+    fn drop(&mut self) {
+        self.ns.give_up(&mut self.wait);
+    }
 }
 
 /// What an IO command carries through its queue: the submitter's context and its verification.
@@ -347,6 +364,7 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
                 ns,
                 ranges,
                 written,
+                wait: verify::LockWait::default(),
             })
         });
         IoCtx { user: ctx, verify }
@@ -366,8 +384,8 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
             inner.q.check_data(d)?;
         }
         inner.q.check_submit()?;
-        let go = inner.deferred.is_empty()
-            && ctx.verify.as_ref().is_none_or(|v| v.ns.try_lock(&v.ranges));
+        let mut ctx = ctx;
+        let go = inner.deferred.is_empty() && ctx.verify.as_mut().is_none_or(Verifying::try_lock);
         if !go {
             let now = Instant::now();
             let ms = self.ctrl.timeouts().get(true, sqe.opc()) as u64;
@@ -386,14 +404,8 @@ impl<C: Clone + Send + 'static, T: Send + 'static> Qpair<C, T> {
 
     /// Enters waiting commands whose LBAs are free now, in order.
     fn pump(inner: &mut Inner<T>) {
-        while let Some(d) = inner.deferred.front() {
-            if !inner.q.has_free_slot()
-                || !d
-                    .ctx
-                    .verify
-                    .as_ref()
-                    .is_none_or(|v| v.ns.try_lock(&v.ranges))
-            {
+        while let Some(d) = inner.deferred.front_mut() {
+            if !inner.q.has_free_slot() || !d.ctx.verify.as_mut().is_none_or(Verifying::try_lock) {
                 break;
             }
             let d = inner.deferred.pop_front().expect("front exists");
@@ -915,6 +927,10 @@ mod tests {
         // Waits for LBA 0's lock, held by the write the device never completes.
         assert_eq!(ns.read(&qp, &b, 0, 1, 0, 0, 0, 0, Some(2)).unwrap(), None);
         std::thread::sleep(Duration::from_millis(20));
+        // Tried again after waiting longer than STARVING: it claims LBA 0.
+        assert_eq!(qp.poll(8, &mut |_| Ok(())).unwrap(), 0);
+        let v = ns.verifier();
+        let lba0 = [verify::LbaRange { slba: 0, nlb: 1 }];
         let held = qp.abandon();
         assert!(!held.is_empty(), "the dropped write's data stays reachable");
         assert!(!qp.is_alive());
@@ -931,6 +947,9 @@ mod tests {
             Err(DriverError::QueueGone { qid, .. }) => assert_eq!(qid, qp.qid()),
             r => panic!("submit on an abandoned queue: {r:?}"),
         }
+        // Neither the dropped write's lock nor the read's claim is left behind.
+        assert!(v.try_lock(&lba0), "LBA 0 is free for a newcomer");
+        v.unlock(&lba0);
         faults.clear();
         qp.delete().unwrap();
         drop(held);

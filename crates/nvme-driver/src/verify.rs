@@ -275,15 +275,40 @@ const MAX_PLAN_WORDS: usize = 256;
 /// 63 commands of 8 LBAs sets at most 126 of a million bits), never let two commands on the same
 /// LBA run together. So the memory is fixed and follows the IO in flight, not the capacity, and
 /// random IO over a huge namespace touches one cache line per granule of a table that stays hot.
+///
+/// Fairness: a command that fails to get its LBAs is retried at every poll of its queue, and
+/// commands of other queues could keep taking those LBAs first for as long as they run. So a
+/// command that has waited [`STARVING`] claims its words ([`LockWait`]): while the claim
+/// stands, no other command may take a bit of them (one claim at a time; the next starving
+/// command claims once it is gone). The claimer gets its LBAs as soon as the commands that
+/// hold them now complete, and the claim ends when it has them or gives up.
 struct LockTable {
     words: Box<[AtomicU64]>,
+    /// The starving command's words and its ticket.
+    claim: Mutex<Option<(u64, LockPlan)>>,
+    /// Whether `claim` is `Some`: the only thing the common path reads.
+    claimed: AtomicBool,
+    /// Source of claim tickets (0 is none).
+    tickets: AtomicU64,
+}
+
+/// How long a command waits for its LBAs before it claims them.
+pub const STARVING: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// A command's wait for its LBAs: when it started, and its claim if it made one (see
+/// [`LockTable`]). A command that stops waiting without its LBAs (it timed out, its queue was
+/// torn down) gives its claim back with [`NsVerify::give_up`].
+#[derive(Debug, Default)]
+pub struct LockWait {
+    since: Option<std::time::Instant>,
+    ticket: u64,
 }
 
 /// Lock words a plan holds inline; larger commands (over 8 granules: 512 LBAs) spill to a Vec.
 const PLAN_INLINE: usize = 8;
 
 /// The words and bits a command locks, each word once (so a command never waits for itself).
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct LockPlan {
     n: usize,
     inline: [(u32, u64); PLAN_INLINE],
@@ -333,6 +358,17 @@ impl LockPlan {
         true
     }
 
+    /// Whether `self` and `other` share a bit.
+    fn overlaps(&self, other: &LockPlan) -> bool {
+        if self.all || other.all {
+            let empty = |p: &LockPlan| !p.all && p.n == 0;
+            return !empty(self) && !empty(other);
+        }
+        let (a, b) = (self.items(), other.items());
+        a.iter()
+            .any(|&(w, m)| b.iter().any(|&(v, n)| v == w && m & n != 0))
+    }
+
     fn words(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
         let whole = (0..(1usize << LOCK_WORD_BITS)).map(|w| (w, u64::MAX));
         let some = self.items().iter().map(|&(w, m)| (w as usize, m));
@@ -348,7 +384,55 @@ impl LockTable {
             words: (0..1usize << LOCK_WORD_BITS)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
+            claim: Mutex::new(None),
+            claimed: AtomicBool::new(false),
+            tickets: AtomicU64::new(1),
         }
+    }
+
+    /// Whether a claim other than `ticket`'s covers a bit of `plan`.
+    fn claimed_by_other(&self, plan: &LockPlan, ticket: u64) -> bool {
+        if !self.claimed.load(Ordering::Acquire) {
+            return false;
+        }
+        match &*self.claim.lock() {
+            Some((t, claim)) => *t != ticket && claim.overlaps(plan),
+            None => false,
+        }
+    }
+
+    /// Ends `ticket`'s claim, if it stands.
+    fn release_claim(&self, ticket: u64) {
+        let mut claim = self.claim.lock();
+        if claim.as_ref().is_some_and(|(t, _)| *t == ticket) {
+            *claim = None;
+            self.claimed.store(false, Ordering::Release);
+        }
+    }
+
+    /// Tries to lock `plan` for a waiting command: claims its words once it has waited
+    /// [`STARVING`] and no other claim stands; ends its claim when it has them.
+    fn try_lock_waiting(&self, plan: &LockPlan, wait: &mut LockWait) -> bool {
+        if !self.claimed_by_other(plan, wait.ticket) && self.try_lock(plan) {
+            if wait.ticket != 0 {
+                self.release_claim(wait.ticket);
+                wait.ticket = 0;
+            }
+            wait.since = None;
+            return true;
+        }
+        let now = std::time::Instant::now();
+        let since = *wait.since.get_or_insert(now);
+        if wait.ticket == 0 && now.duration_since(since) >= STARVING {
+            let mut claim = self.claim.lock();
+            if claim.is_none() {
+                let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
+                *claim = Some((ticket, plan.clone()));
+                self.claimed.store(true, Ordering::Release);
+                wait.ticket = ticket;
+            }
+        }
+        false
     }
 
     /// The word of a 64-LBA granule (Fibonacci hashing).
@@ -1369,8 +1453,25 @@ impl NsVerify {
     }
 
     /// Tries to lock every LBA of `ranges` (overlaps inside the list are fine); all or nothing.
+    /// Fails while a starving command claims one of them (see [`NsVerify::try_lock_waiting`]).
     pub fn try_lock(&self, ranges: &[LbaRange]) -> bool {
-        self.locks.try_lock(&self.plan(ranges))
+        let plan = self.plan(ranges);
+        !self.locks.claimed_by_other(&plan, 0) && self.locks.try_lock(&plan)
+    }
+
+    /// As [`NsVerify::try_lock`] for a command that tries again until it has its LBAs, with
+    /// its `wait` kept between the tries: once it has waited [`STARVING`], it claims them, and
+    /// other commands cannot take them before it (one claim at a time).
+    pub fn try_lock_waiting(&self, ranges: &[LbaRange], wait: &mut LockWait) -> bool {
+        self.locks.try_lock_waiting(&self.plan(ranges), wait)
+    }
+
+    /// Ends the claim of a command that stops waiting without its LBAs.
+    pub fn give_up(&self, wait: &mut LockWait) {
+        if wait.ticket != 0 {
+            self.locks.release_claim(wait.ticket);
+            wait.ticket = 0;
+        }
     }
 
     /// Unlocks every LBA of `ranges` (as passed to a successful `try_lock`).
@@ -2086,6 +2187,69 @@ mod tests {
         assert!(v.check(&data, 4).is_none());
         data[1030] ^= 1; // metadata of block 5
         assert_eq!(v.check(&data, 4).unwrap().lba, 5);
+    }
+
+    #[test]
+    fn a_starving_command_gets_its_lbas_before_later_ones() {
+        let v = NsVerify::new(1, 100_000, 512);
+        let x = [LbaRange { slba: 100, nlb: 8 }];
+        let y = [LbaRange { slba: 104, nlb: 8 }];
+        assert!(v.try_lock(&x), "a holder");
+        let mut w = LockWait::default();
+        assert!(!v.try_lock_waiting(&y, &mut w));
+        assert_eq!(w.ticket, 0, "no claim before it starved");
+        // Without a claim, another command takes the LBAs the moment they are free.
+        v.unlock(&x);
+        assert!(v.try_lock(&x), "the LBAs went to a newcomer");
+        w.since = Some(std::time::Instant::now() - STARVING);
+        assert!(!v.try_lock_waiting(&y, &mut w));
+        assert_ne!(w.ticket, 0, "it claims them once it starved");
+        let mut other = LockWait {
+            since: Some(std::time::Instant::now() - STARVING * 10),
+            ticket: 0,
+        };
+        let z = [LbaRange { slba: 110, nlb: 4 }];
+        assert!(!v.try_lock_waiting(&z, &mut other));
+        assert_eq!(other.ticket, 0, "one claim at a time");
+        v.unlock(&x);
+        assert!(!v.try_lock(&x), "claimed LBAs do not go to a newcomer");
+        assert!(
+            v.try_lock(&[LbaRange { slba: 96, nlb: 4 }]),
+            "LBAs outside the claim do"
+        );
+        assert!(v.try_lock_waiting(&y, &mut w), "the claimer gets them");
+        assert_eq!(w.ticket, 0, "and its claim ends");
+        assert!(!v.locks.claimed.load(Ordering::Relaxed));
+        v.unlock(&y);
+        assert!(v.try_lock(&x), "free for anyone again");
+        v.unlock(&x);
+        // A claimer that gives up frees its claim.
+        assert!(v.try_lock(&x));
+        let mut quitter = LockWait {
+            since: Some(std::time::Instant::now() - STARVING),
+            ticket: 0,
+        };
+        assert!(!v.try_lock_waiting(&y, &mut quitter));
+        assert_ne!(quitter.ticket, 0);
+        v.unlock(&x);
+        assert!(!v.try_lock(&y), "claimed");
+        v.give_up(&mut quitter);
+        assert_eq!(quitter.ticket, 0);
+        assert!(v.try_lock(&y), "no claim left behind");
+    }
+
+    #[test]
+    fn a_whole_table_claim_overlaps_everything() {
+        let all = LockPlan::all();
+        let mut one = LockPlan::default();
+        assert!(!all.overlaps(&one), "an empty plan overlaps nothing");
+        assert!(one.add(LockTable::slot(3), 1 << 5));
+        assert!(all.overlaps(&one) && one.overlaps(&all));
+        let mut two = LockPlan::default();
+        assert!(two.add(LockTable::slot(3), 1 << 6));
+        assert!(!one.overlaps(&two), "same word, other bit");
+        assert!(two.add(LockTable::slot(3), 1 << 5));
+        assert!(one.overlaps(&two));
     }
 
     #[test]

@@ -200,10 +200,9 @@ fn a_firmware_crash_is_fatal_status_and_a_reset_recovers() {
     let d = dut();
     d.ctrl.timeouts().set_default_ms(200);
     faults(&d).firmware_crash();
-    let got = read_one(&d, 1);
-    assert!(got[0].timed_out, "a crashed controller completes nothing");
     // CFS is set once the device thread's panic has unwound: after the panic hook, which may
-    // take a while to print a backtrace.
+    // take a while to print a backtrace. A command submitted before that may still complete
+    // (the device thread can be in the middle of a pass that already took the doorbell).
     let t0 = std::time::Instant::now();
     while d.ctrl.csts() & nvme_spec::regs::csts::CFS == 0 && t0.elapsed().as_secs() < 5 {
         std::thread::sleep(std::time::Duration::from_millis(1));
@@ -212,6 +211,8 @@ fn a_firmware_crash_is_fatal_status_and_a_reset_recovers() {
         d.ctrl.csts() & nvme_spec::regs::csts::CFS != 0,
         "the crash shows as CSTS.CFS"
     );
+    let got = read_one(&d, 1);
+    assert!(got[0].timed_out, "a crashed controller completes nothing");
     d.ctrl.reset_begin().unwrap();
     d.ctrl.init_default(None).unwrap();
     d.ctrl.reset_end().unwrap();
