@@ -63,6 +63,7 @@ def test_stamps_can_be_turned_off(nvme0n1, qpair, verify):
         ("flip_bits", 3, 2, 1),  # the next read returns 3 flipped bits
         ("lost_write", None, 1, 1),  # the next write is not stored
         ("stale_data", None, None, None),  # reads return the data before the latest write
+        ("read_without_data", None, 2, 1),  # the next read succeeds and transfers nothing
     ],
 )
 def test_a_defective_drive_is_caught_on_read(
@@ -98,6 +99,39 @@ def test_a_misdirected_write_is_caught_and_named(nvme0n1, qpair, sim, verify, ca
         "lba 0xd2: misdirected write: the data belongs to nsid 1 lba 0xc8" in m
         for m in caplog.messages
     ), caplog.messages
+
+
+def test_a_flushed_write_torn_by_a_power_loss_is_caught(
+    nvme0, nvme0n1, qpair, subsystem, pcie, verify, caplog
+):
+    ss = nvme0n1.sector_size
+    old = Buffer(ss * 8, ptype=0xBEEF, pvalue=1)
+    new = Buffer(ss * 8, ptype=0xBEEF, pvalue=2)
+    nvme0n1.write(qpair, old, 300, 8).waitdone()
+    nvme0n1.flush(qpair).waitdone()
+    # The drive completes the write and its flush, and loses the write's second half at the
+    # next power loss all the same.
+    fid = pcie.sim.inject("torn_write", opcode=1, count=1)
+    nvme0n1.write(qpair, new, 300, 8).waitdone()
+    nvme0n1.flush(qpair).waitdone()
+    assert pcie.sim.hits(fid) == 1
+    pcie.sim.clear()
+    subsystem.poweroff()
+    subsystem.poweron()
+    nvme0.reset()
+    r = Buffer(ss * 8)
+    with caplog.at_level(logging.ERROR, logger="nvme"):
+        with pytest.warns(UserWarning, match=MISCOMPARE):
+            nvme0n1.read(qpair, r, 300, 8).waitdone()
+    bad = sorted(
+        int(m.group(1), 16)
+        for m in (
+            re.search(r"data miscompare: nsid 1 lba (0x[0-9a-f]+):", x) for x in caplog.messages
+        )
+        if m
+    )
+    assert bad == [304, 305, 306, 307], caplog.messages
+    assert r[0 : 4 * ss] == new[0 : 4 * ss], "the first half is the new data"
 
 
 def test_an_unflushed_write_lost_at_a_dirty_power_off_is_no_miscompare(

@@ -1505,7 +1505,10 @@ class Simulator:
 
         Args:
             action: "delay", "drop", "status", "flip_bits", "lost_write", "misdirected_write",
-                "stale_data", "duplicate_cqe", "wrong_cid" or "wrong_sqid".
+                "stale_data", "torn_write" (the write completes, and the next power loss takes
+                back its second half: its last nlb / 2 blocks, or half of a one-block write's
+                bytes), "read_without_data" (a read completes successfully and transfers
+                nothing), "duplicate_cqe", "wrong_cid" or "wrong_sqid".
             value: the action's value: ms for "delay", SCT << 8 | SC for "status", bits for
                 "flip_bits", an LBA offset for "misdirected_write", the XOR for "wrong_cid",
                 the SQ id for "wrong_sqid"; None for the others.

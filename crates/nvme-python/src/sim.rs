@@ -64,13 +64,15 @@ fn action(name: &str, value: Option<i64>) -> PyResult<FaultAction> {
         "lost_write" => FaultAction::LostWrite,
         "misdirected_write" => FaultAction::MisdirectedWrite(need("LBA offset")?),
         "stale_data" => FaultAction::StaleData,
+        "torn_write" => FaultAction::TornWrite,
+        "read_without_data" => FaultAction::ReadWithoutData,
         "duplicate_cqe" => FaultAction::DuplicateCqe,
         "wrong_cid" => FaultAction::WrongCid(need("value XOR-ed into the CID")? as u16),
         "wrong_sqid" => FaultAction::WrongSqid(need("SQ id")? as u16),
         _ => {
             return Err(bad_arg(
                 "action",
-                format!("'{name}' is not one of delay, drop, status, flip_bits, lost_write, misdirected_write, stale_data, duplicate_cqe, wrong_cid, wrong_sqid"),
+                format!("'{name}' is not one of delay, drop, status, flip_bits, lost_write, misdirected_write, stale_data, torn_write, read_without_data, duplicate_cqe, wrong_cid, wrong_sqid"),
             ))
         }
     })
