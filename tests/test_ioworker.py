@@ -883,3 +883,35 @@ def test_start_together_cleans_up_when_one_cannot_start(nvme0n1):
         nvme.IOWorker.start_together(good, bad)
     assert not good.running
     assert time.time() - t0 < 2, "the worker already made was stopped, not run for its time"
+
+
+FW_DEBUG_SCRIPT = """
+import nvme
+pcie = nvme.Pcie("sim://")
+nvme0 = nvme.Controller(pcie)
+ns = nvme.Namespace(nvme0, 1)
+pcie.sim.inject("status", 0x0081, opcode=2, count=1)
+r = ns.ioworker(io_size=8, io_count=20, region_end=1024, fw_debug={fw_debug}).start().close()
+print("close returned", hex(r.error))
+"""
+
+
+@pytest.mark.parametrize("fw_debug", [True, False])
+def test_fw_debug_ends_the_test_process_on_a_failed_run(fw_debug):
+    """pynvme's fw_debug: a run that ends on a failing IO ends the process in close(), with
+    the error's SC as exit status, the drive left as it is; without it close() returns."""
+    p = subprocess.run(
+        [sys.executable, "-c", FW_DEBUG_SCRIPT.format(fw_debug=fw_debug)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if fw_debug:
+        assert p.returncode == 0x81, (p.returncode, p.stderr)
+        assert "close returned" not in p.stdout
+        assert "ioworker fw_debug: the device responded an ERROR status 00/81" in p.stderr
+        assert "qpair 1 is left on the device" in p.stderr, p.stderr
+    else:
+        assert p.returncode == 0, p.stderr
+        assert "close returned 0x81" in p.stdout

@@ -131,6 +131,7 @@ else:
             exit_on_error: bool = True,
             cpu_id: int | None = None,
             seed: int | None = None,
+            fw_debug: bool = False,
         ) -> IOWorker:
             """An IO generator on this namespace, not started: `start()` it, or use `with`.
 
@@ -151,6 +152,9 @@ else:
             pass over the region). `exit_on_error` stops at the first failing IO; IOs slower
             than `slow_latency` µs are counted and warned about; `cpu_id` pins the worker's
             thread; `seed` repeats a run (default: drawn from a generator `srand()` seeds).
+            `fw_debug` is for a firmware debugger: when the run ends on a failing IO, `close()`
+            leaves the worker's queue pair on the device and ends the test process at once
+            (`os._exit`, status the error's low byte, or 1), the drive left as it is.
 
             Outputs, filled by `close()`: `output_io_per_second` (a list: IOs completed in each
             second), `output_percentile_latency` (a dict: its keys are percentiles, its values
@@ -192,6 +196,7 @@ else:
                     exit_on_error=exit_on_error,
                     cpu_id=cpu_id,
                     seed=seed,
+                    fw_debug=fw_debug,
                 ),
             )
 

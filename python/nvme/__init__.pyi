@@ -167,6 +167,7 @@ class Namespace(_native.Namespace):
         exit_on_error: bool = True,
         cpu_id: int | None = None,
         seed: int | None = None,
+        fw_debug: bool = False,
     ) -> IOWorker:
         """An IO generator on this namespace, not started: `start()` it, or use `with`.
 

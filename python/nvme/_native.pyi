@@ -1428,8 +1428,10 @@ class _IOWorker:
         cmdlog: int = 0,
         cmdlog_error_only: bool = False,
         one_pass: bool = False,
+        fw_debug: bool = False,
     ) -> None:
-        """A worker on `namespace`, not started.
+        """A worker on `namespace`, not started. With `fw_debug`, a run that ends on a failing
+        IO leaves its queue pair on the device (not deleted).
 
         Raises:
             NvmeArgumentError: qdepth, io_flags or time out of range.

@@ -18,6 +18,7 @@ README ("The IO generator").
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sys
 import threading
@@ -255,6 +256,7 @@ class IOWorker:
             cmdlog=len(cmdlog_list) if cmdlog_list is not None else 0,
             cmdlog_error_only=p["cmdlog_error_only"],
             one_pass=one_pass,
+            fw_debug=p["fw_debug"],
         )
         self._started = False
         self._result: Result | None = None
@@ -387,6 +389,8 @@ class IOWorker:
                 self._progress_thread.join()
         self._result = r
         self._fill_outputs(r)
+        if p["fw_debug"] and r["error"]:
+            self._fw_debug_exit(r)
         self._report(r)
         self._record(r)
         return r
@@ -460,6 +464,24 @@ class IOWorker:
                 UserWarning,
                 stacklevel=3,
             )
+
+    def _fw_debug_exit(self, r: Result) -> None:
+        """pynvme's `fw_debug`: the run ended on a failing IO, so the test process ends now,
+        leaving the drive as it is (the worker's queue pair too) for the firmware's debugger.
+        Exit status: the error's low byte (SC), or 1."""
+        sct, sc = r["error"] >> 8, r["error"] & 0xFF
+        logger.critical(
+            "ioworker fw_debug: the device responded an ERROR status %02x/%02x; the test "
+            "process exits now, the drive and the worker's qpair left as they are",
+            sct,
+            sc,
+        )
+        for n in r["notes"]:
+            logger.critical("ioworker: %s", n)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(sc or 1)
 
     def _record(self, r: Result) -> None:
         """Hand the run to the run report, when the report module is there."""

@@ -134,6 +134,10 @@ pub struct WorkerConfig {
     pub cmdlog_error_only: bool,
     /// Sequential IO ends after one pass over the region.
     pub one_pass: bool,
+    /// When the run ends with an error, leave the worker's queue pair on the device (not
+    /// deleted, its memory kept until the next controller reset), for the firmware's debugger
+    /// to find as it was (pynvme's `fw_debug`).
+    pub fw_debug: bool,
 }
 
 impl Default for WorkerConfig {
@@ -172,6 +176,7 @@ impl Default for WorkerConfig {
             cmdlog: 0,
             cmdlog_error_only: false,
             one_pass: false,
+            fw_debug: false,
         }
     }
 }
@@ -472,11 +477,19 @@ impl IoWorker {
                 if let Some(g) = gate {
                     g.wait(&s);
                 }
+                let fw_debug = cfg.fw_debug;
                 let mut run = Run::new(cfg, target, qp.clone(), pool, s, l);
                 let r = run.main();
-                let deleted = qp.delete();
+                let keep = fw_debug && r.as_ref().is_ok_and(|r| r.error != 0);
+                let deleted = if keep { Ok(()) } else { qp.delete() };
                 done.store(true, Ordering::Release);
                 let mut r = r?;
+                if keep {
+                    r.notes.push(format!(
+                        "fw_debug: the worker's qpair {} is left on the device, not deleted",
+                        qp.qid()
+                    ));
+                }
                 if let Err(e) = deleted {
                     r.notes.push(format!("deleting the worker's qpair: {e}"));
                 }

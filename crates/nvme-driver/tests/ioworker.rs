@@ -264,6 +264,74 @@ fn corruption_under_a_worker_is_caught() {
     assert!(r.io_count_read < 50 + 63, "exit_on_error stops sending");
 }
 
+#[test]
+fn fw_debug_leaves_the_queue_of_a_failed_run_on_the_device() {
+    use nvme_driver::{DriverError, Qpair, QpairConfig};
+    use nvme_sim::faults::{FaultAction, FaultMatch, FaultRule};
+    let (ctrl, ns) = setup("sim://");
+    let faults = ctrl.pci().simulator().expect("simulated").faults();
+    let cfg = |fw_debug| WorkerConfig {
+        io_sizes: size(8),
+        region_end: 1024,
+        io_count: 20,
+        cmdlog: 1,
+        fw_debug,
+        ..Default::default()
+    };
+    let sqid_of = |r: &nvme_driver::ioworker::WorkerResult| -> u16 {
+        r.notes
+            .iter()
+            .find_map(|n| n.strip_prefix("fw_debug: the worker's qpair "))
+            .and_then(|n| n.split(' ').next()?.parse().ok())
+            .expect("a note names the qpair left")
+    };
+    // A clean run deletes its queue, fw_debug or not.
+    let r = IoWorker::start(&ns, cfg(true)).unwrap().join().unwrap();
+    assert_eq!(r.error, 0);
+    assert!(r.notes.is_empty(), "{:?}", r.notes);
+    let read_error = || {
+        faults.add(
+            FaultRule::new(
+                FaultMatch::io(nvm::READ),
+                FaultAction::Status(nvme_spec::Status::new(0, 0x81)),
+            )
+            .times(1),
+        );
+    };
+    read_error();
+    let r = IoWorker::start(&ns, cfg(true)).unwrap().join().unwrap();
+    assert_eq!(r.error, 0x0081);
+    let kept = sqid_of(&r);
+    // The queue is still the device's: its id cannot be taken until a reset.
+    let again = Qpair::<Ctx>::new(
+        &ctrl,
+        QpairConfig {
+            sqid: Some(kept),
+            ..Default::default()
+        },
+    );
+    assert!(
+        matches!(again, Err(DriverError::QueueIdUnavailable { want: Some(q), .. }) if q == kept),
+        "{:?}",
+        again.err()
+    );
+    // Without fw_debug a failed run deletes its queue: the id is free again.
+    read_error();
+    let r = IoWorker::start(&ns, cfg(false)).unwrap().join().unwrap();
+    assert_eq!(r.error, 0x0081);
+    assert!(r.notes.is_empty(), "{:?}", r.notes);
+    ctrl.reset(&mut || ctrl.init_default(None)).unwrap();
+    let q = Qpair::<Ctx>::new(
+        &ctrl,
+        QpairConfig {
+            sqid: Some(kept),
+            ..Default::default()
+        },
+    )
+    .expect("the id is free after the reset");
+    q.delete().unwrap();
+}
+
 /// Something that happens to the controller while workers run.
 type Event<'a> = &'a dyn Fn(&Controller<Ctx>);
 

@@ -33,7 +33,7 @@ impl PyIoWorker {
         time=None, io_flags=0, distribution=None, ptype=0xbeef, pvalue=100, io_sequence=None,
         slow_latency_us=1_000_000, exit_on_error=true, cpu_id=None, seed=0, per_second=false,
         latency_distribution=false, latency_opcode=None, cmdlog=0, cmdlog_error_only=false,
-        one_pass=false
+        one_pass=false, fw_debug=false
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -67,6 +67,7 @@ impl PyIoWorker {
         cmdlog: usize,
         cmdlog_error_only: bool,
         one_pass: bool,
+        fw_debug: bool,
     ) -> PyResult<Self> {
         let qdepth = u16::try_from(qdepth)
             .map_err(|_| bad_arg("qdepth", format!("{qdepth} is not 1..=65535")))?;
@@ -125,6 +126,7 @@ impl PyIoWorker {
             cmdlog,
             cmdlog_error_only,
             one_pass,
+            fw_debug,
         };
         Ok(PyIoWorker {
             ns: namespace,
