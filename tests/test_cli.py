@@ -330,6 +330,10 @@ def test_perf_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert re.search(r"^  read: IOPS=[\d.]+[kM]?, BW=[\d.]+MiB/s", out, re.M)
     assert "write:" not in out
     assert re.search(r"lat percentiles \(usec\): 1\.00th=\[\d+\]", out)
+    assert "read lat percentiles" not in out, "per direction only for a mix"
+    out, _ = quick(capsys, "perf", "--pciaddr=sim://?null=1", "--runtime=1", "--rw=randrw")
+    assert re.search(r"^    read lat percentiles \(usec\): 1\.00th=\[\d+\]", out, re.M)
+    assert re.search(r"^    write lat percentiles \(usec\): 1\.00th=\[\d+\]", out, re.M)
 
 
 @needs_native
@@ -355,6 +359,12 @@ def test_perf_json_mix_and_verify(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["error"] == 0 and doc["warnings"] == []
     p = doc["lat_ns"]["percentile"]
     assert p["50.000000"] <= p["99.000000"] <= doc["lat_ns"]["max"]
+    # Per direction too, each from its own IOs.
+    for d in ("read", "write"):
+        q = doc[d]["lat_ns"]["percentile"]
+        assert 0 < q["50.000000"] <= q["99.000000"] <= doc[d]["lat_ns"]["max"], (d, q)
+    lo, hi = sorted(doc[d]["lat_ns"]["percentile"]["50.000000"] for d in ("read", "write"))
+    assert lo * 0.99 <= p["50.000000"] <= hi * 1.01, "the median of the mix lies between them"
 
 
 @needs_native

@@ -842,6 +842,19 @@ def cmd_perf(args: argparse.Namespace) -> int:
                     raise CommandError(str(e)) from None
         finally:
             ns.close()
+    document = _perf_document(args, r, block, read_pct, [str(w.message) for w in caught])
+    if args.json:
+        _print_json(document)
+    else:
+        _print_perf(document, r)
+    return 1 if r.error else 0
+
+
+def _perf_document(
+    args: argparse.Namespace, r: Any, block: int, read_pct: int, warned: list[str]
+) -> dict[str, Any]:
+    """`pynvme perf`'s results as one fio-like document: options, totals, latency (all IOs,
+    and per direction when it has IOs)."""
     seconds = r.mseconds / 1000
     document: dict[str, Any] = {
         "device": args.pciaddr or SIM_ADDRESS,
@@ -857,7 +870,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
         "runtime_ms": r.mseconds,
         "cpu_usage": r.cpu_usage,
         "error": r.error,
-        "warnings": [str(w.message) for w in caught],
+        "warnings": warned,
         "lat_ns": {
             "mean": r.latency_average_us * 1000,
             "max": r.latency_max_us * 1000,
@@ -876,9 +889,20 @@ def cmd_perf(args: argparse.Namespace) -> int:
             "iops": ios / seconds,
             "bw_bytes": lbas * block / seconds,
         }
-    if args.json:
-        _print_json(document)
-        return 1 if r.error else 0
+        if f"latency_percentiles_{name}" in r:
+            document[name]["lat_ns"] = {
+                "max": r[f"latency_max_{name}_us"] * 1000,
+                "percentile": {
+                    f"{float(k):f}": round(v * 1000)
+                    for k, v in sorted(r[f"latency_percentiles_{name}"].items())
+                },
+            }
+    return document
+
+
+def _print_perf(document: dict[str, Any], r: Any) -> None:
+    """`pynvme perf`'s text output, from its document and the ioworker's result."""
+    seconds = r.mseconds / 1000
     o = document["options"]
     print(
         f"perf: (rw={o['rw']}, bs={o['bs']}B, iodepth={o['iodepth']}) nsid {o['nsid']}, "
@@ -892,16 +916,22 @@ def cmd_perf(args: argparse.Namespace) -> int:
                 f"({d['io_bytes'] / 2**20:.1f}MiB/{seconds:.1f}s)"
             )
     print(f"    lat (usec): avg={r.latency_average_us}, max={r.latency_max_us}")
-    pct = r.latency_percentiles
-    shown = [k for k in (1, 5, 10, 50, 90, 99, 99.9, 99.99) if float(k) in pct]
-    print(
-        "    lat percentiles (usec): "
-        + ", ".join(f"{float(k):.2f}th=[{pct[float(k)]:.0f}]" for k in shown)
-    )
+
+    def percentiles(title: str, pct: dict[float, float]) -> None:
+        shown = [k for k in (1, 5, 10, 50, 90, 99, 99.9, 99.99) if float(k) in pct]
+        print(
+            f"    {title} (usec): "
+            + ", ".join(f"{float(k):.2f}th=[{pct[float(k)]:.0f}]" for k in shown)
+        )
+
+    percentiles("lat percentiles", r.latency_percentiles)
+    # Per direction when the run mixed them.
+    if r.io_count_read and r.io_count_write:
+        for name in ("read", "write"):
+            percentiles(f"{name} lat percentiles", r[f"latency_percentiles_{name}"])
     print(f"  cpu: {r.cpu_usage:.1%}")
     for w in document["warnings"]:
         print(f"  warning: {w}")
-    return 1 if r.error else 0
 
 
 def _run_quick(func: Any) -> Any:

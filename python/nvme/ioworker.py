@@ -494,9 +494,9 @@ class IOWorker:
         if record is not None:
             args = {k: v for k, v in self._params.items() if not k.startswith("output_")}
             result = dict(r)
-            result["latency_percentiles"] = {
-                f"{k:g}": v for k, v in r["latency_percentiles"].items()
-            }
+            for key, table in r.items():
+                if key.startswith("latency_percentiles"):
+                    result[key] = {f"{k:g}": v for k, v in table.items()}
             record(args, result)
 
     def iops_consistency(self, slowest_percentage: float = 99.9) -> float:

@@ -301,6 +301,10 @@ pub struct WorkerResult {
     pub histogram_max_ns: u64,
     /// Latency from each IO's intended send time, ns (throttled and replayed runs only).
     pub intended_histogram: Option<Histogram<u64>>,
+    /// Latency of every completed read, ns (whatever `latency_opcode` says).
+    pub read_histogram: Histogram<u64>,
+    /// Latency of every completed write, ns (whatever `latency_opcode` says).
+    pub write_histogram: Histogram<u64>,
     /// 1 µs latency buckets (when asked for).
     pub latency_distribution: Option<Vec<u32>>,
     /// IOs completed in each second (when asked for).
@@ -931,6 +935,8 @@ impl<C: Clone + Send + 'static> Run<C> {
             histogram: hist(),
             histogram_max_ns: 0,
             intended_histogram: intended,
+            read_histogram: hist(),
+            write_histogram: hist(),
             latency_distribution: cfg
                 .latency_distribution
                 .then(|| vec![0u32; DISTRIBUTION_BUCKETS]),
@@ -1255,6 +1261,7 @@ impl<C: Clone + Send + 'static> Run<C> {
             nvm::READ => {
                 self.r.io_count_read += 1;
                 self.r.lba_count_read += io.nlb as u64;
+                self.r.read_histogram.saturating_record(lat);
             }
             op => {
                 self.r.io_count_nonread += 1;
@@ -1262,6 +1269,7 @@ impl<C: Clone + Send + 'static> Run<C> {
                 if op == nvm::WRITE {
                     self.r.io_count_write += 1;
                     self.r.lba_count_write += io.nlb as u64;
+                    self.r.write_histogram.saturating_record(lat);
                 }
             }
         }
@@ -1364,6 +1372,8 @@ impl WorkerResult {
         WorkerResult {
             histogram: Histogram::new(1).expect("valid"),
             intended_histogram: None,
+            read_histogram: Histogram::new(1).expect("valid"),
+            write_histogram: Histogram::new(1).expect("valid"),
             latency_distribution: None,
             io_per_second: Vec::new(),
             bytes_per_second: Vec::new(),
@@ -1383,6 +1393,17 @@ impl WorkerResult {
             .value_at_quantile(p / 100.0)
             .min(self.histogram_max_ns) as f64
             / 1000.0
+    }
+
+    /// Latency of reads (`nvm::READ`) or writes (`nvm::WRITE`) at percentile `p` (0 < p < 100),
+    /// µs; `None` for another opcode or when none completed.
+    pub fn direction_percentile_us(&self, opcode: u8, p: f64) -> Option<f64> {
+        let h = match opcode {
+            nvm::READ => &self.read_histogram,
+            nvm::WRITE => &self.write_histogram,
+            _ => return None,
+        };
+        (!h.is_empty()).then(|| h.value_at_quantile(p / 100.0).min(h.max()) as f64 / 1000.0)
     }
 
     /// Latency from the intended send time at percentile `p` (0 < p < 100), µs: throttled and

@@ -43,6 +43,17 @@ fn io_count_sends_exactly_that_many() {
     assert_eq!(r.error, 0, "{:?}", r.miscompares);
     assert!(r.miscompares.is_empty());
     assert_eq!(r.histogram.len(), 1000);
+    // Each direction has its own latencies.
+    assert_eq!(r.read_histogram.len(), r.io_count_read);
+    assert_eq!(r.write_histogram.len(), r.io_count_write);
+    for op in [nvm::READ, nvm::WRITE] {
+        let (p50, p99) = (
+            r.direction_percentile_us(op, 50.0).unwrap(),
+            r.direction_percentile_us(op, 99.0).unwrap(),
+        );
+        assert!(0.0 < p50 && p50 <= p99, "{op}: {p50} {p99}");
+    }
+    assert_eq!(r.direction_percentile_us(nvm::FLUSH, 50.0), None);
 }
 
 #[test]

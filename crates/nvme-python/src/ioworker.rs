@@ -292,6 +292,18 @@ fn result_dict<'py>(
         Ok(t)
     };
     d.set_item("latency_percentiles", table(&|p| Some(r.percentile_us(p)))?)?;
+    for (key, op, h) in [
+        ("read", nvme_spec::cmd::nvm::READ, &r.read_histogram),
+        ("write", nvme_spec::cmd::nvm::WRITE, &r.write_histogram),
+    ] {
+        if !h.is_empty() {
+            d.set_item(
+                format!("latency_percentiles_{key}"),
+                table(&|p| r.direction_percentile_us(op, p))?,
+            )?;
+            d.set_item(format!("latency_max_{key}_us"), h.max() / 1000)?;
+        }
+    }
     if let Some(h) = &r.intended_histogram {
         d.set_item(
             "latency_percentiles_intended",
