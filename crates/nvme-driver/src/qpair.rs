@@ -889,6 +889,46 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_of_a_queue_nobody_polls_does_not_hold_up_another_queue() {
+        let (ctrl, ns, holder) = setup(16);
+        let new_q = || {
+            Qpair::new(
+                &ctrl,
+                QpairConfig {
+                    depth: 16,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        };
+        let (q1, q2) = (new_q(), new_q());
+        let faults = ctrl.pci().simulator().unwrap().faults();
+        faults.add(
+            FaultRule::new(
+                FaultMatch::io(1),
+                FaultAction::Delay(Duration::from_millis(40)),
+            )
+            .times(1),
+        );
+        let b = buffer(4096);
+        ns.write(&holder, &b, 0, 8, 0, 0, 0, 0, Some(1)).unwrap();
+        // A read on q1 waits for the write's LBAs, starves and claims them at a poll of q1.
+        assert_eq!(ns.read(&q1, &b, 0, 1, 0, 0, 0, 0, Some(2)).unwrap(), None);
+        std::thread::sleep(verify::STARVING * 2);
+        assert_eq!(q1.poll(8, &mut |_| Ok(())).unwrap(), 0);
+        let ok = Status::new(0, 0);
+        assert_eq!(reap(&holder, 1), vec![(Some(1), ok)]);
+        // The thread now waits on q2 only, for a read of the claimed LBA: q1's claim lapses
+        // (nobody polls q1) and the read runs, with no timeout blamed on the device.
+        assert_eq!(ns.read(&q2, &b, 0, 1, 0, 0, 0, 0, Some(3)).unwrap(), None);
+        assert_eq!(reap(&q2, 1), vec![(Some(3), ok)]);
+        assert_eq!(reap(&q1, 1), vec![(Some(2), ok)]);
+        for q in [q1, q2, holder] {
+            q.delete().unwrap();
+        }
+    }
+
+    #[test]
     fn a_full_queue_refuses_with_its_numbers_and_accepts_after_a_reap() {
         let (ctrl, ns, qp) = setup(4);
         let faults = ctrl.pci().simulator().unwrap().faults();

@@ -281,16 +281,33 @@ const MAX_PLAN_WORDS: usize = 256;
 /// command that has waited [`STARVING`] claims its words ([`LockWait`]): while the claim
 /// stands, no other command may take a bit of them (one claim at a time; the next starving
 /// command claims once it is gone). The claimer gets its LBAs as soon as the commands that
-/// hold them now complete, and the claim ends when it has them or gives up.
+/// hold them now complete, and the claim ends when it has them or gives up. A claim lasts only
+/// while its command keeps trying (its queue is polled): one not renewed for [`CLAIM_STALE`]
+/// lapses, so a thread that waits on another queue is never held up by a command it is not
+/// polling (the claimer claims again at its next try).
 struct LockTable {
     words: Box<[AtomicU64]>,
     /// The starving command's words and its ticket.
-    claim: Mutex<Option<(u64, LockPlan)>>,
+    claim: Mutex<Option<Claim>>,
     /// Whether `claim` is `Some`: the only thing the common path reads.
     claimed: AtomicBool,
     /// Source of claim tickets (0 is none).
     tickets: AtomicU64,
+    /// [`CLAIM_STALE`] (tests change it).
+    claim_stale: std::time::Duration,
 }
+
+/// The starving command's claim.
+struct Claim {
+    ticket: u64,
+    plan: LockPlan,
+    /// Its command's latest try.
+    renewed: std::time::Instant,
+}
+
+/// How long a claim lasts without its command trying again: longer than a busy machine keeps
+/// a polling thread off its core, short beside a command's timeout.
+pub const CLAIM_STALE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How long a command waits for its LBAs before it claims them.
 pub const STARVING: std::time::Duration = std::time::Duration::from_millis(2);
@@ -387,6 +404,7 @@ impl LockTable {
             claim: Mutex::new(None),
             claimed: AtomicBool::new(false),
             tickets: AtomicU64::new(1),
+            claim_stale: CLAIM_STALE,
         }
     }
 
@@ -395,8 +413,19 @@ impl LockTable {
         if !self.claimed.load(Ordering::Acquire) {
             return false;
         }
-        match &*self.claim.lock() {
-            Some((t, claim)) => *t != ticket && claim.overlaps(plan),
+        let mut claim = self.claim.lock();
+        match &mut *claim {
+            Some(c) if c.ticket == ticket => {
+                c.renewed = std::time::Instant::now();
+                false
+            }
+            Some(c) if c.renewed.elapsed() > self.claim_stale => {
+                // Its command is not being tried (its queue is not polled): the claim lapses.
+                *claim = None;
+                self.claimed.store(false, Ordering::Release);
+                false
+            }
+            Some(c) => c.plan.overlaps(plan),
             None => false,
         }
     }
@@ -404,7 +433,7 @@ impl LockTable {
     /// Ends `ticket`'s claim, if it stands.
     fn release_claim(&self, ticket: u64) {
         let mut claim = self.claim.lock();
-        if claim.as_ref().is_some_and(|(t, _)| *t == ticket) {
+        if claim.as_ref().is_some_and(|c| c.ticket == ticket) {
             *claim = None;
             self.claimed.store(false, Ordering::Release);
         }
@@ -413,6 +442,16 @@ impl LockTable {
     /// Tries to lock `plan` for a waiting command: claims its words once it has waited
     /// [`STARVING`] and no other claim stands; ends its claim when it has them.
     fn try_lock_waiting(&self, plan: &LockPlan, wait: &mut LockWait) -> bool {
+        if wait.ticket != 0
+            && self
+                .claim
+                .lock()
+                .as_ref()
+                .is_none_or(|c| c.ticket != wait.ticket)
+        {
+            // Its claim lapsed while the command was not tried.
+            wait.ticket = 0;
+        }
         if !self.claimed_by_other(plan, wait.ticket) && self.try_lock(plan) {
             if wait.ticket != 0 {
                 self.release_claim(wait.ticket);
@@ -427,7 +466,11 @@ impl LockTable {
             let mut claim = self.claim.lock();
             if claim.is_none() {
                 let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
-                *claim = Some((ticket, plan.clone()));
+                *claim = Some(Claim {
+                    ticket,
+                    plan: plan.clone(),
+                    renewed: now,
+                });
                 self.claimed.store(true, Ordering::Release);
                 wait.ticket = ticket;
             }
@@ -2191,7 +2234,9 @@ mod tests {
 
     #[test]
     fn a_starving_command_gets_its_lbas_before_later_ones() {
-        let v = NsVerify::new(1, 100_000, 512);
+        let mut v = NsVerify::new(1, 100_000, 512);
+        // Claims do not lapse while a loaded machine keeps this thread off its core.
+        v.locks.claim_stale = std::time::Duration::from_secs(3600);
         let x = [LbaRange { slba: 100, nlb: 8 }];
         let y = [LbaRange { slba: 104, nlb: 8 }];
         assert!(v.try_lock(&x), "a holder");
@@ -2236,6 +2281,28 @@ mod tests {
         v.give_up(&mut quitter);
         assert_eq!(quitter.ticket, 0);
         assert!(v.try_lock(&y), "no claim left behind");
+        v.unlock(&y);
+        // A claim whose command is not tried again lapses, and is made again at its next try.
+        v.locks.claim_stale = std::time::Duration::from_millis(10);
+        assert!(v.try_lock(&x));
+        let mut idle = LockWait {
+            since: Some(std::time::Instant::now() - STARVING),
+            ticket: 0,
+        };
+        assert!(!v.try_lock_waiting(&y, &mut idle));
+        assert_ne!(idle.ticket, 0);
+        v.unlock(&x);
+        std::thread::sleep(std::time::Duration::from_millis(15));
+        assert!(
+            v.try_lock(&x),
+            "the claim lapsed: its command was not tried"
+        );
+        assert!(!v.locks.claimed.load(Ordering::Relaxed));
+        assert!(!v.try_lock_waiting(&y, &mut idle), "x holds 104..108");
+        assert_ne!(idle.ticket, 0, "claimed again");
+        v.unlock(&x);
+        assert!(v.try_lock_waiting(&y, &mut idle));
+        assert_eq!(idle.ticket, 0);
     }
 
     #[test]
