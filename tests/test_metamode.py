@@ -148,6 +148,35 @@ def test_read_by_hand(nvme0, queues):
     assert cq.head == 1
 
 
+def test_the_sq_logs_what_its_doorbell_sent_and_the_cq_what_completed(nvme0, queues):
+    cq, sq = queues
+    assert sq.cmdlog() == []
+    sq.write(cid=1, nsid=1, lba=3, prp1=PRP(512))
+    sq.read(2, 1, 3, 1, prp1=PRP(512))
+    assert sq.cmdlog() == [], "filled, not sent"
+    sq.tail = 2
+    log = sq.cmdlog()
+    assert len(log) == 2
+    assert "Read, sqid: 1]" in log[0] and "Write, sqid: 1]" in log[1], log
+    assert all("not completed" in e for e in log), log
+    cq.waitdone(2)
+    cq.head = 2
+    log = sq.cmdlog()
+    assert all("[cpl: SUCCESS]" in e for e in log), log
+    assert sq.cmdlog(1) == log[:1] and sq.cmdlog(1, offset=1) == log[1:]
+    # A command written by hand is logged too; its failing completion with it.
+    cmd = SQE(2, 1)
+    cmd.cid = 9
+    cmd.nsid = 0xFFFF
+    cmd.prp1 = PRP()
+    sq[2] = cmd
+    sq.tail = 3
+    with pytest.warns(UserWarning, match="ERROR status"):
+        cq.waitdone(1)
+    newest = sq.cmdlog(1)[0]
+    assert "Read, sqid: 1]" in newest and "[cpl: SUCCESS]" not in newest, newest
+
+
 def test_helpers_fill_the_write_pointer_and_waitdone_calls_back(nvme0, queues):
     cq, sq = queues
     data = PRP(512, ptype=32, pvalue=0x11223344)

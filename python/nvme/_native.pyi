@@ -1985,6 +1985,10 @@ class IOSQ:
         raises, so its warning "AER notification is triggered: 0x10100" comes from the write."""
     @tail.setter
     def tail(self, value: int) -> None: ...
+    def cmdlog(self, count: int = 1000, offset: int = 0) -> list[str]:
+        """This SQ's command log, newest first (`count` entries after the `offset` newest): the
+        commands its tail doorbells handed the device, each with its completion once
+        `cq.waitdone()` reaped it, else "not completed"; the format of `Qpair.cmdlog`."""
     @property
     def wpointer(self) -> int:
         """The slot `read()`, `write()`, `flush()` and `send_cmd()` fill next."""

@@ -16,7 +16,11 @@
 //! A doorbell value the host itself knows to be out of range (at least the queue size) is followed
 //! by a short watch of the admin queue, so that the asynchronous event a device raises for it
 //! ("invalid doorbell write value", 0x010100) is delivered at the write.
+//!
+//! Each SQ keeps a command log like a `Qpair`'s ([`IoSq::cmdlog`]): a tail doorbell logs the
+//! SQEs it hands the device, and its CQ object logs their completions as it reaps them.
 
+use crate::cmdlog::{now_ns, CmdLog, CmdLogEntry};
 use crate::controller::{backoff, Controller};
 use crate::error::{DriverError, Result};
 use crate::queue::Completion;
@@ -297,6 +301,8 @@ struct CqState<C> {
     phase: bool,
     created: bool,
     pending: HashMap<(u16, u16), Pending<C>>,
+    /// Commands a tail doorbell handed the device, by (SQ id, CID): their SQ's log and entry.
+    logged: HashMap<(u16, u16), (Arc<Mutex<CmdLog>>, u64)>,
 }
 
 /// An IO completion queue the script reads itself.
@@ -363,6 +369,7 @@ impl<C: Clone + Send + 'static> IoCq<C> {
                 phase: true,
                 created,
                 pending: HashMap::new(),
+                logged: HashMap::new(),
             }),
         };
         Ok((Arc::new(cq), cqe))
@@ -481,6 +488,9 @@ impl<C: Clone + Send + 'static> IoCq<C> {
                 s.rpointer = 0;
                 s.phase = !s.phase;
             }
+            if let Some((log, seq)) = s.logged.remove(&(cqe.sqid, cqe.cid)) {
+                log.lock().complete(seq, &cqe, now_ns(), false);
+            }
             let p = s.pending.remove(&(cqe.sqid, cqe.cid));
             let (sqe, ctx) = p.map_or((Sqe::default(), None), |p| (p.sqe, Some(p.ctx)));
             out.push(Completion {
@@ -496,6 +506,11 @@ impl<C: Clone + Send + 'static> IoCq<C> {
             completions: out,
             timed_out: false,
         })
+    }
+
+    /// Remembers where command (`sqid`, `cid`) is logged, for its completion.
+    fn log_at(&self, sqid: u16, cid: u16, log: Arc<Mutex<CmdLog>>, seq: u64) {
+        self.st.lock().logged.insert((sqid, cid), (log, seq));
     }
 
     fn expect(&self, sqid: u16, cid: u16, sqe: Sqe, ctx: C) {
@@ -549,6 +564,8 @@ pub struct IoSq<C: Clone + Send + 'static> {
     db: u64,
     reserved: Mutex<bool>,
     st: Mutex<SqState>,
+    /// The commands its tail doorbells handed the device.
+    log: Arc<Mutex<CmdLog>>,
 }
 
 /// How an IO SQ is created.
@@ -628,6 +645,7 @@ impl<C: Clone + Send + 'static> IoSq<C> {
                 created,
                 keep: HashMap::new(),
             }),
+            log: Arc::new(Mutex::new(CmdLog::default())),
         };
         Ok((Arc::new(sq), cqe))
     }
@@ -707,6 +725,13 @@ impl<C: Clone + Send + 'static> IoSq<C> {
         Ok(slot)
     }
 
+    /// Up to `count` commands its tail doorbells handed the device, newest first, skipping the
+    /// `offset` newest; each with its completion once its CQ object reaped it
+    /// ([`IoCq::waitdone`]).
+    pub fn cmdlog(&self, count: usize, offset: usize) -> Vec<CmdLogEntry> {
+        self.log.lock().latest(count, offset)
+    }
+
     /// The tail doorbell value last written.
     pub fn tail(&self) -> u32 {
         self.st.lock().tail
@@ -724,10 +749,15 @@ impl<C: Clone + Send + 'static> IoSq<C> {
     ) -> Result<usize> {
         let old = std::mem::replace(&mut self.st.lock().tail, value);
         if value < self.qsize {
+            let now = now_ns();
             let mut slot = old % self.qsize;
             while slot != value {
                 if let Ok(sqe) = self.entry(slot) {
                     crate::verify::forget_unfollowed(&self.ctrl, &sqe);
+                    let seq = self.log.lock().submit(self.qid, &sqe, now);
+                    if let Some(cq) = &self.cq {
+                        cq.log_at(self.qid, sqe.cid(), self.log.clone(), seq);
+                    }
                 }
                 slot = (slot + 1) % self.qsize;
             }

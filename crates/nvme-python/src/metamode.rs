@@ -953,6 +953,13 @@ impl PyIosq {
         finish(r, err).map(|_| ())
     }
 
+    /// This SQ's command log, newest first: the commands its tail doorbells handed the device,
+    /// each with its completion once `cq.waitdone()` reaped it (PyNVMe3's `IOSQ.cmdlog`).
+    #[pyo3(signature = (count=1000, offset=0))]
+    fn cmdlog(&self, py: Python<'_>, count: usize, offset: usize) -> PyResult<Vec<String>> {
+        crate::controller::format_entries(py, self.sq.cmdlog(count, offset))
+    }
+
     /// The slot the metamode commands fill next.
     #[getter]
     fn get_wpointer(&self) -> u32 {
