@@ -295,6 +295,9 @@ struct Pending<C> {
     ctx: C,
 }
 
+/// Where a command is logged: its SQ's log and the entry's sequence number.
+type LogEntryRef = (Arc<Mutex<CmdLog>>, u64);
+
 struct CqState<C> {
     head: u32,
     rpointer: u32,
@@ -302,7 +305,7 @@ struct CqState<C> {
     created: bool,
     pending: HashMap<(u16, u16), Pending<C>>,
     /// Commands a tail doorbell handed the device, by (SQ id, CID): their SQ's log and entry.
-    logged: HashMap<(u16, u16), (Arc<Mutex<CmdLog>>, u64)>,
+    logged: HashMap<(u16, u16), LogEntryRef>,
 }
 
 /// An IO completion queue the script reads itself.
