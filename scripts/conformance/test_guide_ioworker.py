@@ -380,11 +380,17 @@ def test_ioworker_iops(nvme0n1):
 
     Steps:
     1. Run 2 s throttled to 12345 IOPS.
-    2. Check each second is 12000-12700.
+    2. Check each second is 12000-12700, unless an IO completed more than 50 ms after the time
+       it was due (the device, or the machine running it, stalled: an emulated device on a
+       busy machine does); then the IOs of one second slip into the next, and the check is on
+       the run's total.
     """
     ios = []
-    nvme0n1.ioworker(io_size=8, iops=12345, time=2, output_io_per_second=ios).start().close()
-    assert all(12000 < n < 12700 for n in ios), ios
+    r = nvme0n1.ioworker(io_size=8, iops=12345, time=2, output_io_per_second=ios).start().close()
+    if r.latency_max_intended_us < 50_000:
+        assert all(12000 < n < 12700 for n in ios), ios
+    else:
+        assert 2 * 12000 < sum(ios) < 2 * 12700, (ios, r.latency_max_intended_us)
 
 
 @pytest.mark.device
