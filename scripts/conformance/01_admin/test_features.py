@@ -25,14 +25,6 @@ def roundtrip(nvme0, fid, value, mask=0xFFFFFFFF, cdw11_get=0):
         nvme0.setfeatures(fid, cdw11=original | cdw11_get).waitdone()
 
 
-def require_changeable(nvme0, oncs, fid):
-    """Skip unless feature `fid` is changeable. A controller may make a feature not changeable
-    (Set Features then fails with 01/0E) and says which in Get Features SEL=11b, bit 2; without
-    Select support (ONCS bit 4) it cannot say, and the test goes on."""
-    if oncs & (1 << 4) and not nvme0.getfeatures(fid, sel=3).waitdone() & 0x4:
-        pytest.skip(f"feature {fid:#04x} is not changeable on this controller (SEL=11b)")
-
-
 @pytest.mark.device
 def test_number_of_queues_allocated(nvme0):
     """Number of Queues reports 1..65535 queues of each kind; the highest id can be created.
@@ -87,7 +79,7 @@ def test_number_of_queues_after_io_queue_creation(nvme0, qpair):
 
 
 @pytest.mark.device
-def test_arbitration_roundtrip(nvme0, oncs):
+def test_arbitration_roundtrip(nvme0, require_changeable):
     """Arbitration (FID 01h) takes a new burst and weights and reads them back.
 
     Spec: NVMe 2.0 base spec 5.27.1.1 Arbitration.
@@ -96,7 +88,7 @@ def test_arbitration_roundtrip(nvme0, oncs):
     1. Skip if the feature is not changeable (SEL=11b).
     2. Set a new value, read it back, restore the original.
     """
-    require_changeable(nvme0, oncs, 1)
+    require_changeable(1)
     original = nvme0.getfeatures(1).waitdone()
     burst = 3 if original & 0x7 != 3 else 2
     value = (original & ~0x7) | burst
@@ -160,7 +152,7 @@ def test_volatile_write_cache_roundtrip(nvme0, id_ctrl_buf):
 
 
 @pytest.mark.device
-def test_interrupt_coalescing_roundtrip(nvme0, oncs):
+def test_interrupt_coalescing_roundtrip(nvme0, require_changeable):
     """Interrupt Coalescing (FID 08h) takes a time and threshold and reads them back.
 
     Spec: NVMe 2.0 base spec 5.27.1.6 Interrupt Coalescing.
@@ -169,7 +161,7 @@ def test_interrupt_coalescing_roundtrip(nvme0, oncs):
     1. Skip if the feature is not changeable.
     2. Set TIME 2, THR 7; read back; restore.
     """
-    require_changeable(nvme0, oncs, 8)
+    require_changeable(8)
     # TIME 2 (200 us), THR 7 (8 entries)
     assert roundtrip(nvme0, 8, 0x0207, mask=0xFFFF) == 0x0207
 
@@ -192,15 +184,17 @@ def test_async_event_config_roundtrip(nvme0, id_ctrl_buf):
 
 
 @pytest.mark.device
-def test_power_management_roundtrip(nvme0, id_ctrl_buf):
+def test_power_management_roundtrip(nvme0, id_ctrl_buf, require_changeable):
     """Power Management (FID 02h) enters PS0 and the last operational state and reads them back.
 
     Spec: NVMe 2.0 base spec 5.27.1.2 Power Management.
 
     Steps:
-    1. For PS0 and NPSS (when operational): set it and read it back.
-    2. Restore the original state.
+    1. Skip if the feature is not changeable.
+    2. For PS0 and NPSS (when operational): set it and read it back.
+    3. Restore the original state.
     """
+    require_changeable(2)
     npss = id_ctrl_buf.data(263)
     original = nvme0.getfeatures(2).waitdone()
     try:
@@ -215,7 +209,7 @@ def test_power_management_roundtrip(nvme0, id_ctrl_buf):
 
 
 @pytest.mark.device
-def test_power_management_invalid_state(nvme0, id_ctrl_buf, oncs):
+def test_power_management_invalid_state(nvme0, id_ctrl_buf, require_changeable):
     """A power state above NPSS fails with Invalid Field in Command.
 
     Spec: NVMe 2.0 base spec 5.27.1.2 Power Management.
@@ -225,7 +219,7 @@ def test_power_management_invalid_state(nvme0, id_ctrl_buf, oncs):
     2. Set PS NPSS+1.
     3. Check status 00/02.
     """
-    require_changeable(nvme0, oncs, 2)
+    require_changeable(2)
     npss = id_ctrl_buf.data(263)
     if npss >= 31:
         pytest.skip("all 32 power states exist")
@@ -254,7 +248,7 @@ def test_get_features_supported_capabilities(nvme0, oncs):
 
 
 @pytest.mark.device
-def test_get_features_default_value(nvme0, oncs):
+def test_get_features_default_value(nvme0, oncs, require_changeable):
     """SEL=01b keeps returning the default while the current value changes.
 
     Spec: NVMe 2.0 base spec 5.15 Get Features (SEL 00b current, 01b default).
@@ -266,7 +260,7 @@ def test_get_features_default_value(nvme0, oncs):
     """
     if not oncs & (1 << 4):
         pytest.skip("Save field and Select field not supported (ONCS bit 4)")
-    require_changeable(nvme0, oncs, 8)
+    require_changeable(8)
     default = nvme0.getfeatures(8, sel=1).waitdone()
     original = nvme0.getfeatures(8).waitdone()
     try:
