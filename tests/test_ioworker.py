@@ -896,12 +896,15 @@ print("close returned", hex(r.error))
 """
 
 
+@pytest.mark.sim_only
 @pytest.mark.parametrize("fw_debug", [True, False])
 def test_fw_debug_ends_the_test_process_on_a_failed_run(fw_debug):
     """pynvme's fw_debug: a run that ends on a failing IO ends the process in close(), with
     the error's SC as exit status, the drive left as it is; without it close() returns."""
     p = subprocess.run(
         [sys.executable, "-c", FW_DEBUG_SCRIPT.format(fw_debug=fw_debug)],
+        # Its own simulated SSD, whose DMA memory is the heap's whatever this session uses.
+        env={k: v for k, v in os.environ.items() if k != "PYNVME_DMA_MEMORY"},
         check=False,
         capture_output=True,
         text=True,

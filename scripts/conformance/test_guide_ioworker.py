@@ -460,13 +460,15 @@ def test_ioworker_pvalue(nvme0n1):
 
     Steps:
     1. Run 1 s of writes with the pattern.
+    2. Check writes ran, 8 blocks each at most (a random IO that would pass the namespace's end
+       is cut there, as pynvme does).
     """
     r = (
         nvme0n1.ioworker(io_size=8, ptype=0xBEEF, pvalue=100, read_percentage=0, time=1)
         .start()
         .close()
     )
-    assert r.io_count_write > 0 and r.lba_count_write == 8 * r.io_count_write
+    assert r.io_count_write > 0 and 0 < r.lba_count_write <= 8 * r.io_count_write
 
 
 @pytest.mark.device
