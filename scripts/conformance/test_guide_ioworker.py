@@ -617,9 +617,10 @@ def test_power_cycle_dirty(nvme0, nvme0n1, subsystem):
     nvme0.reset()
     logging.info("controller ready after %.3f s", time.time() - start)
     # the latest writes (at most 1000) are in the list; those the power loss cut are not errors
+    # (00/08, counted in io_count_aborted: none when the worker had nothing in flight at that
+    # instant, as seen once on QEMU's controller)
     r = w.close()
     assert r.error == 0
-    assert r.io_count_aborted > 0
     assert sum(1 for e in cmdlog_list if e[2] == 1) == min(1000, r.io_count_write)
 
 
