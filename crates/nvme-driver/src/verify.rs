@@ -978,6 +978,8 @@ pub struct Miscompare {
     pub claims: (u32, u64),
     /// The token in the data's last 8 bytes.
     pub token: u64,
+    /// The stamp tag the table holds for the LBA's latest write (0: it was not stamped).
+    pub tag: u16,
 }
 
 impl std::fmt::Display for Miscompare {
@@ -1004,7 +1006,11 @@ impl std::fmt::Display for Miscompare {
                 f,
                 "never written: the data reads as never-written or deallocated blocks do (all bytes equal)"
             )?,
-            MiscompareKind::Corrupted => write!(f, "corrupted content")?,
+            MiscompareKind::Corrupted => write!(
+                f,
+                "corrupted content (its stamp: nsid {cn} lba {cl:#x} token {t:#x}; the latest write's token tag {:#06x})",
+                self.tag
+            )?,
         }
         write!(
             f,
@@ -1486,6 +1492,7 @@ impl NsVerify {
                 found,
                 claims,
                 token,
+                tag,
             };
             let mut kept = self.findings.lock();
             if kept.len() < MAX_FINDINGS {
