@@ -116,6 +116,54 @@ pub fn controller() -> Box<dyn PowerController> {
     }
 }
 
+/// The power switch of a function on the host's bus (vfio, uio), through [`controller`]: the
+/// config header is saved before the power goes and written back once it is on again, and a
+/// controller that removes the function from the bus gets it let go of first and opened again
+/// after (the backend's `release` / `reacquire`).
+#[derive(Default)]
+pub(crate) struct SwitchedPower {
+    saved_header: parking_lot::Mutex<Option<[u8; 64]>>,
+}
+
+impl SwitchedPower {
+    /// Powers `dev` (at `addr`) off, calling `release` first when the controller removes it.
+    pub(crate) fn off(
+        &self,
+        dev: &dyn crate::PciFunction,
+        sys: &Sysfs,
+        addr: &str,
+        release: impl FnOnce() -> Result<(), PciError>,
+    ) -> Result<(), PciError> {
+        let power = controller();
+        *self.saved_header.lock() = Some(crate::sysfs::save_header(dev)?);
+        if power.releases_device() {
+            release()?;
+        }
+        power.power_off(sys, addr)
+    }
+
+    /// Powers `dev` (at `addr`) on, calling `reacquire` when the controller had removed it, and
+    /// writes the header saved at [`SwitchedPower::off`] back.
+    pub(crate) fn on(
+        &self,
+        dev: &dyn crate::PciFunction,
+        sys: &Sysfs,
+        addr: &str,
+        reacquire: impl FnOnce() -> Result<(), PciError>,
+    ) -> Result<(), PciError> {
+        let power = controller();
+        let saved = match self.saved_header.lock().take() {
+            Some(h) => h,
+            None => crate::sysfs::save_header(dev)?,
+        };
+        power.power_on(sys, addr)?;
+        if power.releases_device() {
+            reacquire()?;
+        }
+        crate::sysfs::restore_header(dev, &saved)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

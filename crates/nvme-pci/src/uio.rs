@@ -24,8 +24,8 @@ pub struct UioFunction {
     /// device go points it at /dev/null, then at the file of the function found again.
     config: ConfigFile,
     bars: [Option<Mmio>; 6],
-    /// The header saved when the power went off, written back when it is on again.
-    saved_header: parking_lot::Mutex<Option<[u8; 64]>>,
+    /// The power switch (and the header saved across it).
+    power: crate::power::SwitchedPower,
 }
 
 impl UioFunction {
@@ -66,7 +66,7 @@ impl UioFunction {
             sys: sys.clone(),
             config,
             bars,
-            saved_header: parking_lot::Mutex::new(None),
+            power: Default::default(),
         };
         let cmd = f.config_read16(0x04)?;
         // Memory space and bus master on, INTx off (interrupts are MSI-X only).
@@ -181,24 +181,12 @@ impl PciFunction for UioFunction {
     }
 
     fn power_off(&self) -> Result<(), PciError> {
-        let power = crate::power::controller();
-        *self.saved_header.lock() = Some(crate::sysfs::save_header(self)?);
-        if power.releases_device() {
-            self.release()?;
-        }
-        power.power_off(&self.sys, &self.addr)
+        self.power
+            .off(self, &self.sys, &self.addr, || self.release())
     }
 
     fn power_on(&self) -> Result<(), PciError> {
-        let power = crate::power::controller();
-        let saved = match self.saved_header.lock().take() {
-            Some(h) => h,
-            None => crate::sysfs::save_header(self)?,
-        };
-        power.power_on(&self.sys, &self.addr)?;
-        if power.releases_device() {
-            self.reacquire()?;
-        }
-        crate::sysfs::restore_header(self, &saved)
+        self.power
+            .on(self, &self.sys, &self.addr, || self.reacquire())
     }
 }

@@ -135,8 +135,8 @@ pub struct VfioFunction {
     /// emulated in [`VfioMsix`] like a vector's mask: no vector reads as signalled while it is
     /// set, and messages stay pending in the eventfds until it is cleared.
     function_mask: std::sync::atomic::AtomicBool,
-    /// The header saved when the power went off, written back when it is on again.
-    saved_header: Mutex<Option<[u8; 64]>>,
+    /// The power switch (and the header saved across it).
+    power: crate::power::SwitchedPower,
 }
 
 /// A BAR: mapped if vfio allows, else read and written through the device fd.
@@ -268,7 +268,7 @@ impl VfioFunction {
             bars_off: std::sync::atomic::AtomicBool::new(false),
             msix_cap: 0,
             function_mask: std::sync::atomic::AtomicBool::new(false),
-            saved_header: Mutex::new(None),
+            power: Default::default(),
         };
         let mut f = f;
         f.pm_cap = f.find_capability(0x01);
@@ -557,25 +557,13 @@ impl PciFunction for VfioFunction {
     }
 
     fn power_off(&self) -> Result<(), PciError> {
-        let power = crate::power::controller();
-        *self.saved_header.lock() = Some(crate::sysfs::save_header(self)?);
-        if power.releases_device() {
-            self.release()?;
-        }
-        power.power_off(&self.sys, &self.addr)
+        self.power
+            .off(self, &self.sys, &self.addr, || self.release())
     }
 
     fn power_on(&self) -> Result<(), PciError> {
-        let power = crate::power::controller();
-        let saved = match self.saved_header.lock().take() {
-            Some(h) => h,
-            None => crate::sysfs::save_header(self)?,
-        };
-        power.power_on(&self.sys, &self.addr)?;
-        if power.releases_device() {
-            self.reacquire()?;
-        }
-        crate::sysfs::restore_header(self, &saved)?;
+        self.power
+            .on(self, &self.sys, &self.addr, || self.reacquire())?;
         let cmd = self.config_read16(0x04)?;
         self.config_write16(0x04, cmd | 0x6)
     }
