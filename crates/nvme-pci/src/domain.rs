@@ -138,12 +138,18 @@ fn register(mem: &DmaMemory) -> Result<(), PciError> {
     Ok(())
 }
 
-/// Adds an IOMMU to the domain and maps every live region into it.
-pub(crate) fn add_mapper(m: &Arc<dyn IommuMapper>) -> Result<(), PciError> {
-    let mut s = STATE.lock();
+/// Maps every live region of `s` into `m` (under the state's lock, so no region is missed).
+fn map_all(s: &State, m: &Arc<dyn IommuMapper>) -> Result<(), PciError> {
     for (&iova, &(vaddr, len)) in &s.regions {
         m.map(vaddr, iova, len)?;
     }
+    Ok(())
+}
+
+/// Adds an IOMMU to the domain and maps every live region into it.
+pub(crate) fn add_mapper(m: &Arc<dyn IommuMapper>) -> Result<(), PciError> {
+    let mut s = STATE.lock();
+    map_all(&s, m)?;
     s.mappers.retain(|m| m.strong_count() > 0);
     s.mappers.push(Arc::downgrade(m));
     Ok(())
@@ -152,11 +158,7 @@ pub(crate) fn add_mapper(m: &Arc<dyn IommuMapper>) -> Result<(), PciError> {
 /// Maps every live region into `m` again: an IOMMU of the domain that lost its mappings (a
 /// VFIO container whose last group went away with its function, set up again).
 pub(crate) fn remap(m: &Arc<dyn IommuMapper>) -> Result<(), PciError> {
-    let s = STATE.lock();
-    for (&iova, &(vaddr, len)) in &s.regions {
-        m.map(vaddr, iova, len)?;
-    }
-    Ok(())
+    map_all(&STATE.lock(), m)
 }
 
 #[cfg(test)]
